@@ -1,0 +1,5 @@
+import sys
+
+from training.run import main
+
+sys.exit(main())

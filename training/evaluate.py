@@ -1,0 +1,160 @@
+"""Score a model on a split at each image's original resolution through the app's inference path.
+
+`python -m training.evaluate --organ breast --data-dir PATH [--weights FILE] [--manifest FILE]`
+prints a table and writes JSON. Per image: Dice, IoU, precision, recall, HD95 (px). Summary:
+means over images with a lesion (overall and per class), and the false-positive rate on images
+without one (any predicted lesion counts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from training import metrics as M
+from training.datasets import DatasetError, Sample, find_dataset, load_gray, load_mask
+
+
+def score_image(segmenter, sample: Sample) -> tuple[dict, dict]:
+    gray = load_gray(sample.image_path)
+    truth = load_mask(sample, gray.shape)
+    seg = segmenter.segment(gray)
+    pred = seg.mask()
+    precision, recall = M.precision_recall(truth, pred)
+    row = {
+        "key": sample.key,
+        "label": sample.label,
+        "has_lesion": bool(truth.any()),
+        "predicted_lesion": bool(pred.any()),
+        "dice": M.dice(truth, pred),
+        "iou": M.iou(truth, pred),
+        "precision": precision,
+        "recall": recall,
+        "hd95_px": M.hausdorff95(truth, pred),
+        "confidence": seg.confidence,
+    }
+    return row, {"image": gray, "truth": truth, "pred": pred}
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def summarize(rows: list[dict]) -> dict:
+    lesion = [r for r in rows if r["has_lesion"]]
+    normal = [r for r in rows if not r["has_lesion"]]
+    summary = {
+        "images": len(rows),
+        "lesion_images": len(lesion),
+        "lesion_free_images": len(normal),
+        "dice_mean": _mean([r["dice"] for r in lesion]),
+        "dice_median": float(np.median([r["dice"] for r in lesion])) if lesion else None,
+        "iou_mean": _mean([r["iou"] for r in lesion]),
+        "precision_mean": _mean([r["precision"] for r in lesion]),
+        "recall_mean": _mean([r["recall"] for r in lesion]),
+        "hd95_px_mean": _mean([r["hd95_px"] for r in lesion]),
+        "missed_lesion_rate": (
+            float(np.mean([not r["predicted_lesion"] for r in lesion])) if lesion else None),
+        "false_positive_rate_lesion_free": (
+            float(np.mean([r["predicted_lesion"] for r in normal])) if normal else None),
+        "per_class": {},
+    }
+    for label in sorted({r["label"] for r in rows}):
+        sub = [r for r in rows if r["label"] == label]
+        sub_lesion = [r for r in sub if r["has_lesion"]]
+        summary["per_class"][label] = {
+            "images": len(sub),
+            "dice_mean": _mean([r["dice"] for r in sub_lesion]),
+            "iou_mean": _mean([r["iou"] for r in sub_lesion]),
+            "predicted_lesion_rate": float(np.mean([r["predicted_lesion"] for r in sub])),
+        }
+    return summary
+
+
+def evaluate(segmenter, samples: list[Sample], *, figure: Path | None = None, title: str = ""):
+    rows, cases = [], []
+    for s in samples:
+        row, arrays = score_image(segmenter, s)
+        rows.append(row)
+        if row["has_lesion"]:
+            cases.append((row["dice"], s.key, arrays))
+    if figure is not None and cases:
+        from training.figures import plot_cases
+
+        cases.sort(key=lambda c: c[0])
+        picks = [("worst", cases[0]), ("median", cases[len(cases) // 2]), ("best", cases[-1])]
+        plot_cases([{**c[2], "name": c[1], "dice": c[0], "tag": tag} for tag, c in picks],
+                   figure, title)
+    return {"summary": summarize(rows), "per_image": rows}
+
+
+def format_table(name: str, summary: dict) -> str:
+    def f(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
+    lines = [f"{name}: {summary['images']} images ({summary['lesion_images']} with a lesion)",
+             "  Dice   IoU    Prec.  Recall HD95px FP-rate(lesion-free)",
+             "  " + "  ".join(f(summary[k]) for k in (
+                 "dice_mean", "iou_mean", "precision_mean", "recall_mean")) + "  "
+             + ("n/a" if summary["hd95_px_mean"] is None else f"{summary['hd95_px_mean']:.1f}")
+             + "   " + f(summary["false_positive_rate_lesion_free"])]
+    for label, c in summary["per_class"].items():
+        lines.append(f"  {label:10s} n={c['images']:4d} Dice {f(c['dice_mean'])} "
+                     f"predicted-lesion rate {f(c['predicted_lesion_rate'])}")
+    return "\n".join(lines)
+
+
+def select(samples: list[Sample], keys: list[str]) -> list[Sample]:
+    """Samples whose file stem matches one of the keys' stems (works across crop/raw layouts)."""
+    stems = {Path(k).with_suffix("").as_posix().split("/", 1)[-1] for k in keys}
+    chosen = [s for s in samples if Path(s.key).with_suffix("").as_posix().split("/", 1)[-1]
+              in stems]
+    return chosen
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
+    p.add_argument("--organ", required=True)
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--weights", default=None, help="default: the bundled weights/<organ>.keras")
+    p.add_argument("--manifest", default=None,
+                   help="split manifest (default: weights/<organ>_split.json)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
+    p.add_argument("--out", default=None, help="JSON file to write (default: print only)")
+    args = p.parse_args(argv)
+
+    from unet.registry import get_organ
+    from unet.segmenter import Segmenter
+
+    organ = get_organ(args.organ)
+    try:
+        dataset = find_dataset(args.data_dir)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    samples = dataset.samples
+    if args.split != "all":
+        manifest_path = Path(args.manifest or organ.weight_path.parent / f"{organ.key}_split.json")
+        manifest = json.loads(manifest_path.read_text())
+        samples = select(samples, [i["key"] for i in manifest["splits"][args.split]])
+        if not samples:
+            print(f"error: no image of the {args.split} split found in {args.data_dir}",
+                  file=sys.stderr)
+            return 2
+    segmenter = Segmenter(organ, weights=args.weights)
+    print(f"weights: {segmenter.source}")
+    fig = Path(args.out).with_suffix(".png") if args.out else None
+    result = evaluate(segmenter, samples, figure=fig, title=f"{organ.display_name} {args.split}")
+    print(format_table(f"{organ.display_name} {args.split} ({dataset.layout})", result["summary"]))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

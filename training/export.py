@@ -1,0 +1,120 @@
+"""Export a trained run: an inference-only `.keras` file, test metrics and a model card.
+
+Writes `<organ>.keras`, `<organ>.json` (the card) and `<organ>_split.json` (the split manifest:
+file names only, no images) into the export folder, each written to a temporary name first and
+renamed, so a crash never leaves half a weight file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from training.splits import manifest_hash
+
+
+def dataset_fingerprint(dataset) -> dict:
+    files = sorted(
+        [s.key for s in dataset.samples]
+        + [str(Path(m).relative_to(dataset.root)) for s in dataset.samples for m in s.mask_paths]
+    )
+    return {
+        "name": dataset.root.name,
+        "layout": dataset.layout,
+        "file_count": len(files),
+        "file_list_sha256": hashlib.sha256("\n".join(files).encode()).hexdigest()[:16],
+    }
+
+
+def inference_copy(model, input_size: int, model_kwargs: dict, path: Path) -> Path:
+    """Rebuild the network in float32 without optimizer state and save it (smaller file)."""
+    import keras
+
+    from unet.model import build_unet
+
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        clean = build_unet(input_size, **model_kwargs)
+        clean.set_weights(model.get_weights())
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    clean.save(path)
+    return path
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def _atomic_text(dst: Path, text: str) -> None:
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, dst)
+
+
+def export_run(organ, model, dataset, manifest, info, run_dir: Path, *, export_dir=None,
+               raw_data_dir=None, started=None) -> dict:
+    from training.datasets import find_dataset
+    from training.evaluate import evaluate, format_table, select
+    from unet.segmenter import Segmenter
+
+    model_path = inference_copy(model, info["image_size"], info["model_kwargs"],
+                                run_dir / "model.keras")
+    segmenter = Segmenter(organ, weights=model_path)
+    test_keys = [i["key"] for i in manifest["splits"]["test"]]
+    test_samples = select(dataset.samples, test_keys)
+    results = {"test": evaluate(segmenter, test_samples, figure=run_dir / "test_cases.png",
+                                title=f"{organ.display_name}: test split (worst, median, best)")}
+    print(format_table(f"{organ.display_name} test ({dataset.layout})", results["test"]["summary"]))
+    if raw_data_dir:
+        raw = find_dataset(raw_data_dir)
+        raw_samples = select(raw.samples, test_keys)
+        results["test_raw_frames"] = evaluate(
+            segmenter, raw_samples, figure=run_dir / "test_cases_raw.png",
+            title=f"{organ.display_name}: uncropped frames of the test split")
+        print(format_table(f"{organ.display_name} test, uncropped frames ({raw.layout})",
+                           results["test_raw_frames"]["summary"]))
+    (run_dir / "evaluation.json").write_text(json.dumps(results, indent=1))
+
+    mhash = manifest_hash(manifest)
+    counts = {name: len(items) for name, items in manifest["splits"].items()}
+    card = {
+        "organ": organ.key,
+        "version": f"{organ.key}-{time.strftime('%Y%m%d')}-{mhash[:8]}",
+        "intended_use": "Research and teaching demo. Not a medical device; not for diagnosis.",
+        "dataset": dataset_fingerprint(dataset),
+        "split": {"manifest_sha256": mhash, "counts": counts,
+                  "grouping": f"perceptual hash, Hamming <= {manifest['hamming_threshold']}",
+                  "seed": manifest["seed"]},
+        "training": {k: v for k, v in info.items()},
+        "parameters": int(model.count_params()),
+        "wall_seconds_total": round(time.time() - started, 1) if started else None,
+        "inference": {"input_size": info["image_size"], "threshold": organ.threshold,
+                      "field_of_view_crop": organ.crop_field_of_view,
+                      "min_lesion_area_fraction": organ.min_lesion_area_fraction,
+                      "test_time_augmentation": ["identity", "horizontal flip"]},
+        "test_metrics": {name: r["summary"] for name, r in results.items()},
+        "weights_file_bytes": model_path.stat().st_size,
+        "python": sys.version.split()[0],
+    }
+    _atomic_text(run_dir / "card.json", json.dumps(card, indent=1))
+    if export_dir is None:
+        from unet.registry import WEIGHTS_DIR
+
+        export_dir = WEIGHTS_DIR
+    export_dir = Path(export_dir)
+    export_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_copy(model_path, export_dir / f"{organ.key}.keras")
+    _atomic_text(export_dir / f"{organ.key}.json", json.dumps(card, indent=1))
+    _atomic_text(export_dir / f"{organ.key}_split.json", json.dumps(manifest, indent=1))
+    print(f"exported {export_dir / (organ.key + '.keras')} "
+          f"({model_path.stat().st_size / 1e6:.1f} MB) and its card")
+    return card

@@ -1,0 +1,68 @@
+"""One configuration entry per organ. Adding an organ means adding an entry here and a weight file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from unet.errors import ImageInputError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass(frozen=True)
+class OrganConfig:
+    """Everything that differs between organs, as data."""
+
+    key: str
+    display_name: str
+    input_size: int  # square model input, pixels
+    threshold: float  # default probability threshold for the binary mask
+    weight_file: str  # file name inside weights/
+    crop_field_of_view: bool  # find the scanner's image area before segmenting
+    min_lesion_area_fraction: float  # components smaller than this share of the image are dropped
+    model_kwargs: dict = field(default_factory=dict)  # arguments of unet.model.build_unet
+    hub_repo_env: str = ""  # environment variable naming a Hugging Face Hub repo id
+
+    @property
+    def weight_path(self) -> Path:
+        return WEIGHTS_DIR / self.weight_file
+
+    @property
+    def card_path(self) -> Path:
+        return self.weight_path.with_suffix(".json")
+
+
+ORGANS: dict[str, OrganConfig] = {
+    "breast": OrganConfig(
+        key="breast",
+        display_name="Breast",
+        input_size=224,
+        threshold=0.5,
+        weight_file="breast.keras",
+        crop_field_of_view=True,
+        min_lesion_area_fraction=0.002,
+        model_kwargs=dict(depth=4, base_filters=16, normalization="batch", dropout=0.1),
+        hub_repo_env="UNET_BREAST_HUB_REPO",
+    ),
+    "thyroid": OrganConfig(
+        key="thyroid",
+        display_name="Thyroid",
+        input_size=192,
+        threshold=0.5,
+        weight_file="thyroid.keras",
+        crop_field_of_view=True,
+        min_lesion_area_fraction=0.002,
+        model_kwargs=dict(depth=4, base_filters=16, normalization="batch", dropout=0.1),
+        hub_repo_env="UNET_THYROID_HUB_REPO",
+    ),
+}
+
+
+def get_organ(key: str) -> OrganConfig:
+    """Return the organ's configuration; unknown names raise ImageInputError with the choices."""
+    try:
+        return ORGANS[str(key).strip().lower()]
+    except KeyError:
+        choices = ", ".join(sorted(ORGANS))
+        raise ImageInputError(f"Unknown organ {key!r}. Choose one of: {choices}.") from None

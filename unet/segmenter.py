@@ -1,0 +1,116 @@
+"""Inference: one organ's model, loaded once, applied to one frame with test-time augmentation.
+
+The model runs on the field of view (when the organ's registry entry asks for it) resized to the
+model's input; the probability comes back at the frame's own size, zero outside the field of view.
+Test-time augmentation: the identity and a horizontal flip, in one batch. Their mean is the
+probability; their per-pixel disagreement (max - min) is the uncertainty; the image-level
+confidence is the Dice agreement of their thresholded masks (1.0 when both see no lesion).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from unet.fov import Box, find_field_of_view
+from unet.postprocess import clean_mask, min_area_from_fraction
+from unet.preprocess import probability_to_frame, to_model_input
+from unet.registry import OrganConfig, get_organ
+
+LOW_CONFIDENCE = 0.8  # below this agreement the app says "low confidence: check by eye"
+
+
+@dataclass
+class Segmentation:
+    """The cached result of one model run; masks and overlays are derived from it without the model."""
+
+    image: np.ndarray  # uint8 (H, W) frame the model saw
+    probability: np.ndarray  # float32 (H, W) in [0, 1]
+    uncertainty: np.ndarray  # float32 (H, W) in [0, 1]
+    confidence: float  # 0..1
+    field_of_view: Box
+    threshold: float
+    min_area_px: int
+
+    @property
+    def low_confidence(self) -> bool:
+        return self.confidence < LOW_CONFIDENCE
+
+    def mask(self, threshold: float | None = None) -> np.ndarray:
+        t = self.threshold if threshold is None else float(threshold)
+        return clean_mask(self.probability, t, min_area_px=self.min_area_px)
+
+
+def _agreement(a: np.ndarray, b: np.ndarray) -> float:
+    denom = int(a.sum()) + int(b.sum())
+    return 1.0 if denom == 0 else float(2 * int((a & b).sum()) / denom)
+
+
+class Segmenter:
+    """Loads an organ's U-Net once; `segment(gray)` runs it with test-time augmentation."""
+
+    def __init__(self, organ: str | OrganConfig, *, weights: str | Path | None = None, model=None):
+        import keras
+        import tensorflow as tf
+
+        self.organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
+        if model is not None:
+            self.model, self.source = model, "model given in code (not trained weights)"
+        else:
+            if weights is None:
+                from unet.weights import resolve_weights
+
+                src = resolve_weights(self.organ)
+                weights, self.source = src.path, src.description
+            else:
+                self.source = f"file {weights}"
+            self.model = keras.saving.load_model(weights, compile=False)
+        self.input_size = int(self.model.input_shape[1])
+        self.calls = 0  # model invocations, for tests and benchmarks
+        spec = tf.TensorSpec([None, self.input_size, self.input_size, 1], tf.float32)
+        self._forward = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
+        self.card = self._read_card(weights)
+
+    @staticmethod
+    def _read_card(weights) -> dict:
+        if weights is None:
+            return {}
+        card = Path(weights).with_suffix(".json")
+        try:
+            return json.loads(card.read_text()) if card.is_file() else {}
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def version(self) -> str:
+        return str(self.card.get("version", "untrained" if not self.card else "unknown"))
+
+    def predict_batch(self, batch: np.ndarray) -> np.ndarray:
+        """(N, S, S, 1) standardized inputs -> (N, S, S) probabilities, one compiled call."""
+        self.calls += 1
+        return np.asarray(self._forward(batch.astype(np.float32)))[..., 0]
+
+    def segment(self, gray: np.ndarray, *, threshold: float | None = None) -> Segmentation:
+        """Probability, uncertainty and confidence for one uint8 (H, W) frame at its own size."""
+        box = (find_field_of_view(gray) if self.organ.crop_field_of_view
+               else Box(0, 0, gray.shape[0], gray.shape[1]))
+        crop = gray[box.slice]
+        x = to_model_input(crop, self.input_size)
+        out = self.predict_batch(np.stack([x, x[:, ::-1]]))
+        members = np.stack([out[0], out[1][:, ::-1]])
+        t = self.organ.threshold if threshold is None else float(threshold)
+        mean = probability_to_frame(members.mean(0), crop.shape)
+        spread = probability_to_frame(members.max(0) - members.min(0), crop.shape)
+        min_area = min_area_from_fraction(gray.shape, self.organ.min_lesion_area_fraction)
+        confidence = _agreement(
+            clean_mask(probability_to_frame(members[0], crop.shape), t, min_area_px=min_area),
+            clean_mask(probability_to_frame(members[1], crop.shape), t, min_area_px=min_area),
+        )
+        probability = np.zeros(gray.shape, np.float32)
+        uncertainty = np.zeros(gray.shape, np.float32)
+        probability[box.slice] = mean
+        uncertainty[box.slice] = spread
+        return Segmentation(gray, probability, uncertainty, confidence, box, t, min_area)
