@@ -12,11 +12,11 @@ from keras import layers
 NORMALIZATIONS = ("batch", "group", "none")
 
 
-def _normalization(kind: str, name: str) -> layers.Layer | None:
+def _normalization(kind: str, filters: int, name: str) -> layers.Layer | None:
     if kind == "batch":
         return layers.BatchNormalization(name=name)
     if kind == "group":
-        return layers.GroupNormalization(groups=8, name=name)
+        return layers.GroupNormalization(groups=min(8, filters), name=name)
     if kind == "none":
         return None
     raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {kind!r}")
@@ -27,7 +27,7 @@ def conv_block(x, filters: int, *, normalization: str, name: str):
     for i in (1, 2):
         use_bias = normalization == "none"
         x = layers.Conv2D(filters, 3, padding="same", use_bias=use_bias, name=f"{name}_conv{i}")(x)
-        norm = _normalization(normalization, f"{name}_norm{i}")
+        norm = _normalization(normalization, filters, f"{name}_norm{i}")
         if norm is not None:
             x = norm(x)
         x = layers.Activation("relu", name=f"{name}_relu{i}")(x)

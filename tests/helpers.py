@@ -1,0 +1,20 @@
+"""Shared helpers for tests: small untrained models in place of the bundled weights."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from unet.model import build_unet
+from unet.registry import get_organ
+from unet.segmenter import Segmenter
+
+
+def small_organ(key: str = "breast", size: int = 64):
+    """The organ's registry entry with a small input size, for fast tests."""
+    return dataclasses.replace(get_organ(key), input_size=size,
+                               model_kwargs=dict(depth=2, base_filters=4))
+
+
+def fresh_segmenter(key: str = "breast", size: int = 64) -> Segmenter:
+    organ = small_organ(key, size)
+    return Segmenter(organ, model=build_unet(size, **organ.model_kwargs))

@@ -1,0 +1,60 @@
+import numpy as np
+
+from tests.helpers import fresh_segmenter, small_organ
+from unet.model import build_unet
+from unet.phantom import make_scanner_frame
+from unet.segmenter import Segmenter
+
+
+def test_outputs_at_frame_size_and_one_model_call():
+    seg = fresh_segmenter()
+    gray = (np.random.default_rng(1).random((123, 217)) * 255).astype(np.uint8)
+    result = seg.segment(gray)
+    assert result.probability.shape == gray.shape == result.uncertainty.shape
+    assert result.probability.dtype == np.float32
+    assert 0 <= result.probability.min() and result.probability.max() <= 1
+    assert 0 <= result.uncertainty.min() and result.uncertainty.max() <= 1
+    assert 0 <= result.confidence <= 1
+    assert seg.calls == 1  # identity and flip go through the model in one batch
+    mask = result.mask(0.5)
+    assert mask.shape == gray.shape and mask.dtype == bool
+    assert seg.calls == 1  # masks come from the cached probability
+
+
+def test_uncertainty_is_the_disagreement_of_the_flip():
+    """A model that sees only the left half responds differently to the flipped image."""
+    import keras
+
+    organ = small_organ(size=32)
+    inputs = keras.Input((32, 32, 1))
+    ramp = np.tile(np.linspace(0, 1, 32, dtype="float32"), (32, 1))[None, :, :, None]
+    out = keras.layers.Lambda(lambda x: keras.ops.sigmoid(x * 0 + (ramp - 0.5) * 20))(inputs)
+    model = keras.Model(inputs, out)
+    seg = Segmenter(organ, model=model)
+    result = seg.segment(np.full((32, 32), 100, np.uint8))
+    # identity says "lesion" on the right, the flipped pass on the left: they disagree everywhere
+    # but the middle, and their union/intersection agreement is zero
+    assert result.uncertainty[:, :4].mean() > 0.9 and result.uncertainty[:, -4:].mean() > 0.9
+    assert result.confidence < 0.1 and result.low_confidence
+    np.testing.assert_allclose(result.probability, 0.5, atol=0.05)
+
+
+def test_symmetric_model_gives_full_confidence():
+    organ = small_organ(size=32)
+    seg = Segmenter(organ, model=build_unet(32, depth=2, base_filters=4))
+    flat = np.full((40, 40), 128, np.uint8)
+    result = seg.segment(flat)
+    assert result.uncertainty.max() < 1e-4  # a flat image is its own mirror image
+    assert result.confidence == 1.0
+
+
+def test_field_of_view_result_is_pasted_back_into_the_frame():
+    frame, _, true_box = make_scanner_frame(seed=3)
+    seg = fresh_segmenter()
+    result = seg.segment(frame)
+    box = result.field_of_view
+    assert result.probability.shape == frame.shape
+    outside = np.ones(frame.shape, bool)
+    outside[box.slice] = False
+    assert outside.any() and result.probability[outside].max() == 0.0
+    assert box.y0 <= true_box[0] + 10 and box.y1 >= true_box[2] - 10

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from training import metrics as M
+from training.evaluate import summarize
+
+
+def box(shape, y0, x0, y1, x1):
+    m = np.zeros(shape, bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def test_dice_iou_hand_computed():
+    t = box((10, 10), 0, 0, 4, 5)  # 20 px
+    p = box((10, 10), 2, 0, 6, 5)  # 20 px, 10 overlap
+    assert M.dice(t, p) == pytest.approx(2 * 10 / 40)
+    assert M.iou(t, p) == pytest.approx(10 / 30)
+    assert M.precision_recall(t, p) == (pytest.approx(0.5), pytest.approx(0.5))
+
+
+def test_empty_cases():
+    e = np.zeros((8, 8), bool)
+    full = box((8, 8), 2, 2, 4, 4)
+    assert M.dice(e, e) == 1.0 and M.iou(e, e) == 1.0
+    assert M.dice(e, full) == 0.0 and M.dice(full, e) == 0.0
+    assert M.hausdorff95(e, e) == 0.0 and M.hausdorff95(e, full) is None
+
+
+def test_hausdorff_of_shifted_square():
+    t = box((64, 64), 10, 10, 30, 30)
+    p = box((64, 64), 10, 15, 30, 35)  # shifted 5 px right
+    hd = M.hausdorff95(t, p)
+    assert 4.0 <= hd <= 5.5
+    assert M.hausdorff95(t, t) == 0.0
+
+
+def test_keras_dice_metric_matches_numpy():
+    t = np.stack([box((16, 16), 0, 0, 8, 8), np.zeros((16, 16), bool)])[..., None]
+    p = np.stack([box((16, 16), 0, 0, 8, 4), np.zeros((16, 16), bool)])[..., None]
+    metric = M.DiceScore()
+    metric.update_state(t.astype("float32"), p.astype("float32"))
+    expected = (M.dice(t[0], p[0]) + 1.0) / 2
+    assert float(metric.result()) == pytest.approx(expected)
+
+
+def test_summary_false_positive_rate_and_means():
+    rows = [
+        {"key": "a", "label": "benign", "has_lesion": True, "predicted_lesion": True, "dice": 0.8,
+         "iou": 0.6, "precision": 0.9, "recall": 0.7, "hd95_px": 3.0, "confidence": 1.0},
+        {"key": "b", "label": "benign", "has_lesion": True, "predicted_lesion": False, "dice": 0.0,
+         "iou": 0.0, "precision": 0.0, "recall": 0.0, "hd95_px": None, "confidence": 1.0},
+        {"key": "c", "label": "normal", "has_lesion": False, "predicted_lesion": True, "dice": 0.0,
+         "iou": 0.0, "precision": 0.0, "recall": 1.0, "hd95_px": None, "confidence": 1.0},
+        {"key": "d", "label": "normal", "has_lesion": False, "predicted_lesion": False,
+         "dice": 1.0, "iou": 1.0, "precision": 1.0, "recall": 1.0, "hd95_px": 0.0,
+         "confidence": 1.0},
+    ]
+    s = summarize(rows)
+    assert s["dice_mean"] == pytest.approx(0.4)  # lesion images only
+    assert s["false_positive_rate_lesion_free"] == pytest.approx(0.5)
+    assert s["missed_lesion_rate"] == pytest.approx(0.5)
+    assert s["hd95_px_mean"] == pytest.approx(3.0)
+    assert s["per_class"]["normal"]["predicted_lesion_rate"] == pytest.approx(0.5)

@@ -1,0 +1,43 @@
+import json
+
+import cv2
+import numpy as np
+
+from training.run import main
+from unet.model import load_model
+from unet.phantom import make_phantom
+
+
+def test_two_epoch_smoke_run_writes_a_loadable_model_and_card(tmp_path):
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    for i in range(16):
+        gray, mask = make_phantom(80, 96, seed=i)
+        cv2.imwrite(str(data / "images" / f"{i}.png"), gray)
+        cv2.imwrite(str(data / "masks" / f"{i}.png"), mask.astype(np.uint8) * 255)
+    out = tmp_path / "runs"
+    export = tmp_path / "export"
+    rc = main(["--organ", "thyroid", "--data-dir", str(data), "--smoke", "--output-dir", str(out),
+               "--export-dir", str(export), "--seed", "3"])
+    assert rc == 0
+    run_dir = next(out.iterdir())
+    for name in ("split_manifest.json", "history.csv", "training_curves.png", "model.keras",
+                 "evaluation.json", "card.json", "best.keras"):
+        assert (run_dir / name).is_file(), name
+    model = load_model(export / "thyroid.keras")
+    assert model.input_shape == (None, 64, 64, 1)
+    card = json.loads((export / "thyroid.json").read_text())
+    assert card["organ"] == "thyroid" and card["training"]["epochs_run"] == 2
+    assert card["dataset"]["file_count"] == 32
+    assert card["training"]["seed"] == 3
+    assert "dice_mean" in card["test_metrics"]["test"]
+    manifest = json.loads((export / "thyroid_split.json").read_text())
+    keys = [i["key"] for s in manifest["splits"].values() for i in s]
+    assert sorted(keys) == sorted(f"images/{i}.png" for i in range(16))
+
+
+def test_wrong_data_dir_exits_with_a_clear_error(tmp_path, capsys):
+    rc = main(["--organ", "breast", "--data-dir", str(tmp_path), "--smoke"])
+    assert rc == 2
+    assert "Expected one of" in capsys.readouterr().err

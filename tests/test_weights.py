@@ -1,0 +1,72 @@
+import dataclasses
+
+import pytest
+
+from unet.registry import get_organ
+from unet.weights import WeightsNotFoundError, resolve_weights
+
+
+def organ_with_weights(tmp_path, monkeypatch):
+    monkeypatch.setattr("unet.registry.WEIGHTS_DIR", tmp_path)
+    (tmp_path / "breast.keras").write_bytes(b"bundled")
+    return get_organ("breast")
+
+
+def test_bundled_by_default(tmp_path, monkeypatch):
+    organ = organ_with_weights(tmp_path, monkeypatch)
+    monkeypatch.delenv(organ.hub_repo_env, raising=False)
+    src = resolve_weights(organ)
+    assert src.path == tmp_path / "breast.keras" and src.description.startswith("bundled")
+
+
+def test_offline_flag_falls_back_without_network(tmp_path, monkeypatch):
+    organ = organ_with_weights(tmp_path, monkeypatch)
+    monkeypatch.setenv(organ.hub_repo_env, "someone/unet-breast")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    def no_download(**kwargs):  # must not even be tried
+        raise AssertionError("download attempted while offline")
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", no_download)
+    src = resolve_weights(organ)
+    assert src.path == tmp_path / "breast.keras"
+    assert "HF_HUB_OFFLINE" in src.description
+
+
+def test_hub_download_used_with_pinned_revision(tmp_path, monkeypatch):
+    organ = organ_with_weights(tmp_path, monkeypatch)
+    monkeypatch.setenv(organ.hub_repo_env, "someone/unet-breast")
+    monkeypatch.setenv("UNET_HUB_REVISION", "abc123")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    hub_file = tmp_path / "hub.keras"
+    hub_file.write_bytes(b"hub")
+    seen = {}
+
+    def fake_download(repo_id, filename, revision):
+        seen.update(repo_id=repo_id, filename=filename, revision=revision)
+        return str(hub_file)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
+    src = resolve_weights(organ)
+    assert src.path == hub_file and seen == {
+        "repo_id": "someone/unet-breast", "filename": "breast.keras", "revision": "abc123"}
+    assert "abc123" in src.description
+
+
+def test_unreachable_hub_falls_back_to_bundled(tmp_path, monkeypatch):
+    organ = organ_with_weights(tmp_path, monkeypatch)
+    monkeypatch.setenv(organ.hub_repo_env, "someone/unet-breast")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "2")
+    monkeypatch.setenv("HF_HUB_DOWNLOAD_TIMEOUT", "2")
+    src = resolve_weights(organ)
+    assert src.path == tmp_path / "breast.keras" and "failed" in src.description
+
+
+def test_missing_everything_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr("unet.registry.WEIGHTS_DIR", tmp_path)
+    organ = dataclasses.replace(get_organ("thyroid"))
+    monkeypatch.delenv(organ.hub_repo_env, raising=False)
+    with pytest.raises(WeightsNotFoundError, match="python -m training --organ thyroid"):
+        resolve_weights(organ)

@@ -1,0 +1,88 @@
+"""One upload end to end: read, segment (model once), then derive masks, measurements, overlays
+and a JSON report from the cached result at any threshold without running the model again."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from unet.errors import ImageInputError
+from unet.measurements import Measurements, measure_lesions
+from unet.overlay import render_overlay
+from unet.reader import LoadedImage, read_image
+from unet.registry import OrganConfig, get_organ
+from unet.segmenter import Segmentation, Segmenter
+
+
+@functools.lru_cache(maxsize=None)
+def get_segmenter(organ_key: str) -> Segmenter:
+    """The organ's Segmenter, loaded once per process."""
+    return Segmenter(get_organ(organ_key))
+
+
+@dataclass
+class Analysis:
+    organ: OrganConfig
+    image: LoadedImage
+    segmentation: Segmentation
+    model_version: str
+    weights_source: str
+
+    def spacing(self, mm_per_pixel: float | None = None) -> tuple[float, float] | None:
+        """The file's own spacing, else a user-typed isotropic scale, else None (pixels)."""
+        if self.image.spacing_mm is not None:
+            return self.image.spacing_mm
+        if mm_per_pixel is not None and np.isfinite(mm_per_pixel) and mm_per_pixel > 0:
+            return (float(mm_per_pixel), float(mm_per_pixel))
+        return None
+
+    def mask(self, threshold: float | None = None) -> np.ndarray:
+        return self.segmentation.mask(threshold)
+
+    def measurements(self, threshold: float | None = None,
+                     mm_per_pixel: float | None = None) -> Measurements:
+        return measure_lesions(self.mask(threshold), self.segmentation.probability,
+                               self.spacing(mm_per_pixel))
+
+    def overlay(self, *, mode: str = "filled", threshold: float | None = None,
+                opacity: float = 0.4) -> np.ndarray:
+        seg = self.segmentation
+        return render_overlay(
+            self.image.pixels, seg.probability, mode=mode,
+            threshold=seg.threshold if threshold is None else threshold, opacity=opacity,
+            uncertainty=seg.uncertainty, min_area_px=seg.min_area_px,
+        )
+
+    def report(self, threshold: float | None = None, mm_per_pixel: float | None = None) -> dict:
+        seg = self.segmentation
+        t = seg.threshold if threshold is None else float(threshold)
+        spacing = self.spacing(mm_per_pixel)
+        return {
+            "organ": self.organ.key,
+            "model_version": self.model_version,
+            "weights": self.weights_source,
+            "threshold": t,
+            "image_size_px": {"height": int(self.image.pixels.shape[0]),
+                              "width": int(self.image.pixels.shape[1])},
+            "spacing_source": ("file" if self.image.spacing_mm is not None
+                               else "user" if spacing is not None else "none (pixels)"),
+            "confidence": round(float(seg.confidence), 4),
+            "low_confidence": bool(seg.low_confidence),
+            "measurements": self.measurements(t, mm_per_pixel).to_dict(),
+            "disclaimer": "Research and teaching demo; not a medical device; not for diagnosis.",
+        }
+
+
+def analyze(source, organ: str | OrganConfig, *, segmenter: Segmenter | None = None,
+            frame: int | None = None) -> Analysis:
+    """Read an upload (path or bytes) and run the organ's model on it once."""
+    organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
+    if source is None or (isinstance(source, (str, os.PathLike)) and not str(source)):
+        raise ImageInputError("No image was given. Please upload an ultrasound image.")
+    image = read_image(source, frame=frame)
+    segmenter = segmenter or get_segmenter(organ.key)
+    seg = segmenter.segment(image.pixels)
+    return Analysis(organ, image, seg, segmenter.version, segmenter.source)
