@@ -69,6 +69,15 @@ def export_run(organ, model, dataset, manifest, info, run_dir: Path, *, export_d
     model_path = inference_copy(model, info["image_size"], info["model_kwargs"],
                                 run_dir / "model.keras")
     segmenter = Segmenter(organ, weights=model_path)
+    from training.calibrate import apply_operating_point, calibrate
+
+    val_samples = select(dataset.samples, [i["key"] for i in manifest["splits"]["val"]])
+    point = calibrate(segmenter, val_samples)
+    apply_operating_point(segmenter, point)
+    print(f"operating point (validation): threshold {point['threshold']}, min area "
+          f"{point['min_lesion_area_fraction']:.3%} of the image, min peak "
+          f"{point['min_peak_probability']}; val Dice {point['val_dice']:.3f}, val FP rate "
+          f"{point['val_fp_rate']}")
     test_keys = [i["key"] for i in manifest["splits"]["test"]]
     test_samples = select(dataset.samples, test_keys)
     results = {"test": evaluate(segmenter, test_samples, figure=run_dir / "test_cases.png",
@@ -97,9 +106,11 @@ def export_run(organ, model, dataset, manifest, info, run_dir: Path, *, export_d
         "training": {k: v for k, v in info.items()},
         "parameters": int(model.count_params()),
         "wall_seconds_total": round(time.time() - started, 1) if started else None,
-        "inference": {"input_size": info["image_size"], "threshold": organ.threshold,
+        "inference": {"input_size": info["image_size"], "threshold": point["threshold"],
                       "field_of_view_crop": organ.crop_field_of_view,
-                      "min_lesion_area_fraction": organ.min_lesion_area_fraction,
+                      "min_lesion_area_fraction": point["min_lesion_area_fraction"],
+                      "min_peak_probability": point["min_peak_probability"],
+                      "operating_point": point,
                       "test_time_augmentation": ["identity", "horizontal flip"]},
         "test_metrics": {name: r["summary"] for name, r in results.items()},
         "weights_file_bytes": model_path.stat().st_size,
@@ -118,3 +129,44 @@ def export_run(organ, model, dataset, manifest, info, run_dir: Path, *, export_d
     print(f"exported {export_dir / (organ.key + '.keras')} "
           f"({model_path.stat().st_size / 1e6:.1f} MB) and its card")
     return card
+
+
+def main(argv=None) -> int:
+    """Re-export a finished run from its best checkpoint: `python -m training.export --run-dir R`."""
+    import argparse
+    import csv
+
+    import keras
+
+    from training.datasets import find_dataset
+    from unet.registry import get_organ
+
+    p = argparse.ArgumentParser(prog="python -m training.export", description=main.__doc__)
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--data-dir", default=None, help="default: the one in the split manifest")
+    p.add_argument("--raw-data-dir", default=None)
+    p.add_argument("--export-dir", default=None)
+    args = p.parse_args(argv)
+    run_dir = Path(args.run_dir)
+    manifest = json.loads((run_dir / "split_manifest.json").read_text())
+    organ = get_organ(manifest["organ"])
+    dataset = find_dataset(args.data_dir or manifest["data_dir"])
+    model = keras.saving.load_model(run_dir / "best.keras", compile=False)
+    info_path = run_dir / "run_info.json"
+    if info_path.is_file():
+        info = json.loads(info_path.read_text())
+    else:  # runs from before run_info.json existed: rebuild what the history tells
+        rows = list(csv.DictReader(open(run_dir / "history.csv")))
+        info = {"command": "python -m training (re-exported with python -m training.export)",
+                "seed": manifest["seed"], "image_size": int(model.input_shape[1]),
+                "model_kwargs": dict(organ.model_kwargs), "epochs_run": len(rows),
+                "best_val_dice": max(float(r["val_dice"]) for r in rows)}
+    info["re_exported_with"] = "python -m training.export " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    export_run(organ, model, dataset, manifest, info, run_dir, export_dir=args.export_dir,
+               raw_data_dir=args.raw_data_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

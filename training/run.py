@@ -169,6 +169,7 @@ def main(argv=None) -> int:
         "strategy": type(strategy).__name__,
         "mixed_precision": on_gpu,
     }
+    (run_dir / "run_info.json").write_text(json.dumps(info, indent=1))
     export_dir = Path(args.export_dir) if args.export_dir else (run_dir if args.smoke else None)
     export_run(organ, model, dataset, manifest, info, run_dir, export_dir=export_dir,
                raw_data_dir=args.raw_data_dir, started=started)

@@ -53,7 +53,7 @@ class Analysis:
         return render_overlay(
             self.image.pixels, seg.probability, mode=mode,
             threshold=seg.threshold if threshold is None else threshold, opacity=opacity,
-            uncertainty=seg.uncertainty, min_area_px=seg.min_area_px,
+            uncertainty=seg.uncertainty, min_area_px=seg.min_area_px, min_peak=seg.min_peak,
         )
 
     def report(self, threshold: float | None = None, mm_per_pixel: float | None = None) -> dict:

@@ -97,6 +97,7 @@ def render_overlay(
     opacity: float = 0.4,
     uncertainty: np.ndarray | None = None,
     min_area_px: int = 0,
+    min_peak: float = 0.0,
     color: tuple[int, int, int] = (255, 64, 64),
     uncertainty_max: float = 1.0,
 ) -> np.ndarray:
@@ -121,6 +122,7 @@ def render_overlay(
         opacity: 0 (invisible) to 1 (opaque) for fills and colour maps.
         uncertainty: HxW uncertainty map, needed for the ``uncertainty`` mode.
         min_area_px: mask components smaller than this are not drawn.
+        min_peak: mask components whose peak probability is below this are not drawn.
         color: RGB colour of the mask.
         uncertainty_max: uncertainty value shown with the top colour of the map.
     """
@@ -132,7 +134,7 @@ def render_overlay(
     probability = _check_map("probability", probability, image.shape[:2])
 
     if mode in ("filled", "contour"):
-        mask = clean_mask(probability, threshold, min_area_px=min_area_px)
+        mask = clean_mask(probability, threshold, min_area_px=min_area_px, min_peak=min_peak)
         if mode == "filled":
             if opacity <= 0:
                 return image

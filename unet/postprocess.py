@@ -43,6 +43,7 @@ def clean_mask(
     *,
     min_area_px: int = 0,
     fill_holes: bool = True,
+    min_peak: float = 0.0,
 ) -> np.ndarray:
     """Binary lesion mask: ``probability >= threshold``, holes filled, small specks removed.
 
@@ -52,6 +53,8 @@ def clean_mask(
         min_area_px: 8-connected components smaller than this many pixels are dropped
             (after hole filling); 0 or 1 keeps everything.
         fill_holes: fill background regions enclosed by the lesion.
+        min_peak: components whose highest probability is below this are dropped (a faint
+            blob is not a lesion); 0 keeps everything.
 
     Returns:
         bool HxW mask.
@@ -62,7 +65,23 @@ def clean_mask(
     mask = probability >= threshold
     if fill_holes and mask.any():
         mask = _fill_holes(mask)
-    return remove_small_components(mask, int(min_area_px))
+    mask = remove_small_components(mask, int(min_area_px))
+    return remove_faint_components(mask, probability, min_peak)
+
+
+def remove_faint_components(
+    mask: np.ndarray, probability: np.ndarray, min_peak: float
+) -> np.ndarray:
+    """``mask`` without the 8-connected components whose peak probability is below ``min_peak``."""
+    mask = np.asarray(mask, dtype=bool)
+    if min_peak <= 0 or not mask.any():
+        return mask
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    peaks = np.zeros(count, dtype=np.float64)
+    np.maximum.at(peaks, labels[mask], np.asarray(probability, dtype=np.float64)[mask])
+    keep = peaks >= min_peak
+    keep[0] = False
+    return keep[labels]
 
 
 # ``clean_mask`` has a keyword argument of the same name; keep a private alias to call.

@@ -21,6 +21,7 @@ class OrganConfig:
     weight_file: str  # file name inside weights/
     crop_field_of_view: bool  # find the scanner's image area before segmenting
     min_lesion_area_fraction: float  # components smaller than this share of the image are dropped
+    min_peak_probability: float = 0.0  # components whose peak is below this are dropped
     model_kwargs: dict = field(default_factory=dict)  # arguments of unet.model.build_unet
     hub_repo_env: str = ""  # environment variable naming a Hugging Face Hub repo id
 

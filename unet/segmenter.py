@@ -34,6 +34,7 @@ class Segmentation:
     field_of_view: Box
     threshold: float
     min_area_px: int
+    min_peak: float = 0.0
 
     @property
     def low_confidence(self) -> bool:
@@ -41,7 +42,7 @@ class Segmentation:
 
     def mask(self, threshold: float | None = None) -> np.ndarray:
         t = self.threshold if threshold is None else float(threshold)
-        return clean_mask(self.probability, t, min_area_px=self.min_area_px)
+        return clean_mask(self.probability, t, min_area_px=self.min_area_px, min_peak=self.min_peak)
 
 
 def _agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -73,6 +74,12 @@ class Segmenter:
         spec = tf.TensorSpec([None, self.input_size, self.input_size, 1], tf.float32)
         self._forward = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
         self.card = self._read_card(weights)
+        # the operating point chosen on the validation split travels in the card
+        chosen = self.card.get("inference", {}) if isinstance(self.card, dict) else {}
+        self.threshold = float(chosen.get("threshold", self.organ.threshold))
+        self.min_area_fraction = float(
+            chosen.get("min_lesion_area_fraction", self.organ.min_lesion_area_fraction))
+        self.min_peak = float(chosen.get("min_peak_probability", getattr(self.organ, "min_peak_probability", 0.0)))
 
     @staticmethod
     def _read_card(weights) -> dict:
@@ -101,16 +108,18 @@ class Segmenter:
         x = to_model_input(crop, self.input_size)
         out = self.predict_batch(np.stack([x, x[:, ::-1]]))
         members = np.stack([out[0], out[1][:, ::-1]])
-        t = self.organ.threshold if threshold is None else float(threshold)
+        t = self.threshold if threshold is None else float(threshold)
         mean = probability_to_frame(members.mean(0), crop.shape)
         spread = probability_to_frame(members.max(0) - members.min(0), crop.shape)
-        min_area = min_area_from_fraction(gray.shape, self.organ.min_lesion_area_fraction)
-        confidence = _agreement(
-            clean_mask(probability_to_frame(members[0], crop.shape), t, min_area_px=min_area),
-            clean_mask(probability_to_frame(members[1], crop.shape), t, min_area_px=min_area),
-        )
+        min_area = min_area_from_fraction(gray.shape, self.min_area_fraction)
+        confidence = _agreement(*(
+            clean_mask(probability_to_frame(m, crop.shape), t, min_area_px=min_area,
+                       min_peak=self.min_peak)
+            for m in members
+        ))
         probability = np.zeros(gray.shape, np.float32)
         uncertainty = np.zeros(gray.shape, np.float32)
         probability[box.slice] = mean
         uncertainty[box.slice] = spread
-        return Segmentation(gray, probability, uncertainty, confidence, box, t, min_area)
+        return Segmentation(gray, probability, uncertainty, confidence, box, t, min_area,
+                            self.min_peak)
