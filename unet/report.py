@@ -38,13 +38,12 @@ from unet.analysis import Analysis, analyze
 from unet.errors import ImageInputError
 from unet.measurements import Measurements
 from unet.overlay import render_comparison
-from unet.reader import LoadedImage, read_image
+from unet.reader import read_image
 from unet.registry import ORGANS, OrganConfig, get_organ
 from unet.segmenter import Segmenter
 
 log = logging.getLogger(__name__)
 
-DISCLAIMER = "Research and teaching demo; not a medical device; not for diagnosis."
 # Images larger than this (longer side, pixels) are shown downscaled in the browser; the
 # downloads always keep the image's own size.
 DISPLAY_MAX_SIDE = 1280
@@ -72,6 +71,7 @@ class Segmenters:
         self._given = dict(given or {})
         self._loader = loader
         self._lock = threading.Lock()
+        self._problems: dict[str, str] = {}  # organ key -> message of its last failed load
 
     def get(self, organ: str | OrganConfig) -> Segmenter:
         organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
@@ -82,16 +82,19 @@ class Segmenters:
             from unet.analysis import get_segmenter as loader
         with self._lock:  # two first requests must not load the same model twice
             try:
-                return loader(organ.key)
+                segmenter = loader(organ.key)
             except FileNotFoundError as exc:
                 log.error("no weights for %s: %s", organ.key, exc)
-                raise ModelUnavailableError(_missing_weights_message(organ)) from exc
+                self._problems[organ.key] = _missing_weights_message(organ)
+                raise ModelUnavailableError(self._problems[organ.key]) from exc
             except Exception as exc:
                 log.exception("loading the %s model failed", organ.key)
-                raise ModelUnavailableError(
+                self._problems[organ.key] = (
                     f"The {organ.display_name} model could not be loaded on this server "
-                    f"({type(exc).__name__}). Please try again later or choose another organ."
-                ) from exc
+                    f"({type(exc).__name__}). Please try again later or choose another organ.")
+                raise ModelUnavailableError(self._problems[organ.key]) from exc
+            self._problems.pop(organ.key, None)
+            return segmenter
 
     def load_all(self, *, warm_up: bool = True) -> dict[str, str]:
         """Load every organ's model now (and run it once, so the first request is fast).
@@ -110,10 +113,12 @@ class Segmenters:
         return problems
 
     def unavailable(self) -> dict[str, str]:
-        """Organs whose model is missing, without loading anything that is not loaded yet."""
-        return {key: _missing_weights_message(organ) for key, organ in ORGANS.items()
-                if key not in self._given and not organ.weight_path.is_file()
-                and not (organ.hub_repo_env and os.environ.get(organ.hub_repo_env))}
+        """Organs whose model failed to load or whose weight file is missing (nothing is
+        loaded by this call), with the message a user sees."""
+        missing = {key: _missing_weights_message(organ) for key, organ in ORGANS.items()
+                   if key not in self._given and not organ.weight_path.is_file()
+                   and not (organ.hub_repo_env and os.environ.get(organ.hub_repo_env))}
+        return {**missing, **self._problems}
 
 
 def _missing_weights_message(organ: OrganConfig) -> str:
@@ -122,6 +127,11 @@ def _missing_weights_message(organ: OrganConfig) -> str:
         f"weights/{organ.weight_file} is missing), so {organ.display_name.lower()} images "
         "cannot be segmented here. If you host this demo, see weights/README.md."
     )
+
+
+def default_threshold(segmenter: Segmenter) -> float:
+    """The model's operating point (chosen on validation, carried in its card)."""
+    return float(getattr(segmenter, "threshold", segmenter.organ.threshold))
 
 
 def is_trained(segmenter: Segmenter) -> bool:
@@ -190,7 +200,7 @@ def scratch() -> Scratch:
 class Result:
     """One upload's cached analysis (what ``gr.State`` holds) and an optional ground truth."""
 
-    analysis: Analysis
+    analysis: Analysis | None  # None once released
     source: str = ""  # the upload's path (to reuse the decoded image for another organ)
     frame: int | None = None
     truth: np.ndarray | None = None  # bool (H, W) at the image's size
@@ -199,6 +209,15 @@ class Result:
     @property
     def organ(self) -> OrganConfig:
         return self.analysis.organ
+
+    @property
+    def released(self) -> bool:
+        return self.analysis is None
+
+    def release(self) -> None:
+        """Drop the decoded image, its maps and the ground truth (the session has ended)."""
+        self.analysis = None
+        self.truth = None
 
 
 def segment_upload(source, organ: str | OrganConfig, segmenters: Segmenters, *,
@@ -213,7 +232,8 @@ def segment_upload(source, organ: str | OrganConfig, segmenters: Segmenters, *,
     if not source:
         raise ImageInputError("No image was given. Please upload an ultrasound image.")
     segmenter = segmenters.get(organ)
-    if previous is not None and previous.source == source and previous.frame == frame:
+    if (previous is not None and not previous.released and previous.source == source
+            and previous.frame == frame):
         image = previous.analysis.image
         analysis = Analysis(organ, image, segmenter.segment(image.pixels), segmenter.version,
                             segmenter.source)
@@ -241,10 +261,10 @@ def parse_scale(value) -> float | None:
     return value
 
 
-def parse_threshold(value, organ: OrganConfig) -> float:
-    """A probability threshold strictly between 0 and 1 (the organ's default when None)."""
+def parse_threshold(value) -> float | None:
+    """A probability threshold strictly between 0 and 1, or None (the model's default)."""
     if value is None:
-        return organ.threshold
+        return None
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -308,7 +328,7 @@ class View:
     original: np.ndarray  # RGB, display size
     comparison: np.ndarray | None  # RGB, display size, when a ground truth is loaded
     scores: dict[str, float] | None
-    measurements: Measurements
+    measurements: dict  # Measurements.to_dict(), as in the report
     report: dict
     threshold: float
     files: dict[str, Path] = field(default_factory=dict)  # mask, overlay, report
@@ -323,8 +343,7 @@ def render(result: Result, *, mode: str = "filled", threshold: float | None = No
     mm = parse_scale(mm_per_pixel)
     mask = analysis.mask(t)
     overlay = analysis.overlay(mode=mode, threshold=t, opacity=float(opacity))
-    report = analysis.report(t, mm)
-    measurements = analysis.measurements(t, mm)
+    report = analysis.report(t, mm)  # measures the lesions once; the table reads it from here
     comparison = scores = None
     if result.truth is not None:
         scores = overlap_scores(mask, result.truth)
@@ -336,7 +355,7 @@ def render(result: Result, *, mode: str = "filled", threshold: float | None = No
     view = View(
         overlay=display_copy(overlay), original=display_copy(original),
         comparison=None if comparison is None else display_copy(comparison),
-        scores=scores, measurements=measurements, report=report, threshold=t,
+        scores=scores, measurements=report["measurements"], report=report, threshold=t,
     )
     if out_dir is not None:
         view.files = write_outputs(out_dir, mask, overlay, report)
@@ -355,7 +374,8 @@ def display_copy(rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarra
 
 def write_png(path: Path, array: np.ndarray) -> Path:
     """Lossless PNG without metadata; (H, W) uint8 is written as 8-bit grey, (H, W, 3) as RGB."""
-    Image.fromarray(np.ascontiguousarray(array)).save(path, format="PNG", optimize=False)
+    # compress_level 1: lossless like any level, several times faster to write than the default
+    Image.fromarray(np.ascontiguousarray(array)).save(path, format="PNG", compress_level=1)
     return path
 
 
@@ -376,9 +396,15 @@ def write_outputs(out_dir: Path, mask: np.ndarray, overlay: np.ndarray,
     return files
 
 
-def lesion_table(measurements: Measurements) -> tuple[list[str], list[list]]:
-    """Column headers (each with its unit) and one row per lesion, largest first."""
-    mm = measurements.unit == "mm"
+def lesion_table(measurements: dict | Measurements) -> tuple[list[str], list[list[str]]]:
+    """Column headers (each with its unit) and one row per lesion, largest first, as text with
+    fixed decimals (mm: 0.1; px: whole pixels; share: 0.01 %; probability: 0.01).
+
+    ``measurements`` is :meth:`Measurements.to_dict` (as in the report) or the object itself.
+    """
+    if isinstance(measurements, Measurements):
+        measurements = measurements.to_dict()
+    mm = measurements["unit"] == "mm"
     headers = [
         "Lesion",
         "Area (mm²)" if mm else "Area (px²)",
@@ -388,15 +414,15 @@ def lesion_table(measurements: Measurements) -> tuple[list[str], list[list]]:
         "Mean probability (0-1)",
     ]
     rows = []
-    for lesion in measurements.lesions:
+    for lesion in measurements["lesions"]:
         if mm:
-            size = [round(lesion.area_mm2, 1), round(lesion.longest_diameter_mm, 1),
-                    round(lesion.perpendicular_diameter_mm, 1)]
+            size = [f"{lesion['area_mm2']:,.1f}", f"{lesion['longest_diameter_mm']:.1f}",
+                    f"{lesion['perpendicular_diameter_mm']:.1f}"]
         else:
-            size = [lesion.area_px, round(lesion.longest_diameter_px),
-                    round(lesion.perpendicular_diameter_px)]
-        rows.append([lesion.index, size[0], round(100.0 * lesion.image_fraction, 2),
-                     size[1], size[2], round(lesion.mean_probability, 2)])
+            size = [f"{lesion['area_px']:,}", f"{lesion['longest_diameter_px']:.0f}",
+                    f"{lesion['perpendicular_diameter_px']:.0f}"]
+        rows.append([str(lesion["index"]), size[0], f"{100.0 * lesion['image_fraction']:.2f}",
+                     size[1], size[2], f"{lesion['mean_probability']:.2f}"])
     return headers, rows
 
 
@@ -404,7 +430,7 @@ def segment_api(source, organ: str, threshold, segmenters: Segmenters,
                 out_dir: Path) -> tuple[Path, Path, dict]:
     """The public API call: (mask PNG, overlay PNG, report) for one file."""
     organ_config = get_organ(organ)
-    t = parse_threshold(threshold, organ_config)
+    t = parse_threshold(threshold)  # None: the model's operating point (from its card)
     result = segment_upload(source, organ_config, segmenters)
     view = render(result, threshold=t, out_dir=out_dir)
     return view.files["mask"], view.files["overlay"], view.report
@@ -504,8 +530,8 @@ def _feature_model(segmenter: Segmenter):
         if cached is not None and cached[0] is segmenter.model:
             return cached[1], cached[2]
         names = feature_layers(segmenter.model)
-        sub = keras.Model(segmenter.model.input,
-                          [segmenter.model.get_layer(n).output for n in names])
+        outputs = [segmenter.model.get_layer(n).output for n in names]
+        sub = keras.Model(segmenter.model.input, [*outputs, segmenter.model.output])
         _feature_models[key] = (segmenter.model, sub, names)
         return sub, names
 
@@ -532,9 +558,12 @@ def feature_maps(analysis: Analysis, segmenter: Segmenter, *, per_layer: int = 4
                  tile: int = 160) -> dict:
     """What the network sees, a few feature maps of each chosen layer, and what it outputs.
 
-    Channels shown are the ``per_layer`` most active ones (highest mean activation) of each
-    layer. Returns ``{"input": RGB, "maps": [(RGB, caption), ...], "probability": RGB}``; the
-    maps are enlarged with nearest-neighbour so their real resolution stays visible.
+    One forward pass of the image itself (no mirror) through a sub-model of the organ's
+    network. Channels shown are the ``per_layer`` most active ones (highest mean activation)
+    of each layer. Returns ``{"input": RGB, "probability": RGB, "layers": [{"name", "title",
+    "size": (h, w), "filters", "maps": [(RGB, caption), ...]}, ...]}``; input and probability
+    are at the network's resolution, the maps are enlarged to ``tile`` pixels with
+    nearest-neighbour so that their real resolution stays visible.
     """
     from unet.preprocess import to_model_input
 
@@ -542,28 +571,27 @@ def feature_maps(analysis: Analysis, segmenter: Segmenter, *, per_layer: int = 4
     crop = analysis.image.pixels[seg.field_of_view.slice]
     x = to_model_input(crop, segmenter.input_size)[None]
     sub, names = _feature_model(segmenter)
-    outputs = sub(x, training=False)
-    if not isinstance(outputs, (list, tuple)):
-        outputs = [outputs]
-    maps = []
+    *outputs, probability = sub(x, training=False)
+    layers = []
     for name, out in zip(names, outputs, strict=True):
         act = np.asarray(out)[0]
         strongest = np.argsort(-act.mean(axis=(0, 1)), kind="stable")[:per_layer]
+        maps = []
         for channel in strongest:
             image = cv2.resize(colorize(act[..., channel]), (tile, tile),
                                interpolation=cv2.INTER_NEAREST)
-            caption = (f"{_layer_title(name)} · {act.shape[0]}×{act.shape[1]} px · "
-                       f"filter {int(channel) + 1} of {act.shape[-1]}")
-            maps.append((image, caption))
-    gray = cv2.resize(crop, (segmenter.input_size, segmenter.input_size),
-                      interpolation=cv2.INTER_AREA)
-    probability = seg.probability[seg.field_of_view.slice]
-    heat = cv2.applyColorMap((np.clip(probability, 0, 1) * 255 + 0.5).astype(np.uint8),
-                             cv2.COLORMAP_INFERNO)
+            maps.append((image, f"filter #{int(channel) + 1}"))
+        layers.append({"name": name, "title": _layer_title(name),
+                       "size": (int(act.shape[0]), int(act.shape[1])),
+                       "filters": int(act.shape[-1]), "maps": maps})
+    size = segmenter.input_size
+    gray = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    probability = np.clip(np.asarray(probability)[0, ..., 0], 0.0, 1.0)
+    heat = cv2.applyColorMap((probability * 255 + 0.5).astype(np.uint8), cv2.COLORMAP_INFERNO)
     return {
         "input": cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB),
-        "maps": maps,
-        "probability": display_copy(cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)),
+        "layers": layers,
+        "probability": cv2.cvtColor(heat, cv2.COLOR_BGR2RGB),
     }
 
 
@@ -573,6 +601,15 @@ def _fmt(value, digits: int = 3) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def _percent(value, *, unit: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * float(value):.1f}" + (" %" if unit else "")
+
+
+_SET_NAMES = {"test": "Test split", "test_raw_frames": "Test split, uncropped scanner frames"}
 
 
 def card_markdown(segmenter: Segmenter | None, organ: OrganConfig,
@@ -617,21 +654,32 @@ def card_markdown(segmenter: Segmenter | None, organ: OrganConfig,
         lines.append(f"- **Inference:** input {_fmt(inference.get('input_size'))} px, default "
                      f"threshold {_fmt(inference.get('threshold'), 2)}, test-time augmentation "
                      f"{', '.join(inference.get('test_time_augmentation') or []) or 'none'}")
+        point = inference.get("operating_point") or {}
+        if point:
+            area = point.get("min_lesion_area_fraction")
+            lines.append(
+                f"- **Operating point** (chosen on the validation split, never on test): "
+                f"threshold {_fmt(point.get('threshold'), 2)}, smallest lesion "
+                f"{'n/a' if area is None else f'{100 * area:.1f} %'} of the image, minimum "
+                f"peak probability {_fmt(point.get('min_peak_probability'), 2)}; validation "
+                f"Dice {_fmt(point.get('val_dice'))}, false alarms on lesion-free validation "
+                f"images {_percent(point.get('val_fp_rate'), unit=True)}")
     metrics = card.get("test_metrics") or {}
     if metrics:
         lines += ["", "#### Test metrics (held-out test split)", "",
-                  "| Set | Images | Dice (mean) | IoU (mean) | Precision | Recall | HD95 (px) "
-                  "| Missed lesions | False alarms on lesion-free |",
+                  "| Set | Images | Dice (mean, 0-1) | IoU (mean, 0-1) | Precision (0-1) | "
+                  "Recall (0-1) | HD95 (px) | Missed lesions (%) | False alarms on lesion-free "
+                  "images (%) |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for name, m in metrics.items():
             if not isinstance(m, dict):
                 continue
             lines.append(
-                f"| {name} | {_fmt(m.get('images'))} | {_fmt(m.get('dice_mean'))} | "
-                f"{_fmt(m.get('iou_mean'))} | {_fmt(m.get('precision_mean'))} | "
-                f"{_fmt(m.get('recall_mean'))} | {_fmt(m.get('hd95_px_mean'), 1)} | "
-                f"{_fmt(m.get('missed_lesion_rate'))} | "
-                f"{_fmt(m.get('false_positive_rate_lesion_free'))} |")
+                f"| {_SET_NAMES.get(name, name)} | {_fmt(m.get('images'))} | "
+                f"{_fmt(m.get('dice_mean'))} | {_fmt(m.get('iou_mean'))} | "
+                f"{_fmt(m.get('precision_mean'))} | {_fmt(m.get('recall_mean'))} | "
+                f"{_fmt(m.get('hd95_px_mean'), 1)} | {_percent(m.get('missed_lesion_rate'))} | "
+                f"{_percent(m.get('false_positive_rate_lesion_free'))} |")
     extra = card.get("limitations") or card.get("limits")
     if isinstance(extra, str):
         limits.append(f"- {extra}")
@@ -718,9 +766,10 @@ def host_examples(folder: Path) -> list[Example]:
 
 
 __all__ = [
-    "DISCLAIMER", "Example", "LoadedImage", "ModelUnavailableError", "Result", "Scratch",
+    "Example", "ModelUnavailableError", "Result", "Scratch",
     "Segmenters", "View", "architecture", "architecture_markdown", "card_markdown",
-    "display_copy", "feature_maps", "host_examples", "is_trained", "lesion_table",
+    "default_threshold", "display_copy", "feature_maps", "host_examples", "is_trained",
+    "lesion_table",
     "make_examples", "overlap_scores", "parse_frame", "parse_scale", "parse_threshold",
     "read_truth", "render", "scratch", "segment_api", "segment_upload", "write_outputs",
 ]

@@ -1,0 +1,638 @@
+"""Gradio web app: U-Net tumour segmentation of breast and thyroid ultrasound images.
+
+Run with ``python app.py`` (Hugging Face Spaces does the same). The server address and port
+come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Gradio reads them when launch() is given
+none). UI wiring only: all image and model work lives in :mod:`unet.report` and the ``unet``
+package.
+
+Public API: one endpoint, ``/segment`` (image file, organ, threshold) -> (mask PNG, overlay PNG,
+measurements JSON). Every other event is private.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
+
+import atexit  # noqa: E402
+import logging  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+import weakref  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gradio as gr  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from unet import report as rp  # noqa: E402
+from unet.errors import ImageInputError  # noqa: E402
+from unet.overlay import COMPARISON_COLORS  # noqa: E402
+from unet.reader import MAX_PIXELS  # noqa: E402
+from unet.registry import ORGANS, get_organ  # noqa: E402
+from unet.segmenter import Segmenter  # noqa: E402
+
+log = logging.getLogger("app")
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES_DIR = HERE / "examples"  # a host may put real images here (none are committed)
+
+# Uploads larger than this are refused by Gradio before our code sees them.
+MAX_FILE_SIZE = "50mb"
+# Queue for a 2-vCPU Space: TensorFlow already uses both cores for one image, so model runs
+# go one at a time (concurrency_id "model", limit 1), while cheap re-renders (sliders) may run
+# two at a time beside a model run. At most 16 waiting requests; more are told to retry.
+QUEUE = {"default_concurrency_limit": 2, "max_size": 16}
+# Gradio's cache (uploads and returned files): every 5 min delete files older than 15 min.
+DELETE_CACHE = (300, 900)
+# A session's cached analysis (the decoded image and its maps) is dropped 15 min after its
+# last change, or soon after the tab is closed.
+STATE_TTL_S = 900
+
+UPLOAD_TYPES = list(rp.UPLOAD_SUFFIXES)
+ORGAN_CHOICES = [(organ.display_name, key) for key, organ in ORGANS.items()]
+DEFAULT_ORGAN = next(iter(ORGANS))
+DISPLAY_CHOICES = [("Filled mask", "filled"), ("Contour", "contour"),
+                   ("Probability heat map", "heatmap"), ("Uncertainty map", "uncertainty")]
+LEGENDS = {
+    "filled": "**Red:** lesion, where the probability reaches the threshold.",
+    "contour": "**Red line:** the lesion's outline at the threshold.",
+    "heatmap": "**Colour:** lesion probability per pixel, from dark purple (low) through orange "
+               "to yellow (high); below 0.05 not coloured. The threshold does not change this "
+               "view (it changes the table).",
+    "uncertainty": "**Colour:** how much the original and the mirrored predictions disagree, "
+                   "purple (a little) to yellow (a lot). Bright areas: check by eye.",
+}
+_SQUARES = {"ground truth only (missed)": "🟩", "prediction only (false alarm)": "🟪",
+            "overlap (agreement)": "🟨"}
+COMPARISON_LEGEND = " · ".join(f"{_SQUARES.get(name, '■')} {name}" for name in COMPARISON_COLORS)
+
+DISCLAIMER_MD = (
+    "**Research and teaching demo — not a medical device, not for diagnosis.** "
+    "Do not use its output for any clinical decision."
+)
+PRIVACY_MD = (
+    "**Privacy.** Your image is used only to answer your requests. Uploaded files and result "
+    "files are deleted from the server within about 20 minutes; the decoded image stays in the "
+    "server's memory (so that the sliders work without running the model again) until you close "
+    "this tab, or 15 minutes after your last change. Result files are named `lesion_mask.png`, "
+    "`overlay.png` and `segmentation_report.json`, never after your file. Nothing is logged but "
+    "errors, and never image data or DICOM tags. Still: remove patient names from file names "
+    "before uploading."
+)
+CSS = """
+.disclaimer {border-left: 6px solid #d97706; background: #fffbeb; padding: 8px 14px;
+             border-radius: 6px; color: #1f2937;}
+.disclaimer p {margin: 0 !important;}
+.disclaimer *, .status-box *, #status span.md:has(p) * {color: #1f2937 !important;}
+.status-box {border-left: 6px solid #dc2626; background: #fef2f2; padding: 8px 14px;
+             border-radius: 6px; color: #1f2937;}
+.small-note {font-size: 0.9em; opacity: 0.85;}
+#status span.md:has(p) {display: block; border-left: 6px solid #dc2626; background: #fef2f2;
+                        padding: 8px 14px; border-radius: 6px; color: #1f2937;}
+"""
+
+
+# ------------------------------------------------------------------------------ render helpers
+
+# The result panel: overlay, before/after, legend, summary, lesion table, ground-truth image,
+# ground-truth text, three download buttons and the JSON report, in this order.
+PANEL_SIZE = 11
+N_FEATURE_LAYERS = 4  # feature-map galleries on the teaching tab
+_NO_LESIONS = {"unit": "px", "lesions": []}
+
+
+def _update_outputs(view: rp.View | None, result: rp.Result | None, mode: str) -> tuple:
+    """The result panel's PANEL_SIZE values; an empty panel when ``view`` is None."""
+    if view is None:
+        empty = pd.DataFrame([], columns=rp.lesion_table(_NO_LESIONS)[0])
+        off = gr.DownloadButton(value=None, interactive=False)
+        return (None, None, LEGENDS.get(mode, ""), "", empty, None, "", off, off, off, None)
+    headers, rows = rp.lesion_table(view.measurements)
+    table = pd.DataFrame(rows, columns=headers)
+    truth_md = ""
+    if view.scores is not None:
+        truth_md = (f"**Dice {view.scores['dice']:.3f} · IoU {view.scores['iou']:.3f}** at "
+                    f"threshold {view.threshold:.2f} (1 = perfect agreement, 0 = none).  \n"
+                    f"{COMPARISON_LEGEND}")
+        if result is not None and result.truth_note:
+            truth_md += f"  \n{result.truth_note}"
+    files = view.files
+    return (
+        view.overlay,
+        (view.original, view.overlay),
+        LEGENDS.get(mode, ""),
+        summary_markdown(view, result),
+        table,
+        view.comparison,
+        truth_md,
+        gr.DownloadButton(value=str(files["mask"]), interactive=True),
+        gr.DownloadButton(value=str(files["overlay"]), interactive=True),
+        gr.DownloadButton(value=str(files["report"]), interactive=True),
+        view.report,
+    )
+
+
+def summary_markdown(view: rp.View, result: rp.Result | None) -> str:
+    """The plain-words summary: lesions, confidence, scale, model."""
+    m, rep = view.measurements, view.report
+    lines = []
+    if not m["lesion_found"]:
+        lines.append("### No lesion found")
+        smallest = 0.0
+        if result is not None:
+            seg = result.analysis.segmentation
+            smallest = seg.min_area_px / seg.probability.size
+        lines.append(f"No region reaches the threshold {view.threshold:.2f}"
+                     + (f" (regions smaller than {smallest:.1%} of the image are ignored)."
+                        if smallest else "."))
+    else:
+        count, largest = len(m["lesions"]), m["lesions"][0]
+        lines.append(f"### {count} lesion{'s' if count > 1 else ''} found")
+        if m["unit"] == "mm":
+            size = (f"{largest['longest_diameter_mm']:.1f} × "
+                    f"{largest['perpendicular_diameter_mm']:.1f} mm, "
+                    f"area {largest['area_mm2']:,.1f} mm²")
+        else:
+            size = (f"{largest['longest_diameter_px']:.0f} × "
+                    f"{largest['perpendicular_diameter_px']:.0f} px, "
+                    f"area {largest['area_px']:,} px²")
+        lines.append(f"{'Largest' if count > 1 else 'Size'}: {size} (longest × perpendicular "
+                     f"diameter), at threshold {view.threshold:.2f}.")
+    agreement = rep["confidence"]
+    if rep["low_confidence"]:
+        lines.append(f"⚠️ **Low confidence: check by eye.** The original and mirrored "
+                     f"predictions agree only {agreement:.0%}.")
+    else:
+        lines.append(f"**Confidence {agreement:.0%}**: the original and mirrored predictions "
+                     "agree.")
+    spacing = m["spacing_mm"]
+    if rep["spacing_source"] == "file":
+        lines.append(f"Scale: {spacing[1]:.3g} × {spacing[0]:.3g} mm per pixel, from the file.")
+    elif rep["spacing_source"] == "user":
+        lines.append(f"Scale: {spacing[1]:.3g} mm per pixel, as you typed it.")
+    else:
+        lines.append("Sizes are in pixels: the file states no pixel spacing. Type the scale "
+                     "(mm per pixel) under *Scale and frame* to get millimetres.")
+    organ = result.organ.display_name if result is not None else rep["organ"]
+    if rep["model_version"] == "untrained":
+        lines.append(f"⚠️ **This server runs an untrained {organ} model** (no model card): "
+                     "the mask is meaningless.")
+    else:
+        lines.append(f"Model: {organ}, version `{rep['model_version']}`.")
+    return "\n\n".join(lines)
+
+
+def log_failure(context: str, exc: BaseException) -> None:
+    """Log an unexpected error: its type and code location only. The message is left out on
+    purpose, since it may quote a file name (which can hold a patient's name) or data."""
+    stack = "".join(traceback.format_tb(exc.__traceback__)[-6:])
+    log.error("%s: %s\n%s", context, type(exc).__name__, stack)
+
+
+def _error_box(message: str) -> str:
+    return f"⚠️ **This could not be segmented.** {message}"
+
+
+# ------------------------------------------------------------------------------ event handlers
+
+# Session -> its cached result, so that closing the tab frees the image at once (Gradio itself
+# keeps a closed session's state for an hour). Weak: an expired state is not kept alive here.
+_SESSIONS: weakref.WeakValueDictionary[str, rp.Result] = weakref.WeakValueDictionary()
+
+
+def _live(result: rp.Result | None) -> rp.Result | None:
+    return None if result is None or result.released else result
+
+
+def track_session(result: rp.Result | None, request: gr.Request | None) -> None:
+    session = getattr(request, "session_hash", None) if request is not None else None
+    if result is not None and session:
+        _SESSIONS[session] = result
+
+
+def forget_session(request: gr.Request) -> None:
+    """The browser tab was closed: drop its decoded image and maps now."""
+    result = _SESSIONS.pop(getattr(request, "session_hash", None) or "", None)
+    if result is not None:
+        result.release()
+
+
+def rerender(result: rp.Result | None, mode: str, threshold: float, opacity: float,
+             scale) -> tuple:
+    """Slider / display / scale change: re-render from the cached analysis, no model call.
+
+    Returns (state, status, *result panel). The state is returned unchanged so that its
+    time-to-live restarts while someone is still working with it. Without a result (nothing
+    segmented yet, or the session ended) nothing changes: an error message stays visible.
+    """
+    result = _live(result)
+    if result is None:
+        return (gr.skip(),) * (PANEL_SIZE + 2)
+    view = rp.render(result, mode=mode, threshold=threshold, opacity=opacity,
+                     mm_per_pixel=scale, out_dir=rp.scratch().new_dir())
+    return (result, "", *_update_outputs(view, result, mode))
+
+
+def segment_for_ui(segmenters: rp.Segmenters, file, organ: str, threshold: float, mode: str,
+                   opacity: float, scale, frame, previous: rp.Result | None) -> tuple:
+    """Upload / Segment / example / organ change: run the model once, then render.
+
+    Returns (state, status, *result panel, ground-truth file); a new image clears the
+    ground-truth file, which belonged to the previous one.
+    """
+    if not file:
+        return (None, "Please upload an ultrasound image first, or click an example below.",
+                *_update_outputs(None, None, mode), None)
+    try:
+        t0 = time.perf_counter()
+        result = rp.segment_upload(file, organ, segmenters, frame=rp.parse_frame(frame),
+                                   previous=previous)
+        seconds = time.perf_counter() - t0
+        view = rp.render(result, mode=mode, threshold=threshold, opacity=opacity,
+                         mm_per_pixel=scale, out_dir=rp.scratch().new_dir())
+    except (ImageInputError, rp.ModelUnavailableError) as exc:
+        gr.Warning(str(exc), title="This could not be segmented")
+        return (None, _error_box(str(exc)), *_update_outputs(None, None, mode), None)
+    except Exception as exc:
+        log_failure("segmentation failed", exc)
+        message = ("Something went wrong while segmenting this image. Please try again; if it "
+                   "keeps happening, try another export of the image.")
+        return (None, _error_box(message), *_update_outputs(None, None, mode), None)
+    outputs = _update_outputs(view, result, mode)
+    summary = outputs[3] + f"\n\nSegmented in {seconds:.2f} s."
+    return (result, "", *outputs[:3], summary, *outputs[4:], None)
+
+
+def add_truth(result: rp.Result | None, truth_file, mode: str, threshold: float,
+              opacity: float, scale) -> tuple:
+    """A ground-truth mask was uploaded: compare it with the prediction (no model call).
+
+    Returns (state, status, *result panel, selected result tab).
+    """
+    result = _live(result)
+    if result is None:
+        message = "Upload and segment the image first, then its ground-truth mask."
+        return (result, _error_box(message), *[gr.skip()] * PANEL_SIZE, gr.skip())
+    if not truth_file:
+        result.truth, result.truth_note = None, ""
+        return (*rerender(result, mode, threshold, opacity, scale), gr.skip())
+    try:
+        result.truth, result.truth_note = rp.read_truth(truth_file,
+                                                        result.analysis.image.pixels.shape)
+    except ImageInputError as exc:
+        gr.Warning(str(exc), title="Ground-truth mask not used")
+        result.truth, result.truth_note = None, ""
+        return (result, f"⚠️ **Ground-truth mask not used.** {exc}",
+                *rerender(result, mode, threshold, opacity, scale)[2:], gr.skip())
+    return (*rerender(result, mode, threshold, opacity, scale), gr.Tabs(selected="truth"))
+
+
+def segment_api(segmenters: rp.Segmenters, image, organ: str, threshold) -> tuple:
+    """The public ``/segment`` endpoint; errors reach the caller as gr.Error messages."""
+    try:
+        mask, overlay, report = rp.segment_api(image, organ, threshold, segmenters,
+                                               rp.scratch().new_dir())
+    except (ImageInputError, rp.ModelUnavailableError) as exc:
+        raise gr.Error(str(exc), title="This could not be segmented",
+                       print_exception=False) from None
+    except Exception as exc:
+        log_failure("API segmentation failed", exc)
+        raise gr.Error("Something went wrong while segmenting this image. Please try again.",
+                       print_exception=False) from None
+    return str(mask), str(overlay), report
+
+
+def organ_threshold(segmenters: rp.Segmenters, organ: str) -> float:
+    """The organ model's default threshold (its operating point), for the slider."""
+    try:
+        return rp.default_threshold(segmenters.get(organ))
+    except rp.ModelUnavailableError:
+        return get_organ(organ).threshold
+
+
+def model_texts(segmenters: rp.Segmenters, organ: str) -> tuple[str, str]:
+    """(architecture Markdown, model card Markdown) of an organ."""
+    config = get_organ(organ)
+    try:
+        segmenter = segmenters.get(config)
+    except rp.ModelUnavailableError as exc:
+        text = f"⚠️ {exc}"
+        return text, rp.card_markdown(None, config, str(exc))
+    return rp.architecture_markdown(segmenter.model, config), rp.card_markdown(segmenter, config)
+
+
+def teaching_view(segmenters: rp.Segmenters, result: rp.Result | None) -> tuple:
+    """(network input, probability map, note, *one gallery per feature layer) for the current
+    image; ``N_FEATURE_LAYERS`` galleries, unused ones hidden."""
+    hidden = [gr.Gallery(value=None, visible=False)] * N_FEATURE_LAYERS
+    result = _live(result)
+    if result is None:
+        return (None, None, "Segment an image on the **Segment** tab first (or click an "
+                "example); then come back here to look inside the network.", *hidden)
+    try:
+        segmenter = segmenters.get(result.organ)
+        maps = rp.feature_maps(result.analysis, segmenter)
+    except rp.ModelUnavailableError as exc:
+        return (None, None, f"⚠️ {exc}", *hidden)
+    except Exception as exc:
+        log_failure("feature maps failed", exc)
+        return (None, None, "⚠️ The feature maps could not be computed for this image.",
+                *hidden)
+    note = (f"Inside the **{result.organ.display_name}** model, for your image. Each tile is "
+            "one filter's response (yellow = strong, dark = none): the four most active filters "
+            "of a few levels. Early levels respond to edges and speckle texture; deeper levels "
+            "are coarser (look at their size in pixels) and respond to whole regions; the last "
+            "decoder level is already close to the lesion's shape. These pictures come from one "
+            "pass of the image itself; the Segment tab's result averages it with its mirror "
+            "image.")
+    galleries = [
+        gr.Gallery(value=layer["maps"], visible=True,
+                   label=f"{layer['title']}: {layer['size'][0]}×{layer['size'][1]} px, "
+                         f"{layer['filters']} filters")
+        for layer in maps["layers"][:N_FEATURE_LAYERS]]
+    return (maps["input"], maps["probability"], note,
+            *galleries, *hidden[len(galleries):])
+
+
+# ------------------------------------------------------------------------------------ layout
+
+def build_demo(segmenters: Mapping[str, Segmenter] | rp.Segmenters | None = None, *,
+               examples_dir: Path | None = None) -> gr.Blocks:
+    """The Blocks app. ``segmenters`` maps organ keys to ready Segmenters (tests inject models);
+    organs not given load their bundled weights on first use (:meth:`rp.Segmenters.load_all`
+    at start-up loads them all)."""
+    models = segmenters if isinstance(segmenters, rp.Segmenters) else rp.Segmenters(segmenters)
+    examples, truth_example = rp.make_examples(_examples_folder())
+    hosted = rp.host_examples(EXAMPLES_DIR if examples_dir is None else examples_dir)
+    missing = models.unavailable()
+    default_t = organ_threshold(models, DEFAULT_ORGAN)
+    arch_text, card_text = model_texts(models, DEFAULT_ORGAN) if not missing.get(
+        DEFAULT_ORGAN) else (f"⚠️ {missing[DEFAULT_ORGAN]}",
+                             rp.card_markdown(None, get_organ(DEFAULT_ORGAN),
+                                              missing[DEFAULT_ORGAN]))
+
+    with gr.Blocks(title="U-Net ultrasound tumour segmentation (research demo)",
+                   delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
+        gr.Markdown("# Tumour segmentation in breast and thyroid ultrasound\n"
+                    "A U-Net outlines the lesion in your ultrasound image, measures it, and "
+                    "shows how sure it is.")
+        gr.Markdown(DISCLAIMER_MD, elem_classes="disclaimer")
+        if missing:
+            gr.Markdown("\n\n".join(f"⚠️ {text}" for text in missing.values()),
+                        elem_classes="status-box")
+        state = gr.State(None, time_to_live=STATE_TTL_S)
+
+        with gr.Tabs():
+            with gr.Tab("Segment", id="segment"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=300):
+                        organ = gr.Radio(ORGAN_CHOICES, value=DEFAULT_ORGAN, label="Organ")
+                        upload = gr.File(
+                            elem_id="upload",
+                            label="Ultrasound image", file_types=UPLOAD_TYPES,
+                            file_count="single", height=140)
+                        gr.Markdown(
+                            f"PNG, JPEG, BMP, TIFF, WebP or DICOM (.dcm), up to "
+                            f"{MAX_FILE_SIZE[:-2]} MB. Click or drop a file; it is segmented "
+                            "at once.", elem_classes="small-note")
+                        segment_btn = gr.Button("Segment", variant="primary")
+                        status = gr.Markdown("", elem_id="status")
+                        with gr.Group():
+                            mode = gr.Radio(DISPLAY_CHOICES, value="filled", label="Display")
+                            opacity = gr.Slider(0, 1, value=0.4, step=0.05, label="Opacity",
+                                                elem_id="opacity")
+                            threshold = gr.Slider(
+                                0.05, 0.95, value=default_t, step=0.05,
+                                label="Threshold (lesion probability, 0-1)", elem_id="threshold",
+                                info="Pixels at or above it count as lesion. It starts at the "
+                                     "model's operating point, chosen on validation data.")
+                        with gr.Accordion("Scale and frame", open=False):
+                            scale = gr.Number(
+                                None, label="Scale (mm per pixel)", minimum=0, step=0.01,
+                                info="Leave empty for pixels. A DICOM file's own pixel spacing "
+                                     "is used when it states one.")
+                            frame = gr.Number(
+                                None, label="Frame (multi-frame files, counted from 0)",
+                                precision=0, minimum=0,
+                                info="For cine loops and multi-page files; then press Segment.")
+                        with gr.Accordion("Check against a ground-truth mask", open=False):
+                            truth_file = gr.File(
+                                label="Ground-truth mask (white = lesion), same image size",
+                                file_types=UPLOAD_TYPES, height=140)
+                            truth_examples = gr.Examples(
+                                [[str(truth_example)]], [truth_file],
+                                label="Synthetic example",
+                                example_labels=["True mask of 'Synthetic phantom (PNG)'"],
+                                api_visibility="private")
+                        example_list = gr.Examples(
+                            [[str(e.path), e.organ] for e in examples], [upload, organ],
+                            label="Synthetic examples (computer-made phantoms, not patients)",
+                            example_labels=[e.label for e in examples],
+                            api_visibility="private", examples_per_page=8)
+                        host_list = None
+                        if hosted:
+                            host_list = gr.Examples(
+                                [[str(e.path), e.organ] for e in hosted], [upload, organ],
+                                label="Example images provided by this server's host",
+                                example_labels=[e.label for e in hosted],
+                                api_visibility="private", examples_per_page=8)
+                    with gr.Column(scale=3, min_width=360):
+                        with gr.Tabs(selected="overlay") as result_tabs:
+                            with gr.Tab("Result", id="overlay"):
+                                overlay_img = gr.Image(
+                                    label="Image with the segmentation", type="numpy",
+                                    format="png", interactive=False, height=460,
+                                    buttons=["fullscreen"], elem_id="overlay-image")
+                            with gr.Tab("Before / after", id="compare"):
+                                before_after = gr.ImageSlider(
+                                    label="Drag: original (left) / segmentation (right)",
+                                    type="numpy", format="png", interactive=False,
+                                    max_height=460, buttons=["fullscreen"])
+                            with gr.Tab("Against ground truth", id="truth"):
+                                truth_img = gr.Image(
+                                    label="Prediction against the ground truth", type="numpy",
+                                    format="png", interactive=False, height=460,
+                                    buttons=["fullscreen"])
+                                truth_md = gr.Markdown(
+                                    "Upload a ground-truth mask (left, *Check against a "
+                                    "ground-truth mask*) to see Dice and IoU here.")
+                        legend = gr.Markdown(LEGENDS["filled"], elem_classes="small-note")
+                        summary = gr.Markdown("Upload an image or click an example to begin.",
+                                              elem_id="summary")
+                        table = gr.Dataframe(
+                            pd.DataFrame([], columns=rp.lesion_table(_NO_LESIONS)[0]),
+                            label="Lesions found (largest first)", interactive=False,
+                            wrap=True, max_height=240,
+                            column_widths=["11%", "15%", "15%", "19%", "22%", "18%"])
+                        with gr.Row():
+                            dl_mask = gr.DownloadButton("Mask (PNG)", interactive=False,
+                                                        size="md", elem_id="download-mask")
+                            dl_overlay = gr.DownloadButton("Overlay (PNG)", interactive=False,
+                                                           size="md", elem_id="download-overlay")
+                            dl_report = gr.DownloadButton("Report (JSON)", interactive=False,
+                                                          size="md", elem_id="download-report")
+                        with gr.Accordion("Report (JSON)", open=False):
+                            report_json = gr.JSON(label="Report")
+
+            with gr.Tab("How it works", id="teach") as teach_tab:
+                arch_md = gr.Markdown(arch_text)
+                teach_note = gr.Markdown("Segment an image first; its feature maps appear here.")
+                with gr.Row():
+                    net_input = gr.Image(label="What goes in: the image area, resized and in "
+                                               "grey", type="numpy", interactive=False,
+                                         height=260, format="png")
+                    net_output = gr.Image(label="What comes out: lesion probability per pixel "
+                                                "(dark = 0, yellow = 1)", type="numpy",
+                                          interactive=False, height=260, format="png")
+                gr.Markdown("#### Inside the network: feature maps")
+                galleries = []
+                for row in range(N_FEATURE_LAYERS // 2):
+                    with gr.Row():
+                        for col in range(2):
+                            galleries.append(gr.Gallery(
+                                label=f"Level {2 * row + col + 1}", columns=4, rows=1,
+                                height=190, object_fit="contain", format="png",
+                                allow_preview=True, visible=False))
+                gr.Markdown(
+                    "The probability map is turned into the mask by the **threshold**: every "
+                    "pixel at or above it is lesion. Holes are filled and specks smaller than "
+                    "0.2 % of the image are dropped. The model runs twice in one batch, on the "
+                    "image and its mirror image; their average is the probability and their "
+                    "disagreement is the **uncertainty map** and the **confidence**.")
+
+            with gr.Tab("Model card", id="card"):
+                card_md = gr.Markdown(card_text)
+
+            with gr.Tab("About and privacy", id="about"):
+                gr.Markdown(
+                    f"{DISCLAIMER_MD}\n\n{PRIVACY_MD}\n\n"
+                    f"**Limits.** Files up to {MAX_FILE_SIZE.upper().replace('MB', ' MB')} and "
+                    f"{MAX_PIXELS // 1_000_000} million pixels. Multi-frame files need a frame "
+                    "number (*Scale and frame*).\n\n"
+                    "**API.** One endpoint, `/segment`: inputs (image file, organ `\"breast\"` or "
+                    "`\"thyroid\"`, threshold 0-1); outputs (mask PNG 0/255 at the image's size, "
+                    "overlay PNG, measurements JSON). See *Use via API* at the bottom of the page.")
+
+        # Hidden components of the public API (no UI of their own).
+        with gr.Group(visible=False):
+            api_image = gr.File(label="image", visible=False)
+            api_organ = gr.Textbox(label="organ", visible=False)
+            api_threshold = gr.Number(label="threshold", visible=False)
+            api_mask = gr.File(label="mask", visible=False)
+            api_overlay = gr.File(label="overlay", visible=False)
+            api_report = gr.JSON(label="measurements", visible=False)
+            api_trigger = gr.Button(visible=False)
+
+        # ---------------------------------------------------------------------- wiring
+        panel = [overlay_img, before_after, legend, summary, table, truth_img, truth_md,
+                 dl_mask, dl_overlay, dl_report, report_json]
+        assert len(panel) == PANEL_SIZE
+        segment_outputs = [state, status, *panel, truth_file]
+        segment_inputs = [upload, organ, threshold, mode, opacity, scale, frame, state]
+        view_inputs = [state, mode, threshold, opacity, scale]
+        private = {"api_visibility": "private"}
+        model_event = {"concurrency_id": "model", "concurrency_limit": 1, **private,
+                       "show_progress_on": [overlay_img]}
+
+        def run(file, organ_key, t, m, o, s, f, previous, request: gr.Request):
+            outputs = segment_for_ui(models, file, organ_key, t, m, o, s, f, _live(previous))
+            track_session(outputs[0], request)
+            return outputs
+
+        def run_for_organ(file, organ_key, t, m, o, s, f, previous, request: gr.Request):
+            # Another organ is another model with its own operating point: reset the threshold.
+            t = organ_threshold(models, organ_key)
+            texts = model_texts(models, organ_key)
+            if not file:
+                return (gr.skip(),) * len(segment_outputs) + (t, *texts)
+            return (*run(file, organ_key, t, m, o, s, f, previous, request), t, *texts)
+
+        def run_api(image, organ, threshold):
+            return segment_api(models, image, organ, threshold)
+
+        def teach(result):
+            return teaching_view(models, result)
+
+        upload.upload(run, segment_inputs, segment_outputs, **model_event)
+        segment_btn.click(run, segment_inputs, segment_outputs, **model_event)
+        # Examples set the organ too, so they refresh the organ's texts; the organ choice is
+        # wired to .input (a user's change only), so an example runs the model once.
+        organ_outputs = [*segment_outputs, threshold, arch_md, card_md]
+        for examples_block in filter(None, (example_list, host_list)):
+            examples_block.load_input_event.then(run_for_organ, segment_inputs, organ_outputs,
+                                                 **model_event)
+        organ.input(run_for_organ, segment_inputs, organ_outputs, **model_event)
+        upload.clear(lambda m: (None, "", *_update_outputs(None, None, m), None), [mode],
+                     segment_outputs, **private)
+
+        # .input (a user's change, not a programmatic one such as the organ's threshold reset)
+        # fires while a slider is dragged; "always_last" drops the intermediate positions that
+        # arrive while one render runs, so the view follows the slider without a backlog.
+        view_outputs = [state, status, *panel]
+        for control in (mode, threshold, opacity, scale):
+            control.input(rerender, view_inputs, view_outputs, trigger_mode="always_last",
+                          show_progress="hidden", **private)
+
+        truth_inputs = [state, truth_file, mode, threshold, opacity, scale]
+        truth_outputs = [state, status, *panel, result_tabs]
+        truth_file.upload(add_truth, truth_inputs, truth_outputs, **private)
+        truth_file.clear(add_truth, truth_inputs, truth_outputs, **private)
+        truth_examples.load_input_event.then(add_truth, truth_inputs, truth_outputs, **private)
+
+        demo.unload(forget_session)
+        teach_tab.select(teach, [state], [net_input, net_output, teach_note, *galleries],
+                         **private)
+
+        api_trigger.click(
+            run_api, [api_image, api_organ, api_threshold], [api_mask, api_overlay, api_report],
+            api_name="segment", concurrency_id="model", concurrency_limit=1,
+            api_description=(
+                "Segment one ultrasound image. Inputs: the image file (PNG, JPEG, BMP, TIFF, "
+                "WebP or DICOM), the organ ('breast' or 'thyroid') and the probability threshold "
+                "(0-1; empty = the organ's default). Outputs: the lesion mask (PNG, 0/255, the "
+                "image's own size), the overlay (PNG) and the measurements report (JSON)."))
+    return demo
+
+
+_examples_root: Path | None = None
+
+
+def _examples_folder() -> Path:
+    """A temporary folder for the synthetic examples, removed at exit."""
+    global _examples_root
+    if _examples_root is None:
+        _examples_root = Path(tempfile.mkdtemp(prefix="unet-examples-"))
+        atexit.register(shutil.rmtree, _examples_root, True)
+    return _examples_root
+
+
+def launch(demo: gr.Blocks, **overrides):
+    """Queue and launch with this app's settings; ``overrides`` go to ``demo.launch``."""
+    demo.queue(**QUEUE)
+    options = {
+        "max_file_size": MAX_FILE_SIZE,
+        "theme": gr.themes.Soft(primary_hue="blue", neutral_hue="slate"),
+        "css": CSS,
+        "show_error": False,  # our messages are gr.Error / gr.Warning; never show internals
+        **overrides,
+    }
+    return demo.launch(**options)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    models = rp.Segmenters()
+    t0 = time.perf_counter()
+    problems = models.load_all()  # both organs now, so that the first request is fast
+    ready = [key for key in ORGANS if key not in problems]
+    print(f"Models loaded in {time.perf_counter() - t0:.1f} s: ready {ready or 'none'}"
+          + (f", unavailable {sorted(problems)}" if problems else ""), flush=True)
+    launch(build_demo(models))
+
+
+if __name__ == "__main__":
+    main()

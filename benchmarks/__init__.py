@@ -1,0 +1,1 @@
+"""Benchmarks (evidence, not tests): `python -m benchmarks.speed --out DIR`."""

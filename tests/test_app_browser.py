@@ -1,0 +1,120 @@
+"""The app in a real browser: headless Debian Chromium driven by Playwright.
+
+Set UPDATE_SCREENSHOT=1 to (re)write docs/screenshot.png: the app's first synthetic example
+(a computer-made phantom, never a patient image) with the bundled models.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import app
+from tests.app_fixtures import running_app, test_models, write_phantom
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def url():
+    with running_app(test_models().segmenters) as (_, address):
+        yield address
+
+
+def overlay_src(page) -> str:
+    return page.locator("#overlay-image img").first.get_attribute("src") or ""
+
+
+def test_upload_segment_adjust_and_download(browser, url, tmp_path):
+    path, image, _ = write_phantom(tmp_path, seed=2, height=288, width=384)
+    page = browser.new_page(viewport={"width": 1360, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.get_by_text("Research and teaching demo").first.wait_for()
+
+    page.get_by_label("Thyroid").check()
+    page.locator("#upload input[type=file]").set_input_files(path)
+    page.locator("#overlay-image img").first.wait_for(timeout=30_000)
+    summary = page.locator("#summary")
+    summary.get_by_text("found").first.wait_for()
+    assert "Confidence" in summary.inner_text() or "Low confidence" in summary.inner_text()
+
+    # A low threshold (re-rendered on the server: the summary quotes it) makes sure there is a
+    # mask whose tint depends on the opacity, with trained or untrained models alike.
+    page.locator("#threshold input[type=range]").fill("0.05")
+    summary.get_by_text("threshold 0.05").first.wait_for(timeout=15_000)
+    page.wait_for_timeout(300)
+    first = overlay_src(page)
+
+    opacity = page.locator("#opacity input[type=range]")
+    opacity.fill("0.9")
+    page.wait_for_function(
+        "old => { const i = document.querySelector('#overlay-image img');"
+        " return i && i.src !== old; }", arg=first, timeout=15_000)
+
+    with page.expect_download() as info:
+        page.locator("#download-mask").click()
+    saved = tmp_path / "downloaded_mask.png"
+    info.value.save_as(saved)
+    with Image.open(saved) as mask:
+        assert mask.format == "PNG" and mask.size == (image.shape[1], image.shape[0])
+        assert set(np.unique(np.asarray(mask)).tolist()) <= {0, 255}
+
+    assert not page.locator("#status").inner_text().strip()
+    assert not errors, errors
+
+    # Closing the tab frees the session's decoded image (app.forget_session on unload).
+    results = list(app._SESSIONS.values())
+    assert results and not any(r.released for r in results)
+    page.close()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not all(r.released for r in results):
+        time.sleep(0.2)
+    assert all(r.released for r in results)
+
+
+def test_bad_file_shows_a_message(browser, url, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is a text file, not an image")
+    page = browser.new_page(viewport={"width": 1360, "height": 1000})
+    page.goto(url)
+    page.locator("#upload input[type=file]").set_input_files(str(bad))
+    page.locator("#status").get_by_text("not an image file we can read").wait_for(
+        timeout=30_000)
+    assert not page.locator("#overlay-image img").count()
+    page.close()
+
+
+@pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOT") != "1",
+                    reason="set UPDATE_SCREENSHOT=1 to rewrite docs/screenshot.png")
+def test_readme_screenshot(browser, url):
+    page = browser.new_page(viewport={"width": 1360, "height": 1000})
+    page.goto(url)
+    page.get_by_text("Synthetic phantom (PNG)", exact=True).click()
+    page.locator("#summary").get_by_text("Model:").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)  # images finish loading
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.close()

@@ -1,0 +1,447 @@
+"""The Gradio app through its public API (gradio_client) and its event functions.
+
+One app is launched for the module on a free local port. Models: trained weights when present,
+else untrained U-Nets (see tests/app_fixtures.py); assertions that need a trained model skip.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import app
+from tests import bad_inputs
+from tests.app_fixtures import running_app, test_models, write_phantom
+from unet import report as rp
+from unet.errors import ImageInputError
+
+gradio_client = pytest.importorskip("gradio_client")
+# gr.Warning outside a running request is a Python warning; the messages are asserted instead.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
+from gradio_client import Client, handle_file  # noqa: E402
+from gradio_client.exceptions import AppError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def models():
+    return test_models()
+
+
+@pytest.fixture(scope="module")
+def served(models):
+    with running_app(models.segmenters) as (demo, url):
+        yield demo, url
+
+
+@pytest.fixture(scope="module")
+def client(served, tmp_path_factory):
+    return Client(served[1], verbose=False,
+                  download_files=str(tmp_path_factory.mktemp("downloads")))
+
+
+@pytest.fixture
+def segmenters(models):
+    return rp.Segmenters(models.segmenters)
+
+
+@pytest.fixture
+def phantom(tmp_path):
+    return write_phantom(tmp_path, seed=3, height=240, width=300)
+
+
+def read_png(path) -> np.ndarray:
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        return np.asarray(im)
+
+
+# ------------------------------------------------------------------------------ public API
+
+
+def test_only_segment_is_public(client):
+    api = client.view_api(print_info=False, return_format="dict")
+    assert set(api["named_endpoints"]) == {"/segment"}
+    assert not api["unnamed_endpoints"]
+    endpoint = api["named_endpoints"]["/segment"]
+    assert [p["parameter_name"] for p in endpoint["parameters"]] == ["image", "organ",
+                                                                     "threshold"]
+    assert len(endpoint["returns"]) == 3
+
+
+def test_segment_returns_lossless_mask_at_image_size(client, phantom, models):
+    path, image, truth = phantom
+    mask_path, overlay_path, report = client.predict(handle_file(path), "breast", 0.5,
+                                                     api_name="/segment")
+    assert Path(mask_path).name == "lesion_mask.png"
+    mask = read_png(mask_path)
+    assert mask.shape == image.shape and mask.dtype == np.uint8  # (H, W): one grey channel
+    assert set(np.unique(mask).tolist()) <= {0, 255}
+    overlay = read_png(overlay_path)
+    assert overlay.shape == (*image.shape, 3)
+
+    assert report["organ"] == "breast" and report["threshold"] == 0.5
+    assert report["model_version"] and "disclaimer" in report
+    assert 0.0 <= report["confidence"] <= 1.0 and isinstance(report["low_confidence"], bool)
+    m = report["measurements"]
+    assert m["unit"] == "px" and m["spacing_mm"] is None
+    assert m["lesion_count"] == len(m["lesions"]) and m["lesion_found"] == bool(m["lesions"])
+    for lesion in m["lesions"]:
+        assert {"area_px", "area_mm2", "image_fraction", "longest_diameter_px",
+                "perpendicular_diameter_px", "mean_probability"} <= set(lesion)
+    # The report's lesions are the mask's lesions.
+    assert sum(lesion["area_px"] for lesion in m["lesions"]) == int((mask == 255).sum())
+
+
+@pytest.mark.parametrize("organ", ["breast", "thyroid"])
+def test_segment_finds_the_phantom_lesion(client, phantom, models, organ):
+    if organ not in models.trained_organs:
+        pytest.skip(f"needs trained {organ} weights to find a lesion ({models.reason})")
+    path, _, truth = phantom
+    mask_path, _, report = client.predict(handle_file(path), organ, None,
+                                          api_name="/segment")
+    predicted = read_png(mask_path) == 255
+    # Trained on real scans, the model tends to draw phantoms' lesions generously: ask that it
+    # covers most of the true lesion and stays a local finding, not a Dice score.
+    assert report["measurements"]["lesion_found"]
+    assert (predicted & truth).sum() >= 0.5 * truth.sum()
+    assert predicted.sum() < 0.5 * predicted.size
+
+
+def test_segment_dicom_with_spacing_reports_millimetres(client, tmp_path):
+    pixels = bad_inputs.phantom(160, 200, seed=4)
+    path = tmp_path / "scan.dcm"
+    path.write_bytes(bad_inputs.dicom_bytes(bad_inputs.dicom_dataset(pixels, spacing_mm=0.2)))
+    mask_path, _, report = client.predict(handle_file(str(path)), "thyroid", 0.3,
+                                          api_name="/segment")
+    assert read_png(mask_path).shape == pixels.shape
+    m = report["measurements"]
+    assert report["organ"] == "thyroid" and report["threshold"] == 0.3
+    assert m["unit"] == "mm" and m["spacing_mm"] == pytest.approx([0.2, 0.2])
+    assert report["spacing_source"] == "file"
+    for lesion in m["lesions"]:
+        assert lesion["area_mm2"] == pytest.approx(lesion["area_px"] * 0.04)
+
+
+def test_bad_file_gives_clear_error_and_next_request_works(client, tmp_path, phantom):
+    bad = bad_inputs.text_as_png(tmp_path)
+    with pytest.raises(AppError) as exc:
+        client.predict(handle_file(str(bad)), "breast", 0.5, api_name="/segment")
+    message = str(exc.value)
+    assert "not an image file we can read" in message
+    assert "Traceback" not in message and str(tmp_path) not in message
+    mask_path, _, report = client.predict(handle_file(phantom[0]), "breast", 0.5,
+                                          api_name="/segment")
+    assert read_png(mask_path).shape == phantom[1].shape and report["organ"] == "breast"
+
+
+@pytest.mark.parametrize("organ, threshold, expected", [
+    ("liver", 0.5, "Unknown organ"),
+    ("breast", 1.5, "between 0 and 1"),
+])
+def test_bad_arguments_give_clear_errors(client, phantom, organ, threshold, expected):
+    with pytest.raises(AppError, match=expected):
+        client.predict(handle_file(phantom[0]), organ, threshold, api_name="/segment")
+
+
+def test_organ_name_is_case_insensitive_and_threshold_optional(client, phantom, models):
+    _, _, report = client.predict(handle_file(phantom[0]), " Thyroid", None,
+                                  api_name="/segment")
+    default = rp.default_threshold(models.segmenters["thyroid"])  # the card's operating point
+    assert report["organ"] == "thyroid" and report["threshold"] == default
+
+
+def test_upload_name_never_reaches_outputs(client, tmp_path):
+    path = write_phantom(tmp_path, name="Doe_Jane_1960-01-01.png")[0]
+    mask_path, overlay_path, report = client.predict(handle_file(path), "breast", 0.5,
+                                                     api_name="/segment")
+    assert "Doe" not in Path(mask_path).name and "Doe" not in Path(overlay_path).name
+    assert "Doe" not in json.dumps(report)
+
+
+def test_launch_settings(served):
+    demo, _ = served
+    assert demo.max_file_size == 50 * 1024 * 1024
+    assert demo.delete_cache == app.DELETE_CACHE
+    assert demo._queue.max_size == app.QUEUE["max_size"]
+    fns = {fn.api_name: fn for fn in demo.fns.values()}
+    assert fns["segment"].concurrency_id == "model"
+    public = [fn.api_name for fn in demo.fns.values() if fn.api_visibility != "private"]
+    assert public == ["segment"]
+
+
+def test_upload_size_limit_is_enforced_by_the_server(served, tmp_path):
+    import httpx
+
+    path = bad_inputs.over_upload_limit(tmp_path, 50 * 1024 * 1024)
+    with open(path, "rb") as fh:
+        answer = httpx.post(served[1] + "gradio_api/upload",
+                            files={"files": (path.name, fh, "image/png")}, timeout=60)
+    assert answer.status_code == 413
+    path.unlink()
+
+
+# ------------------------------------------------------------------ UI events (no browser)
+
+
+def test_slider_change_rerenders_without_a_model_call(served, segmenters, models, phantom):
+    demo, _ = served
+    # The sliders, display choice and scale are wired to app.rerender itself.
+    rerender_triggers = {t[0] for fn in demo.fns.values() if fn.fn is app.rerender
+                         for t in fn.targets}
+    assert len(rerender_triggers) == 4
+
+    state, status, *panel, truth_file = app.segment_for_ui(
+        segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None, None, None)
+    assert isinstance(state, rp.Result) and status == ""
+    segmenter = models.segmenters["breast"]
+    calls = segmenter.calls
+    for mode in ("filled", "contour", "heatmap", "uncertainty"):
+        for threshold in (0.2, 0.5, 0.8):
+            kept, status, overlay, (before, after), legend, *_ = app.rerender(
+                state, mode, threshold, 0.7, None)
+            assert kept is state and status == ""
+            assert overlay.shape == (*phantom[1].shape, 3)
+            assert before.shape == after.shape == overlay.shape
+            assert legend == app.LEGENDS[mode]
+    assert segmenter.calls == calls
+
+
+def test_ui_outputs_follow_threshold_and_scale(segmenters, phantom):
+    state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
+                               None, None)[0]
+    low = rp.render(state, threshold=0.05)
+    high = rp.render(state, threshold=0.95)
+    assert (sum(le["area_px"] for le in low.measurements["lesions"])
+            >= sum(le["area_px"] for le in high.measurements["lesions"]))
+    out = app.rerender(state, "filled", 0.05, 0.4, 0.25)[1:]
+    table, report = out[5], out[11]
+    assert list(table.columns)[1] == "Area (mm²)"
+    assert report["spacing_source"] == "user"
+    assert report["measurements"]["unit"] == "mm"
+    out = app.rerender(state, "filled", 0.05, 0.4, None)[1:]
+    assert list(out[5].columns)[1] == "Area (px²)"
+    assert all("(" in header for header in list(out[5].columns)[1:])  # every unit stated
+    # Download buttons carry this threshold's files.
+    mask = read_png(out[8].value["path"] if isinstance(out[8].value, dict) else out[8].value)
+    assert mask.shape == phantom[1].shape
+
+
+def test_no_lesion_is_stated(segmenters, phantom):
+    state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
+                               None, None)[0]
+    # Above any probability the model gives: nothing is lesion.
+    view = rp.render(state, threshold=0.999999)
+    assert not view.measurements["lesion_found"]
+    assert "No lesion found" in app.summary_markdown(view, state)
+
+
+def test_low_confidence_is_flagged_in_plain_words(segmenters, phantom):
+    state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
+                               None, None)[0]
+    state.analysis.segmentation.confidence = 0.3
+    text = app.summary_markdown(rp.render(state), state)
+    assert "Low confidence: check by eye" in text
+
+
+def test_bad_file_in_ui_shows_message_and_clears_result(segmenters, tmp_path):
+    bad = bad_inputs.text_as_png(tmp_path)
+    state, status, overlay, *_ = app.segment_for_ui(
+        segmenters, str(bad), "breast", 0.5, "filled", 0.4, None, None, None)
+    assert state is None and overlay is None
+    assert "not an image file we can read" in status
+
+
+def test_switching_organ_reuses_the_decoded_image(segmenters, models, tmp_path):
+    path, image, _ = write_phantom(tmp_path)
+    first = app.segment_for_ui(segmenters, path, "breast", 0.5, "filled", 0.4, None, None,
+                               None)[0]
+    Path(path).unlink()  # the upload may already be gone from Gradio's cache
+    calls = models.segmenters["thyroid"].calls
+    second = app.segment_for_ui(segmenters, path, "thyroid", 0.5, "filled", 0.4, None, None,
+                                first)[0]
+    assert second.organ.key == "thyroid" and second.analysis.image is first.analysis.image
+    assert models.segmenters["thyroid"].calls == calls + 1
+
+
+def test_unexpected_failure_is_logged_without_file_name(segmenters, tmp_path, monkeypatch,
+                                                       caplog):
+    path = write_phantom(tmp_path, name="Doe_Jane.png")[0]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"cannot handle {path}")
+
+    monkeypatch.setattr(rp, "render", broken)
+    with caplog.at_level("INFO"):
+        state, status, *_ = app.segment_for_ui(segmenters, path, "breast", 0.5, "filled", 0.4,
+                                               None, None, None)
+    assert state is None and "Something went wrong" in status and "Doe" not in status
+    assert "RuntimeError" in caplog.text and "Doe" not in caplog.text
+
+
+def test_closing_the_tab_releases_the_image(segmenters, phantom):
+    state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
+                               None, None)[0]
+
+    class Request:
+        session_hash = "abc123"
+
+    app.track_session(state, Request())
+    app.forget_session(Request())
+    assert state.released and state.truth is None
+    skip = app.rerender(state, "filled", 0.5, 0.4, None)  # no crash, nothing changes
+    assert len(skip) == app.PANEL_SIZE + 2 and all(v == app.gr.skip() for v in skip)
+    assert app.teaching_view(segmenters, state)[0] is None
+
+
+def test_missing_weights_give_a_clear_message(tmp_path):
+    def loader(key):
+        raise FileNotFoundError(f"weights/{key}.keras")
+
+    missing = rp.Segmenters(loader=loader)
+    path = write_phantom(tmp_path)[0]
+    state, status, *_ = app.segment_for_ui(missing, path, "thyroid", 0.5, "filled", 0.4, None,
+                                           None, None)
+    assert state is None and "Thyroid model is not installed" in status
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="not installed"):
+        app.segment_api(missing, path, "breast", 0.5)
+    arch, card = app.model_texts(missing, "breast")
+    assert "not installed" in arch and "Not available" in card
+
+
+# ------------------------------------------------------------------------------ ground truth
+
+
+def test_ground_truth_dice_and_comparison(segmenters, tmp_path):
+    path, image, truth = write_phantom(tmp_path)
+    state = app.segment_for_ui(segmenters, path, "breast", 0.5, "filled", 0.4, None, None,
+                               None)[0]
+    truth_path = tmp_path / "truth.png"
+    Image.fromarray(np.where(truth, 255, 0).astype(np.uint8)).save(truth_path)
+    out = app.add_truth(state, str(truth_path), "filled", 0.5, 0.4, None)
+    state, status, comparison, truth_md = out[0], out[1], out[7], out[8]
+    assert status == "" and comparison.shape == (*image.shape, 3)
+    expected = rp.overlap_scores(state.analysis.mask(0.5), truth)
+    assert f"Dice {expected['dice']:.3f}" in truth_md and "IoU" in truth_md
+    assert out[12]["ground_truth"]["dice"] == pytest.approx(expected["dice"], abs=1e-4)
+
+    # Same aspect ratio, half the size: resized (nearest), and said so.
+    half = tmp_path / "half.png"
+    Image.fromarray(np.where(truth, 255, 0).astype(np.uint8)).resize(
+        (image.shape[1] // 2, image.shape[0] // 2), Image.NEAREST).save(half)
+    out = app.add_truth(state, str(half), "filled", 0.5, 0.4, None)
+    assert out[7].shape == (*image.shape, 3) and "resized" in out[8]
+
+    # Another shape: refused with both sizes named.
+    odd = tmp_path / "odd.png"
+    Image.fromarray(np.zeros((100, 100), np.uint8)).save(odd)
+    out = app.add_truth(state, str(odd), "filled", 0.5, 0.4, None)
+    assert "100 x 100" in out[1] and out[0].truth is None and out[7] is None
+
+
+def test_overlap_scores():
+    a = np.zeros((10, 10), bool)
+    b = a.copy()
+    assert rp.overlap_scores(a, b) == {"dice": 1.0, "iou": 1.0}
+    a[:5], b[:, :5] = True, True
+    assert rp.overlap_scores(a, b) == pytest.approx({"dice": 0.5, "iou": 1 / 3})
+
+
+# ---------------------------------------------------------------------------------- teaching
+
+
+def test_teaching_tab(segmenters, phantom):
+    state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
+                               None, None)[0]
+    calls = segmenters.get("breast").calls
+    net_in, net_out, note, *galleries = app.teaching_view(segmenters, state)
+    size = segmenters.get("breast").input_size
+    assert net_in.shape == net_out.shape == (size, size, 3)
+    assert len(galleries) == app.N_FEATURE_LAYERS
+    labels = [g.label for g in galleries]
+    assert labels[0].startswith(f"Encoder level 0: {size}×{size} px")
+    assert any(label.startswith("Bottleneck") for label in labels)
+    assert all(g.visible and len(g.value) == 4 for g in galleries)
+    assert segmenters.get("breast").calls == calls  # a sub-model, not the segmenter
+    maps = rp.feature_maps(state.analysis, segmenters.get("breast"))
+    assert [layer["name"] for layer in maps["layers"]] == [
+        "enc0_relu2", "enc2_relu2", "bottleneck_relu2", "dec0_relu2"]
+    assert app.teaching_view(segmenters, None)[0] is None
+
+    arch, card = app.model_texts(segmenters, "breast")
+    assert f"{size}×{size}" in arch and "Bottleneck" in arch and "| 256 |" in arch
+    assert "Model card: Breast" in card and "not for diagnosis" in card
+
+
+def test_card_markdown_shows_data_metrics_and_limits(models):
+    organ = models.segmenters["thyroid"].organ
+
+    class Fake:
+        source = "bundled weights/thyroid.keras"
+        card = {"version": "thyroid-20260101-abcd1234", "intended_use": "Teaching.",
+                "dataset": {"name": "DDTI", "layout": "ddti", "file_count": 10},
+                "split": {"counts": {"train": 6, "val": 2, "test": 2}},
+                "test_metrics": {"test": {"images": 2, "dice_mean": 0.71, "iou_mean": 0.6}}}
+
+    text = rp.card_markdown(Fake(), organ)
+    assert "thyroid-20260101-abcd1234" in text and "DDTI" in text and "0.710" in text
+    assert "#### Limits" in text
+    if "thyroid" not in models.trained_organs:
+        assert "No model card found" in rp.card_markdown(models.segmenters["thyroid"], organ)
+    else:
+        real = rp.card_markdown(models.segmenters["thyroid"], organ)
+        assert "Test metrics" in real and "Operating point" in real
+
+
+# ------------------------------------------------------------------------ examples, privacy
+
+
+def test_synthetic_examples_are_readable(tmp_path):
+    from unet.reader import read_image
+
+    examples, truth = rp.make_examples(tmp_path)
+    assert {e.organ for e in examples} == {"breast", "thyroid"}
+    for example in examples:
+        assert "ynthetic" in example.label
+        read_image(example.path)
+    dicom = next(e for e in examples if e.path.suffix == ".dcm")
+    assert read_image(dicom.path).spacing_mm == (0.1, 0.1)
+    assert read_png(truth).max() == 255
+
+
+def test_host_examples(tmp_path):
+    (tmp_path / "thyroid").mkdir()
+    Image.fromarray(bad_inputs.phantom()).save(tmp_path / "thyroid" / "a.png")
+    Image.fromarray(bad_inputs.phantom()).save(tmp_path / "b.png")
+    Image.fromarray(bad_inputs.phantom()).save(tmp_path / "b_mask.png")
+    (tmp_path / "notes.txt").write_text("x")
+    found = {e.path.name: e.organ for e in rp.host_examples(tmp_path)}
+    assert found == {"a.png": "thyroid", "b.png": "breast"}
+    assert rp.host_examples(tmp_path / "absent") == []
+
+
+def test_scratch_folders_are_swept(tmp_path):
+    space = rp.Scratch(max_age_s=0)
+    first = space.new_dir()
+    (first / "mask.png").write_bytes(b"x")
+    second = space.new_dir()  # sweeps everything older than 0 s
+    assert not first.exists() and second.exists()
+    space.close()
+    assert not space.root.exists()
+
+
+def test_parse_helpers():
+    assert rp.parse_threshold(None) is None and rp.parse_threshold("0.3") == 0.3
+    for bad in (0, 1, -0.1, "x", float("nan")):
+        with pytest.raises(ImageInputError):
+            rp.parse_threshold(bad)
+    assert rp.parse_scale(None) is None and rp.parse_scale(0) is None
+    assert rp.parse_scale(0.1) == 0.1
+    assert rp.parse_frame(None) is None and rp.parse_frame(2.0) == 2
+    with pytest.raises(ImageInputError):
+        rp.parse_frame(1.5)
