@@ -37,8 +37,10 @@ def collect_inputs(inputs: list[str]) -> list[tuple[Path, Path]]:
             for f in sorted(path.rglob("*")):
                 if f.is_file() and f.suffix.lower() in UPLOAD_SUFFIXES and not _is_mask(f):
                     found.append((f, f.relative_to(path).with_suffix("")))
-        else:
+        elif path.exists():
             found.append((path, Path(path.stem)))
+        else:
+            print(f"error: {path} does not exist", file=sys.stderr)
     return found
 
 
