@@ -274,11 +274,9 @@ def bench_model(segmenter, threads: int, opset: int, repeats: int, warmup: int) 
 def write_inputs(folder: Path) -> dict[str, Path]:
     """A 600x500 PNG and a 1024x768 ultrasound DICOM (with region spacing) from the phantom."""
     import cv2
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.sequence import Sequence
-    from pydicom.uid import ExplicitVRLittleEndian, UltrasoundImageStorage, generate_uid
 
     from unet.phantom import make_scanner_frame
+    from unet.synthetic_dicom import synthetic_dicom, write_dicom
 
     png_frame, _, _ = make_scanner_frame(500, 600, seed=1)
     png = folder / "scanner_600x500.png"
@@ -286,28 +284,8 @@ def write_inputs(folder: Path) -> dict[str, Path]:
         raise OSError(f"could not write {png}")
 
     frame, _, _ = make_scanner_frame(768, 1024, seed=2)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UltrasoundImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = UltrasoundImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "US"
-    ds.PatientName = "Synthetic^Benchmark"
-    ds.set_pixel_data(frame, "MONOCHROME2", 8)
-    region = Dataset()
-    region.RegionSpatialFormat = 1
-    region.RegionDataType = 1
-    region.RegionFlags = 0
-    region.RegionLocationMinX0, region.RegionLocationMinY0 = 0, 0
-    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = 1023, 767
-    region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3  # cm
-    region.PhysicalDeltaX = region.PhysicalDeltaY = 0.008  # 0.08 mm per pixel
-    ds.SequenceOfUltrasoundRegions = Sequence([region])
-    dcm = folder / "scanner_1024x768.dcm"
-    ds.save_as(dcm, enforce_file_format=True)
+    dcm = write_dicom(folder / "scanner_1024x768.dcm",
+                      synthetic_dicom(frame, region_spacing_mm=0.08))  # 0.08 mm per pixel
     return {"png_600x500": png, "dicom_1024x768": dcm}
 
 

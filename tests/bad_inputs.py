@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from unet.synthetic_dicom import dicom_bytes, synthetic_dicom
+
 PATIENT_NAME = "Qwertz^Privacyprobe"  # fake patient name: must never reach a message or log
 PATIENT_ID = "PRIVACY-ID-0042"
 
@@ -73,54 +75,10 @@ def declared_png(width: int, height: int, idat: bytes | None = None) -> bytes:
 
 def dicom_dataset(pixels: np.ndarray, *, multiframe: bool = False,
                   spacing_mm: float | None = None):
-    """An ultrasound DICOM data set (explicit VR little endian) holding ``pixels``.
-
-    ``pixels`` is (H, W) or, with ``multiframe``, (frames, H, W) uint8. With ``spacing_mm``
-    a Sequence of Ultrasound Regions states that spacing (in cm, as scanners do).
-    """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.sequence import Sequence
-    from pydicom.uid import (
-        ExplicitVRLittleEndian,
-        UltrasoundImageStorage,
-        UltrasoundMultiFrameImageStorage,
-        generate_uid,
-    )
-
-    sop = UltrasoundMultiFrameImageStorage if multiframe else UltrasoundImageStorage
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = sop
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "US"
-    ds.PatientName = PATIENT_NAME
-    ds.PatientID = PATIENT_ID
-    ds.set_pixel_data(np.ascontiguousarray(pixels), "MONOCHROME2", 8)
-    if spacing_mm is not None:
-        region = Dataset()
-        region.RegionSpatialFormat = 1
-        region.RegionDataType = 1
-        region.RegionFlags = 0
-        region.RegionLocationMinX0 = 0
-        region.RegionLocationMinY0 = 0
-        region.RegionLocationMaxX1 = int(pixels.shape[-1]) - 1
-        region.RegionLocationMaxY1 = int(pixels.shape[-2]) - 1
-        region.PhysicalUnitsXDirection = 3  # cm
-        region.PhysicalUnitsYDirection = 3
-        region.PhysicalDeltaX = spacing_mm / 10.0
-        region.PhysicalDeltaY = spacing_mm / 10.0
-        ds.SequenceOfUltrasoundRegions = Sequence([region])
-    return ds
-
-
-def dicom_bytes(ds) -> bytes:
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+    """An ultrasound DICOM data set holding ``pixels`` with the fake patient tags above; with
+    ``spacing_mm``, a Sequence of Ultrasound Regions states that spacing (as scanners do)."""
+    return synthetic_dicom(pixels, multiframe=multiframe, region_spacing_mm=spacing_mm,
+                           patient=(PATIENT_NAME, PATIENT_ID))
 
 
 # ------------------------------------------------------------------------------- bad files

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
+from unet.errors import ImageInputError
 from unet.model import build_unet, load_model
 from unet.registry import ORGANS, get_organ
-from unet.errors import ImageInputError
 
 
 def test_unet_shape_and_depth_arguments():

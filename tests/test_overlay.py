@@ -102,3 +102,16 @@ def test_render_speed_1024x768():
             render_overlay(gray, probability, mode=mode, uncertainty=uncertainty)
         elapsed_ms = (time.perf_counter() - start) / 5 * 1000
         print(f"render_overlay {mode} 1024x768: {elapsed_ms:.1f} ms")
+
+
+@pytest.mark.parametrize("mode", ["filled", "contour"])
+def test_given_mask_draws_the_same_as_a_derived_one(scene, mode):
+    from unet.postprocess import clean_mask
+
+    gray, _, probability, _ = scene
+    derived = render_overlay(gray, probability, mode=mode, threshold=0.6, min_area_px=30)
+    mask = clean_mask(probability, 0.6, min_area_px=30)
+    given = render_overlay(gray, probability, mode=mode, threshold=0.6, min_area_px=30, mask=mask)
+    assert np.array_equal(given, derived)
+    other = render_overlay(gray, probability, mode=mode, mask=np.zeros_like(mask))
+    assert np.array_equal(other, np.repeat(gray[..., None], 3, axis=2))

@@ -2,15 +2,13 @@ import csv
 
 import cv2
 import numpy as np
-import pydicom
 import pytest
-from pydicom.dataset import FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, UltrasoundImageStorage, generate_uid
 
 from unet.model import build_unet
 from unet.phantom import make_phantom
 from unet.predict import main
 from unet.registry import get_organ
+from unet.synthetic_dicom import synthetic_dicom, write_dicom
 
 
 @pytest.fixture(scope="module")
@@ -22,24 +20,6 @@ def weights(tmp_path_factory):
     return path
 
 
-def write_dicom(path, gray):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UltrasoundImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = UltrasoundImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.Modality = "US"
-    ds.Rows, ds.Columns = gray.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit, ds.PixelRepresentation = 7, 0
-    ds.PixelSpacing = [0.1, 0.1]
-    ds.PixelData = gray.tobytes()
-    ds.save_as(path, enforce_file_format=True)
-
-
 def test_folder_of_png_and_dicom_with_one_bad_file(tmp_path, weights):
     data = tmp_path / "Dataset_BUSI_with_GT"
     (data / "benign").mkdir(parents=True)
@@ -48,7 +28,7 @@ def test_folder_of_png_and_dicom_with_one_bad_file(tmp_path, weights):
     cv2.imwrite(str(data / "benign" / "benign (3).png"), g1)
     cv2.imwrite(str(data / "benign" / "benign (3)_mask.png"), m1.astype(np.uint8) * 255)
     g2, _ = make_phantom(100, 80, seed=2)
-    write_dicom(data / "malignant" / "case.dcm", g2)
+    write_dicom(data / "malignant" / "case.dcm", synthetic_dicom(g2, pixel_spacing_mm=0.1))
     (data / "malignant" / "broken.png").write_text("this is not an image")
     out = tmp_path / "out"
 

@@ -14,17 +14,14 @@ import pytest
 from PIL import Image, ImageFile
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
-    ExplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
     RLELossless,
-    UltrasoundImageStorage,
-    UltrasoundMultiFrameImageStorage,
-    generate_uid,
 )
 
 from unet.errors import ImageInputError
 from unet.reader import MAX_PIXELS, MIN_SIDE, LoadedImage, read_image
+from unet.synthetic_dicom import dicom_bytes, synthetic_dicom, ultrasound_region
 
 SECRET = "Zyxwvut^Secret"  # a patient name that must never show up in a message
 
@@ -82,49 +79,10 @@ def declared_png(width: int, height: int) -> bytes:
     )
 
 
-def dicom_dataset(
-    arr: np.ndarray,
-    pi: str = "MONOCHROME2",
-    bits_stored: int | None = None,
-    sop_class=UltrasoundImageStorage,
-) -> Dataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "US"
-    ds.PatientName = SECRET
-    ds.PatientID = "SECRET-ID-123"
-    if bits_stored is None:
-        bits_stored = arr.dtype.itemsize * 8
-    ds.set_pixel_data(arr, pi, bits_stored)
-    return ds
-
-
-def dicom_bytes(ds: Dataset, **kwargs) -> bytes:
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True, **kwargs)
-    return buf.getvalue()
-
-
-def us_region(x1: int, y1: int, dx: float, dy: float, unit: int = 3) -> Dataset:
-    r = Dataset()
-    r.RegionSpatialFormat = 1
-    r.RegionDataType = 1
-    r.RegionFlags = 0
-    r.RegionLocationMinX0 = 0
-    r.RegionLocationMinY0 = 0
-    r.RegionLocationMaxX1 = x1
-    r.RegionLocationMaxY1 = y1
-    r.PhysicalUnitsXDirection = unit
-    r.PhysicalUnitsYDirection = unit
-    r.PhysicalDeltaX = dx
-    r.PhysicalDeltaY = dy
-    return r
+def dicom_dataset(arr: np.ndarray, pi: str = "MONOCHROME2", bits_stored: int | None = None,
+                  multiframe: bool = False) -> Dataset:
+    return synthetic_dicom(arr, pi, bits_stored=bits_stored, multiframe=multiframe,
+                           patient=(SECRET, "SECRET-ID-123"))
 
 
 # ------------------------------------------------------------------------------- formats
@@ -323,9 +281,9 @@ def test_dicom_8bit_ultrasound_regions(tmp_path):
     arr = gradient(48, 64)
     ds = dicom_dataset(arr)
     ds.SequenceOfUltrasoundRegions = [
-        us_region(10, 10, 0.5, 0.5),  # small cm region: loses to the larger one
-        us_region(63, 47, 0.01, 0.02),  # largest cm region
-        us_region(63, 47, 0.7, 0.7, unit=4),  # seconds (Doppler): ignored
+        ultrasound_region(10, 10, 0.5, 0.5),  # small cm region: loses to the larger one
+        ultrasound_region(63, 47, 0.01, 0.02),  # largest cm region
+        ultrasound_region(63, 47, 0.7, 0.7, unit=4),  # seconds (Doppler): ignored
     ]
     ds.PixelSpacing = [9.0, 9.0]  # regions take precedence
     out = read_image(write(tmp_path, "us.dcm", dicom_bytes(ds)))
@@ -363,7 +321,7 @@ def test_dicom_window_and_rescale():
 
 def test_dicom_bad_spacing_is_none():
     ds = dicom_dataset(gradient())
-    ds.SequenceOfUltrasoundRegions = [us_region(63, 47, -0.01, 0.0)]
+    ds.SequenceOfUltrasoundRegions = [ultrasound_region(63, 47, -0.01, 0.0)]
     ds.PixelSpacing = [0, 0.3]
     assert read_image(dicom_bytes(ds)).spacing_mm is None
     ds.ImagerPixelSpacing = [0.4, 0.4]
@@ -398,7 +356,7 @@ def test_dicom_jpeg_baseline_ybr():
 
 def test_dicom_multiframe(tmp_path):
     arr = np.stack([np.full((32, 32), v, np.uint8) for v in (10, 20, 30)])
-    ds = dicom_dataset(arr, sop_class=UltrasoundMultiFrameImageStorage)
+    ds = dicom_dataset(arr, multiframe=True)
     path = write(tmp_path, "cine.dcm", dicom_bytes(ds))
     with pytest.raises(ImageInputError) as exc:
         read_image(path)

@@ -3,6 +3,7 @@ import numpy as np
 from tests.helpers import fresh_segmenter, small_organ
 from unet.model import build_unet
 from unet.phantom import make_scanner_frame
+from unet.postprocess import clean_mask
 from unet.segmenter import Segmenter
 
 
@@ -19,6 +20,13 @@ def test_outputs_at_frame_size_and_one_model_call():
     mask = result.mask(0.5)
     assert mask.shape == gray.shape and mask.dtype == bool
     assert seg.calls == 1  # masks come from the cached probability
+    assert result.mask(0.5) is mask and not mask.flags.writeable  # shared, so not editable
+    expected = clean_mask(result.probability, 0.5, min_area_px=result.min_area_px,
+                          min_peak=result.min_peak)
+    assert np.array_equal(mask, expected)
+    for t in (0.1, 0.2, 0.3, 0.4, 0.6):  # only a few thresholds are kept
+        result.mask(t)
+    assert len(result._masks) <= 4 and np.array_equal(result.mask(0.5), expected)
 
 
 def test_uncertainty_is_the_disagreement_of_the_flip():

@@ -96,5 +96,5 @@ def test_split_proportions_and_stratification():
     groups = list(range(100))
     split = split_groups(labels, groups, seed=1)
     for label, n in (("a", 70), ("b", 30)):
-        test = sum(1 for s, lab in zip(split, labels) if lab == label and s == "test")
+        test = sum(1 for s, lab in zip(split, labels, strict=True) if lab == label and s == "test")
         assert abs(test - 0.15 * n) <= 1

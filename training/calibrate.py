@@ -36,7 +36,7 @@ def calibrate(segmenter, samples: list[Sample]) -> dict:
     results = []
     for t, area, peak in itertools.product(THRESHOLDS, MIN_AREA_FRACTIONS, MIN_PEAKS):
 
-        def predict(prob):
+        def predict(prob, t=t, area=area, peak=peak):
             return clean_mask(prob, t, min_area_px=min_area_from_fraction(prob.shape, area),
                               min_peak=peak)
 

@@ -89,7 +89,9 @@ def _pairs(image_dir: Path, mask_dir: Path, root: Path) -> list[Sample]:
 
 
 def find_dataset(root: str | Path) -> Dataset:
-    """Detect the layout of `root` and list its samples; raise DatasetError naming what was expected."""
+    """Detect the layout of `root` and list its samples.
+
+    Raises DatasetError naming what was expected."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"Data directory {root} does not exist or is not a folder.")

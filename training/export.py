@@ -132,7 +132,9 @@ def export_run(organ, model, dataset, manifest, info, run_dir: Path, *, export_d
 
 
 def main(argv=None) -> int:
-    """Re-export a finished run from its best checkpoint: `python -m training.export --run-dir R`."""
+    """Re-export a finished run from its best checkpoint.
+
+    `python -m training.export --run-dir R`."""
     import argparse
     import csv
 

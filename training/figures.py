@@ -38,7 +38,7 @@ def plot_cases(cases: list[dict], out_png: Path, title: str) -> None:
     if not cases:
         return
     fig, axes = plt.subplots(len(cases), 3, figsize=(9, 3 * len(cases)), squeeze=False)
-    for row, case in zip(axes, cases):
+    for row, case in zip(axes, cases, strict=True):
         row[0].imshow(case["image"], cmap="gray")
         row[0].set_title(f"{case['tag']}: {case['name']}", fontsize=8)
         row[1].imshow(case["image"], cmap="gray")

@@ -29,4 +29,5 @@ class BceDiceLoss(keras.losses.Loss):
         return self.bce_weight * bce + self.dice_weight * soft_dice_loss(y_true, y_pred)
 
     def get_config(self):
-        return {**super().get_config(), "bce_weight": self.bce_weight, "dice_weight": self.dice_weight}
+        return {**super().get_config(), "bce_weight": self.bce_weight,
+                "dice_weight": self.dice_weight}

@@ -53,7 +53,9 @@ def iou(truth: np.ndarray, pred: np.ndarray) -> float:
 
 
 def precision_recall(truth: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
-    """Pixel precision and recall; an empty denominator gives 1.0 when the numerator is empty too."""
+    """Pixel precision and recall.
+
+    An empty denominator gives 1.0 when the numerator is empty too."""
     t, p = truth.astype(bool), pred.astype(bool)
     tp = float((t & p).sum())
     precision = tp / p.sum() if p.sum() else (1.0 if not t.any() else 0.0)

@@ -16,7 +16,8 @@ import numpy as np
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     p.add_argument("--organ", required=True, help="breast or thyroid (see unet/registry.py)")
-    p.add_argument("--data-dir", required=True, help="BUSI, DDTI (p_image/p_mask) or images/+masks/")
+    p.add_argument("--data-dir", required=True,
+                   help="BUSI, DDTI (p_image/p_mask) or images/+masks/")
     p.add_argument("--raw-data-dir", default=None,
                    help="optional folder of the same cases as uncropped scanner frames "
                         "(DDTI_raw: image/ + mask/), scored on the same test split by file name")
@@ -27,8 +28,10 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--output-dir", default="runs", help="run folder parent (logs, figures, split)")
     p.add_argument("--export-dir", default=None,
-                   help="where <organ>.keras and <organ>.json go (default: weights/; smoke: run dir)")
-    p.add_argument("--strategy", default="auto", choices=("auto", "default", "one_device", "mirrored"))
+                   help="where <organ>.keras and <organ>.json go "
+                        "(default: weights/; smoke: run dir)")
+    p.add_argument("--strategy", default="auto",
+                   choices=("auto", "default", "one_device", "mirrored"))
     p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0: all)")
     p.add_argument("--no-determinism", action="store_true",
                    help="skip tf op determinism (it is on by default on CPU, off on GPU)")
@@ -114,7 +117,7 @@ def main(argv=None) -> int:
         "hamming_threshold": splitmod.HAMMING_THRESHOLD,
         "splits": {
             name: [{"key": s.key, "label": s.label, "group": int(g)}
-                   for s, g, a in zip(samples, groups, assignment) if a == name]
+                   for s, g, a in zip(samples, groups, assignment, strict=True) if a == name]
             for name in splitmod.SPLITS
         },
     }
@@ -134,7 +137,7 @@ def main(argv=None) -> int:
         )
 
     train_split, val_split = cached("train"), cached("val")
-    del prepared
+    prepared.clear()  # full-resolution images are no longer needed
     strategy = choose_strategy(args.strategy)
     replicas = strategy.num_replicas_in_sync
     global_batch = cfg.batch_size * replicas

@@ -17,7 +17,7 @@ from unet.registry import OrganConfig, get_organ
 from unet.segmenter import Segmentation, Segmenter
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_segmenter(organ_key: str) -> Segmenter:
     """The organ's Segmenter, loaded once per process."""
     return Segmenter(get_organ(organ_key))
@@ -50,10 +50,11 @@ class Analysis:
     def overlay(self, *, mode: str = "filled", threshold: float | None = None,
                 opacity: float = 0.4) -> np.ndarray:
         seg = self.segmentation
+        t = seg.threshold if threshold is None else threshold
         return render_overlay(
-            self.image.pixels, seg.probability, mode=mode,
-            threshold=seg.threshold if threshold is None else threshold, opacity=opacity,
+            self.image.pixels, seg.probability, mode=mode, threshold=t, opacity=opacity,
             uncertainty=seg.uncertainty, min_area_px=seg.min_area_px, min_peak=seg.min_peak,
+            mask=self.mask(t) if mode in ("filled", "contour") else None,
         )
 
     def report(self, threshold: float | None = None, mm_per_pixel: float | None = None) -> dict:

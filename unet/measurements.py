@@ -145,10 +145,12 @@ def _diameters(component: np.ndarray, scale: np.ndarray) -> tuple[float, float]:
     v = centres @ normal
     band_width = _pixel_step(direction, scale)
     bands = np.floor((u - u.min()) / band_width).astype(np.int64)
-    order = np.argsort(bands, kind="stable")
-    bands, v = bands[order], v[order]
-    starts = np.flatnonzero(np.r_[True, bands[1:] != bands[:-1]])
-    spans = np.maximum.reduceat(v, starts) - np.minimum.reduceat(v, starts)
+    highest = np.full(int(bands.max()) + 1, -np.inf)
+    lowest = np.full(int(bands.max()) + 1, np.inf)
+    np.maximum.at(highest, bands, v)  # unbuffered per-band max/min: no sort needed
+    np.minimum.at(lowest, bands, v)
+    filled = np.isfinite(highest)
+    spans = highest[filled] - lowest[filled]
     perpendicular = float(spans.max()) + _pixel_step(normal, scale)
     return longest, perpendicular
 

@@ -44,7 +44,7 @@ def build_unet(
     dropout: float = 0.0,
     name: str = "unet",
 ) -> keras.Model:
-    """Build a U-Net that maps (size, size, channels) images to a (size, size, 1) lesion probability.
+    """Build a U-Net mapping (size, size, channels) images to (size, size, 1) lesion probability.
 
     depth is the number of down-sampling steps; filters double at each step from base_filters.
     dropout is applied in the bottleneck. The output layer is float32 (safe under mixed precision).

@@ -100,6 +100,7 @@ def render_overlay(
     min_peak: float = 0.0,
     color: tuple[int, int, int] = (255, 64, 64),
     uncertainty_max: float = 1.0,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
     """The segmentation drawn on the image, as RGB uint8 HxWx3.
 
@@ -125,6 +126,8 @@ def render_overlay(
         min_peak: mask components whose peak probability is below this are not drawn.
         color: RGB colour of the mask.
         uncertainty_max: uncertainty value shown with the top colour of the map.
+        mask: the already cleaned HxW mask for these settings, when the caller has it (saves
+            recomputing it); otherwise it is derived from ``probability``.
     """
     if mode not in MODES:
         raise ValueError(f"unknown overlay mode {mode!r}; expected one of {MODES}")
@@ -134,7 +137,10 @@ def render_overlay(
     probability = _check_map("probability", probability, image.shape[:2])
 
     if mode in ("filled", "contour"):
-        mask = clean_mask(probability, threshold, min_area_px=min_area_px, min_peak=min_peak)
+        if mask is None:
+            mask = clean_mask(probability, threshold, min_area_px=min_area_px, min_peak=min_peak)
+        else:
+            mask = _check_map("mask", mask, image.shape[:2]).astype(bool)
         if mode == "filled":
             if opacity <= 0:
                 return image

@@ -60,7 +60,8 @@ def _write_png(path: Path, array: np.ndarray) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m unet.predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", help="image files (PNG, JPEG, BMP, TIFF, WebP, DICOM) or folders")
+    p.add_argument("inputs", nargs="+",
+                   help="image files (PNG, JPEG, BMP, TIFF, WebP, DICOM) or folders")
     p.add_argument("--organ", required=True, help="breast or thyroid")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--threshold", type=float, default=None, help="probability threshold (0-1)")

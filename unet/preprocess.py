@@ -1,4 +1,4 @@
-"""From a grayscale frame to the model's input tensor, and from the model's output back to the frame.
+"""From a grayscale frame to the model's input tensor, and from its output back to the frame.
 
 Training (training/pipeline.py) uses the same functions, so the model sees the same thing in both.
 """
@@ -12,7 +12,7 @@ STD_FLOOR = 0.02  # in [0, 1] intensity units; keeps a flat image from being blo
 
 
 def resize_to_square(gray: np.ndarray, size: int) -> np.ndarray:
-    """Resize a 2-D image to size x size (area interpolation when shrinking, linear when growing)."""
+    """Resize a 2-D image to size x size (area when shrinking, linear when growing)."""
     h, w = gray.shape[:2]
     interp = cv2.INTER_AREA if size * size < h * w else cv2.INTER_LINEAR
     return cv2.resize(gray, (size, size), interpolation=interp)

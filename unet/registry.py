@@ -1,4 +1,6 @@
-"""One configuration entry per organ. Adding an organ means adding an entry here and a weight file."""
+"""One configuration entry per organ.
+
+Adding an organ means adding an entry here and a weight file."""
 
 from __future__ import annotations
 

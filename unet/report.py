@@ -698,31 +698,10 @@ class Example:
     label: str
 
 
-def _synthetic_dicom(path: Path, pixels: np.ndarray, spacing_mm: float) -> Path:
-    """A DICOM ultrasound file with obviously fake tags and a stated pixel spacing."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, UltrasoundImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UltrasoundImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = UltrasoundImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "US"
-    ds.PatientName = "SYNTHETIC^PHANTOM"
-    ds.PatientID = "SYNTHETIC"
-    ds.set_pixel_data(np.ascontiguousarray(pixels), "MONOCHROME2", 8)
-    ds.PixelSpacing = [spacing_mm, spacing_mm]
-    ds.save_as(path, enforce_file_format=True)
-    return path
-
-
 def make_examples(folder: Path) -> tuple[list[Example], Path]:
     """Synthetic example uploads (never patient images) and the first one's true mask."""
     from unet.phantom import make_phantom, make_scanner_frame
+    from unet.synthetic_dicom import synthetic_dicom, write_dicom
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -733,7 +712,8 @@ def make_examples(folder: Path) -> tuple[list[Example], Path]:
     frame, _, _ = make_scanner_frame(480, 640, seed=4)
     write_png(folder / "synthetic_scanner_screen.png", frame)
     dicom_image, _ = make_phantom(320, 400, seed=7)
-    _synthetic_dicom(folder / "synthetic_phantom_0.1mm.dcm", dicom_image, 0.1)
+    write_dicom(folder / "synthetic_phantom_0.1mm.dcm",
+                synthetic_dicom(dicom_image, pixel_spacing_mm=0.1))
     empty, _ = make_phantom(288, 384, seed=5, lesion=False)
     write_png(folder / "synthetic_no_lesion.png", empty)
     examples = [

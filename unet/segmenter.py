@@ -10,7 +10,7 @@ confidence is the Dice agreement of their thresholded masks (1.0 when both see n
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ LOW_CONFIDENCE = 0.8  # below this agreement the app says "low confidence: check
 
 @dataclass
 class Segmentation:
-    """The cached result of one model run; masks and overlays are derived from it without the model."""
+    """The cached result of one model run; masks and overlays derive from it without the model."""
 
     image: np.ndarray  # uint8 (H, W) frame the model saw
     probability: np.ndarray  # float32 (H, W) in [0, 1]
@@ -40,9 +40,20 @@ class Segmentation:
     def low_confidence(self) -> bool:
         return self.confidence < LOW_CONFIDENCE
 
+    _masks: dict = field(default_factory=dict, repr=False, compare=False)
+
     def mask(self, threshold: float | None = None) -> np.ndarray:
+        """The cleaned bool mask at ``threshold`` (read-only; the last few are kept, so the
+        overlay, the measurements and the download of one slider position share one)."""
         t = self.threshold if threshold is None else float(threshold)
-        return clean_mask(self.probability, t, min_area_px=self.min_area_px, min_peak=self.min_peak)
+        if t not in self._masks:
+            if len(self._masks) >= 4:
+                self._masks.pop(next(iter(self._masks)))
+            mask = clean_mask(self.probability, t, min_area_px=self.min_area_px,
+                              min_peak=self.min_peak)
+            mask.flags.writeable = False
+            self._masks[t] = mask
+        return self._masks[t]
 
 
 def _agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -79,7 +90,8 @@ class Segmenter:
         self.threshold = float(chosen.get("threshold", self.organ.threshold))
         self.min_area_fraction = float(
             chosen.get("min_lesion_area_fraction", self.organ.min_lesion_area_fraction))
-        self.min_peak = float(chosen.get("min_peak_probability", getattr(self.organ, "min_peak_probability", 0.0)))
+        self.min_peak = float(
+            chosen.get("min_peak_probability", self.organ.min_peak_probability))
 
     @staticmethod
     def _read_card(weights) -> dict:
