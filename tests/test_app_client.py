@@ -7,6 +7,8 @@ else untrained U-Nets (see tests/app_fixtures.py); assertions that need a traine
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -426,11 +428,24 @@ def test_host_examples(tmp_path):
 
 
 def test_scratch_folders_are_swept(tmp_path):
-    space = rp.Scratch(max_age_s=0)
+    space = rp.Scratch(max_age_s=60)
     first = space.new_dir()
     (first / "mask.png").write_bytes(b"x")
-    second = space.new_dir()  # sweeps everything older than 0 s
+    os.utime(first, (time.time() - 120, time.time() - 120))  # two minutes old
+    second = space.new_dir()  # sweeps everything older than max_age_s
     assert not first.exists() and second.exists()
+    space.close()
+    assert not space.root.exists()
+
+
+def test_scratch_is_swept_while_idle():
+    space = rp.Scratch(max_age_s=0.5)
+    folder = space.new_dir()
+    (folder / "lesion_mask.png").write_bytes(b"x")
+    deadline = time.time() + 10
+    while folder.exists() and time.time() < deadline:  # no further request comes
+        time.sleep(0.1)
+    assert not folder.exists()
     space.close()
     assert not space.root.exists()
 

@@ -220,6 +220,17 @@ def test_tiff_16bit(tmp_path):
     assert np.all(np.diff(out.pixels[0].astype(int)) >= 0)
 
 
+def test_tiff_with_an_unreadable_pixel_layout_says_so(tmp_path):
+    import cv2
+
+    ok, buf = cv2.imencode(".tiff", np.random.default_rng(0).random((40, 50, 3), np.float32))
+    assert ok
+    with pytest.raises(ImageInputError) as exc:
+        read_image(write(tmp_path, "float_rgb.tif", buf.tobytes()))
+    msg = assert_plain_message(exc)
+    assert "TIFF" in msg and "PNG" in msg and "not an image file" not in msg
+
+
 def test_bytes_input_same_as_path(tmp_path):
     data = pil_bytes(Image.fromarray(gradient()), "PNG")
     a = read_image(write(tmp_path, "a.png", data))

@@ -62,6 +62,12 @@ MSG_NOT_IMAGE = (
     "This is not an image file we can read: PNG, JPEG, BMP, TIFF, WebP or DICOM. "
     "Please export the image in one of these formats and upload it again."
 )
+MSG_UNSUPPORTED_TIFF = (
+    "This TIFF file stores its pixels in a way we cannot read (for example floating-point "
+    "colour, or an unusual compression). Please export it as PNG, or as an 8- or 16-bit TIFF, "
+    "and upload it again."
+)
+_TIFF_SIGNATURES = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 MSG_EMPTY = "The file is empty. Please upload the image again."
 MSG_DAMAGED = (
     "The image file is incomplete or damaged and could not be read. "
@@ -235,6 +241,8 @@ def _read_pillow(data: bytes, frame: int | None, *, dicom_fallback: bool) -> Loa
             loaded = dicom.try_read_dicom(data, frame)
             if loaded is not None:
                 return loaded
+        if data[:4] in _TIFF_SIGNATURES:  # a TIFF header, but pixels Pillow cannot decode
+            raise ImageInputError(MSG_UNSUPPORTED_TIFF) from exc
         raise ImageInputError(MSG_NOT_IMAGE) from exc
     with im:
         return _from_pillow(im, data, frame)

@@ -145,14 +145,23 @@ def is_trained(segmenter: Segmenter) -> bool:
 class Scratch:
     """A private temporary folder with one sub-folder per request.
 
-    Sub-folders older than ``max_age_s`` are deleted whenever a new one is made; the whole
-    folder is deleted at interpreter exit (and by :meth:`close`).
+    Sub-folders older than ``max_age_s`` are deleted whenever a new one is made and by a
+    background sweep every ``max_age_s / 2`` seconds (so nothing lingers when no one uses the
+    app); the whole folder is deleted at interpreter exit (and by :meth:`close`).
     """
 
     def __init__(self, *, max_age_s: float = 120.0, prefix: str = "unet-demo-"):
         self.root = Path(tempfile.mkdtemp(prefix=prefix))
         self.max_age_s = max_age_s
+        self._closed = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep_periodically, daemon=True,
+                                         name="scratch-sweep")
+        self._sweeper.start()
         atexit.register(self.close)
+
+    def _sweep_periodically(self) -> None:
+        while not self._closed.wait(max(self.max_age_s / 2, 0.05)):
+            self.sweep()
 
     def new_dir(self) -> Path:
         self.sweep()
@@ -177,6 +186,7 @@ class Scratch:
         return removed
 
     def close(self) -> None:
+        self._closed.set()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
