@@ -14,8 +14,8 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    "breast": Recipe(epochs=80, batch_size=16, learning_rate=2e-3, patience=25),
-    "thyroid": Recipe(epochs=70, batch_size=16, learning_rate=2e-3, patience=25),
+    "breast": Recipe(epochs=120, batch_size=16, learning_rate=2e-3, patience=40),
+    "thyroid": Recipe(epochs=100, batch_size=16, learning_rate=2e-3, patience=35),
 }
 
 SMOKE = Recipe(epochs=2, batch_size=4, learning_rate=2e-3, patience=5)
