@@ -41,3 +41,20 @@ def test_wrong_data_dir_exits_with_a_clear_error(tmp_path, capsys):
     rc = main(["--organ", "breast", "--data-dir", str(tmp_path), "--smoke"])
     assert rc == 2
     assert "Expected one of" in capsys.readouterr().err
+
+
+def test_evaluate_cli_reports_a_wrong_folder_or_a_missing_manifest(tmp_path, capsys):
+    from training.evaluate import main as evaluate_main
+
+    assert evaluate_main(["--organ", "thyroid", "--data-dir", str(tmp_path / "absent")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    gray, mask = make_phantom(80, 96, seed=1)
+    cv2.imwrite(str(data / "images" / "a.png"), gray)
+    cv2.imwrite(str(data / "masks" / "a.png"), mask.astype(np.uint8) * 255)
+    rc = evaluate_main(["--organ", "thyroid", "--data-dir", str(data),
+                        "--manifest", str(tmp_path / "no_such_split.json")])
+    assert rc == 2
+    assert "split manifest" in capsys.readouterr().err

@@ -17,6 +17,7 @@ import numpy as np
 
 from training import metrics as M
 from training.datasets import DatasetError, Sample, find_dataset, load_gray, load_mask
+from unet.registry import ORGANS
 
 
 def score_image(segmenter, sample: Sample) -> tuple[dict, dict]:
@@ -119,7 +120,7 @@ def select(samples: list[Sample], keys: list[str]) -> list[Sample]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
-    p.add_argument("--organ", required=True)
+    p.add_argument("--organ", required=True, choices=sorted(ORGANS))
     p.add_argument("--data-dir", required=True)
     p.add_argument("--weights", default=None, help="default: the bundled weights/<organ>.keras")
     p.add_argument("--manifest", default=None,
@@ -129,18 +130,27 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from unet.registry import get_organ
-    from unet.segmenter import Segmenter
 
     organ = get_organ(args.organ)
     try:
-        dataset = find_dataset(args.data_dir)
-    except DatasetError as exc:
+        return evaluate_split(organ, args)
+    except DatasetError as exc:  # wrong folder, no known layout, unreadable mask or manifest
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def evaluate_split(organ, args) -> int:
+    from unet.segmenter import Segmenter
+
+    dataset = find_dataset(args.data_dir)
     samples = dataset.samples
     if args.split != "all":
         manifest_path = Path(args.manifest or organ.weight_path.parent / f"{organ.key}_split.json")
-        manifest = json.loads(manifest_path.read_text())
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"Cannot read the split manifest {manifest_path}; pass "
+                               "--manifest FILE (written next to each training run).") from exc
         samples = select(samples, [i["key"] for i in manifest["splits"][args.split]])
         if not samples:
             print(f"error: no image of the {args.split} split found in {args.data_dir}",

@@ -12,10 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from unet.registry import ORGANS
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    p.add_argument("--organ", required=True, help="breast or thyroid (see unet/registry.py)")
+    p.add_argument("--organ", required=True, choices=sorted(ORGANS),
+                   help="which registry entry to train (see unet/registry.py)")
     p.add_argument("--data-dir", required=True,
                    help="BUSI, DDTI (p_image/p_mask) or images/+masks/")
     p.add_argument("--raw-data-dir", default=None,
@@ -52,11 +55,22 @@ def hardware_summary() -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from training.datasets import DatasetError
+
+    try:
+        return train_organ(args, sys.argv[1:] if argv is None else argv)
+    except DatasetError as exc:  # wrong folder, no known layout, unreadable mask
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def train_organ(args, argv: list[str]) -> int:
+    """Split, train, calibrate, evaluate and export; returns the exit code."""
     import keras
     import tensorflow as tf
 
     from training import splits as splitmod
-    from training.datasets import DatasetError, find_dataset
+    from training.datasets import find_dataset
     from training.pipeline import CachedSplit, make_dataset, prepare_sample
     from training.recipes import RECIPES, SMOKE
     from training.train import TrainConfig, choose_strategy, compile_model, fit
@@ -86,11 +100,7 @@ def main(argv=None) -> int:
     if on_gpu:
         keras.mixed_precision.set_global_policy("mixed_float16")
 
-    try:
-        dataset = find_dataset(args.data_dir)
-    except DatasetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    dataset = find_dataset(args.data_dir)
     samples = dataset.samples
     limit = args.max_images or (24 if args.smoke else None)
     if limit:
@@ -158,7 +168,7 @@ def main(argv=None) -> int:
 
     plot_training_curves(run_dir / "history.csv", run_dir / "training_curves.png")
     info = {
-        "command": "python -m training " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python -m training " + " ".join(argv),
         "seed": args.seed,
         "image_size": size,
         "model_kwargs": model_kwargs,
