@@ -94,10 +94,11 @@ def export_run(organ, model, dataset, manifest, info, run_dir: Path, *, export_d
     (run_dir / "evaluation.json").write_text(json.dumps(results, indent=1))
 
     mhash = manifest_hash(manifest)
+    whash = hashlib.sha256(model_path.read_bytes()).hexdigest()
     counts = {name: len(items) for name, items in manifest["splits"].items()}
     card = {
         "organ": organ.key,
-        "version": f"{organ.key}-{time.strftime('%Y%m%d')}-{mhash[:8]}",
+        "version": f"{organ.key}-{time.strftime('%Y%m%d')}-{mhash[:8]}-{whash[:6]}",
         "intended_use": "Research and teaching demo. Not a medical device; not for diagnosis.",
         "dataset": dataset_fingerprint(dataset),
         "split": {"manifest_sha256": mhash, "counts": counts,
@@ -114,6 +115,7 @@ def export_run(organ, model, dataset, manifest, info, run_dir: Path, *, export_d
                       "test_time_augmentation": ["identity", "horizontal flip"]},
         "test_metrics": {name: r["summary"] for name, r in results.items()},
         "weights_file_bytes": model_path.stat().st_size,
+        "weights_sha256": whash,
         "python": sys.version.split()[0],
     }
     _atomic_text(run_dir / "card.json", json.dumps(card, indent=1))
