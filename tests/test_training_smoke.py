@@ -27,14 +27,10 @@ def test_two_epoch_smoke_run_writes_a_loadable_model_and_card(tmp_path):
         assert (run_dir / name).is_file(), name
     model = load_model(export / "thyroid.keras")
     assert model.input_shape == (None, 64, 64, 1)
-    # the exported weights are the best epoch's averaged (EMA) weights, as checkpointed
-    best = load_model(run_dir / "best.keras")
-    for exported, checkpointed in zip(model.get_weights(), best.get_weights(), strict=True):
-        np.testing.assert_array_equal(exported, checkpointed)
     card = json.loads((export / "thyroid.json").read_text())
     assert card["organ"] == "thyroid" and card["training"]["epochs_run"] == 2
     assert card["dataset"]["file_count"] == 32
-    assert card["training"]["seed"] == 3 and card["training"]["ema_momentum"] == 0.995
+    assert card["training"]["seed"] == 3
     assert "dice_mean" in card["test_metrics"]["test"]
     manifest = json.loads((export / "thyroid_split.json").read_text())
     keys = [i["key"] for s in manifest["splits"].values() for i in s]

@@ -177,7 +177,6 @@ def train_organ(args, argv: list[str]) -> int:
         "best_val_dice": float(max(history.history.get("val_dice", [0.0]))),
         "batch_size": global_batch,
         "learning_rate": cfg.learning_rate,
-        "ema_momentum": cfg.ema_momentum,
         "train_seconds": round(train_seconds, 1),
         "hardware": hardware_summary(),
         "strategy": type(strategy).__name__,

@@ -36,10 +36,6 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_epochs: int = 3
     patience: int = 25
-    # Polyak averaging of the weights (about 1/(1-m) steps): validation, the best checkpoint and
-    # the exported model use the averaged weights, which swing far less from epoch to epoch on
-    # a small data set than the raw ones. None turns it off.
-    ema_momentum: float | None = 0.995
 
 
 def compile_model(model_kwargs: dict, input_size: int, steps_per_epoch: int, cfg: TrainConfig):
@@ -53,9 +49,7 @@ def compile_model(model_kwargs: dict, input_size: int, steps_per_epoch: int, cfg
         warmup_target=cfg.learning_rate,
         warmup_steps=warmup,
     )
-    ema = {"use_ema": True, "ema_momentum": cfg.ema_momentum} if cfg.ema_momentum else {}
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay,
-                                       **ema)
+    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
     model.compile(optimizer=optimizer, loss=BceDiceLoss(), metrics=[DiceScore()])
     return model
 
@@ -63,12 +57,7 @@ def compile_model(model_kwargs: dict, input_size: int, steps_per_epoch: int, cfg
 def fit(model, train_ds, val_ds, cfg: TrainConfig, run_dir: Path, *, verbose: int = 1):
     """Train with checkpointing; returns the History. The best weights end up in the model."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    # With EMA, the averaged weights are swapped in before validation and at each epoch's end,
-    # so the checkpoint and early stopping (listed after it) see and keep the averaged weights.
-    swap = ([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)]
-            if getattr(model.optimizer, "use_ema", False) else [])
     callbacks = [
-        *swap,
         keras.callbacks.ModelCheckpoint(
             str(run_dir / "best.keras"), monitor="val_dice", mode="max", save_best_only=True
         ),
