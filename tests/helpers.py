@@ -18,3 +18,22 @@ def small_organ(key: str = "breast", size: int = 64):
 def fresh_segmenter(key: str = "breast", size: int = 64) -> Segmenter:
     organ = small_organ(key, size)
     return Segmenter(organ, model=build_unet(size, **organ.model_kwargs))
+
+
+def write_image_mask_pairs(root, count: int, height: int = 80, width: int = 96):
+    """A generic ``images/`` + ``masks/`` data set of ``count`` phantoms (seeds 0..count-1)."""
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+
+    from unet.phantom import make_phantom
+
+    root = Path(root)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(count):
+        gray, mask = make_phantom(height, width, seed=i)
+        cv2.imwrite(str(root / "images" / f"{i}.png"), gray)
+        cv2.imwrite(str(root / "masks" / f"{i}.png"), mask.astype(np.uint8) * 255)
+    return root

@@ -1,21 +1,12 @@
 import json
 
-import cv2
-import numpy as np
-
+from tests.helpers import write_image_mask_pairs
 from training.run import main
 from unet.model import load_model
-from unet.phantom import make_phantom
 
 
 def test_two_epoch_smoke_run_writes_a_loadable_model_and_card(tmp_path):
-    data = tmp_path / "data"
-    (data / "images").mkdir(parents=True)
-    (data / "masks").mkdir()
-    for i in range(16):
-        gray, mask = make_phantom(80, 96, seed=i)
-        cv2.imwrite(str(data / "images" / f"{i}.png"), gray)
-        cv2.imwrite(str(data / "masks" / f"{i}.png"), mask.astype(np.uint8) * 255)
+    data = write_image_mask_pairs(tmp_path / "data", 16)
     out = tmp_path / "runs"
     export = tmp_path / "export"
     rc = main(["--organ", "thyroid", "--data-dir", str(data), "--smoke", "--output-dir", str(out),
@@ -48,12 +39,7 @@ def test_evaluate_cli_reports_a_wrong_folder_or_a_missing_manifest(tmp_path, cap
 
     assert evaluate_main(["--organ", "thyroid", "--data-dir", str(tmp_path / "absent")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    data = tmp_path / "data"
-    (data / "images").mkdir(parents=True)
-    (data / "masks").mkdir()
-    gray, mask = make_phantom(80, 96, seed=1)
-    cv2.imwrite(str(data / "images" / "a.png"), gray)
-    cv2.imwrite(str(data / "masks" / "a.png"), mask.astype(np.uint8) * 255)
+    data = write_image_mask_pairs(tmp_path / "data", 1)
     rc = evaluate_main(["--organ", "thyroid", "--data-dir", str(data),
                         "--manifest", str(tmp_path / "no_such_split.json")])
     assert rc == 2
