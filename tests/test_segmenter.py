@@ -66,3 +66,31 @@ def test_field_of_view_result_is_pasted_back_into_the_frame():
     outside[box.slice] = False
     assert outside.any() and result.probability[outside].max() == 0.0
     assert box.y0 <= true_box[0] + 10 and box.y1 >= true_box[2] - 10
+
+
+def test_without_tensorflow_falls_back_to_the_keras_model_and_says_so_once(monkeypatch, caplog):
+    """Training may run on JAX with no TensorFlow installed; its evaluation uses `Segmenter`."""
+    import unet.segmenter as segmenter_module
+
+    organ = small_organ(size=64)
+    model = build_unet(64, **organ.model_kwargs)
+    frame, _, _ = make_scanner_frame(seed=5)
+    expected = Segmenter(organ, model=model).segment(frame)
+
+    monkeypatch.setattr(segmenter_module, "_fallback_warned", False)
+
+    def no_tensorflow():
+        raise ImportError("No module named 'tensorflow'")
+
+    monkeypatch.setattr(segmenter_module, "_import_tensorflow", no_tensorflow)
+    with caplog.at_level("WARNING", logger="unet.segmenter"):
+        first = Segmenter(organ, model=model)
+        second = Segmenter(organ, model=model)
+        result = first.segment(frame)
+        second.segment(frame)
+    assert first.engine == second.engine == "keras"
+    warnings = [r for r in caplog.records if "falls back to the Keras model" in r.getMessage()]
+    assert len(warnings) == 1 and "TensorFlow" in warnings[0].getMessage()
+    np.testing.assert_allclose(result.probability, expected.probability, atol=1e-5)
+    np.testing.assert_allclose(result.uncertainty, expected.uncertainty, atol=1e-5)
+    assert result.confidence == expected.confidence

@@ -10,6 +10,7 @@ confidence is the Dice agreement of their thresholded masks (1.0 when both see n
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from unet.fov import Box, find_field_of_view
 from unet.postprocess import clean_mask, min_area_from_fraction
 from unet.preprocess import probability_to_frame, to_model_input
 from unet.registry import OrganConfig, get_organ
+
+log = logging.getLogger(__name__)
 
 LOW_CONFIDENCE = 0.8  # below this agreement the app says "low confidence: check by eye"
 
@@ -56,6 +59,24 @@ class Segmentation:
         return self._masks[t]
 
 
+_fallback_warned = False
+
+
+def _import_tensorflow():
+    """TensorFlow, imported only when Keras runs on it (a seam for the fallback test)."""
+    import tensorflow
+
+    return tensorflow
+
+
+def _warn_fallback_once(reason: str) -> None:
+    global _fallback_warned
+    if not _fallback_warned:
+        _fallback_warned = True
+        log.warning("Inference falls back to the Keras model (%s); it is slower than the "
+                    "default engine but gives the same probabilities.", reason)
+
+
 def _agreement(a: np.ndarray, b: np.ndarray) -> float:
     denom = int(a.sum()) + int(b.sum())
     return 1.0 if denom == 0 else float(2 * int((a & b).sum()) / denom)
@@ -66,7 +87,6 @@ class Segmenter:
 
     def __init__(self, organ: str | OrganConfig, *, weights: str | Path | None = None, model=None):
         import keras
-        import tensorflow as tf
 
         self.organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
         if model is not None:
@@ -82,8 +102,7 @@ class Segmenter:
             self.model = keras.saving.load_model(weights, compile=False)
         self.input_size = int(self.model.input_shape[1])
         self.calls = 0  # model invocations, for tests and benchmarks
-        spec = tf.TensorSpec([None, self.input_size, self.input_size, 1], tf.float32)
-        self._forward = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
+        self._forward, self.engine = self._make_forward()
         self.card = self._read_card(weights)
         # the operating point chosen on the validation split travels in the card
         chosen = self.card.get("inference", {}) if isinstance(self.card, dict) else {}
@@ -92,6 +111,32 @@ class Segmenter:
             chosen.get("min_lesion_area_fraction", self.organ.min_lesion_area_fraction))
         self.min_peak = float(
             chosen.get("min_peak_probability", self.organ.min_peak_probability))
+
+    def _make_forward(self):
+        """The compiled forward pass and its name.
+
+        TensorFlow's compiled ``tf.function`` when Keras runs on TensorFlow; otherwise (another
+        Keras backend, or TensorFlow not installed, as in a JAX training environment) the Keras
+        model itself through ``predict_on_batch``, said once in the log.
+        """
+        import keras
+
+        reason = None
+        if keras.backend.backend() != "tensorflow":
+            reason = f"Keras backend is {keras.backend.backend()!r}"
+        else:
+            try:
+                tf = _import_tensorflow()
+            except ImportError as exc:
+                reason = f"TensorFlow is not importable ({exc})"
+        if reason is None:
+            spec = tf.TensorSpec([None, self.input_size, self.input_size, 1], tf.float32)
+            fn = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
+            return (lambda x: np.asarray(fn(x))), "tf.function"
+        _warn_fallback_once(reason)
+        model = self.model
+        return (lambda x: np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(x)))), \
+            "keras"
 
     @staticmethod
     def _read_card(weights) -> dict:
