@@ -1,17 +1,30 @@
 """One upload end to end: read, segment (model once), then derive masks, measurements, overlays
-and a JSON report from the cached result at any threshold without running the model again."""
+and a JSON report from the cached result at any threshold without running the model again.
+
+Besides the mask, each analysis carries its trust signals (see ``unet.quality`` and
+``unet.organ_check``), computed once per upload with one extra model batch:
+
+* ``quality``: the expected Dice overlap of the delivered mask (at the model's own threshold)
+  with an expert outline, 0-1; None when the model card has no fitted estimator;
+* ``low_confidence``: the quality is below the card's threshold (without a fitted estimator:
+  the mirror agreement is below ``unet.segmenter.LOW_CONFIDENCE``);
+* ``organ_warning``: a plain sentence when the image does not look like the selected organ's
+  scans ("This looks like a thyroid scan: switch to the thyroid model?") or like no
+  ultrasound scan at all; None otherwise or when the card has no fitted organ check.
+"""
 
 from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from unet.errors import ImageInputError
 from unet.measurements import Measurements, measure_lesions
 from unet.overlay import render_overlay
+from unet.quality import Assessment, assess
 from unet.reader import LoadedImage, read_image
 from unet.registry import OrganConfig, get_organ
 from unet.segmenter import Segmentation, Segmenter
@@ -30,6 +43,22 @@ class Analysis:
     segmentation: Segmentation
     model_version: str
     weights_source: str
+    assessment: Assessment | None = field(default=None, repr=False)
+
+    @property
+    def quality(self) -> float | None:
+        """Expected Dice of the delivered mask with an expert outline (0-1), or None."""
+        return None if self.assessment is None else self.assessment.quality
+
+    @property
+    def low_confidence(self) -> bool:
+        if self.assessment is None:
+            return bool(self.segmentation.low_confidence)
+        return bool(self.assessment.low_confidence)
+
+    @property
+    def organ_warning(self) -> str | None:
+        return None if self.assessment is None else self.assessment.organ_warning
 
     def spacing(self, mm_per_pixel: float | None = None) -> tuple[float, float] | None:
         """The file's own spacing, else a user-typed isotropic scale, else None (pixels)."""
@@ -70,8 +99,17 @@ class Analysis:
                               "width": int(self.image.pixels.shape[1])},
             "spacing_source": ("file" if self.image.spacing_mm is not None
                                else "user" if spacing is not None else "none (pixels)"),
-            "confidence": round(float(seg.confidence), 4),
-            "low_confidence": bool(seg.low_confidence),
+            "confidence": round(float(self.quality if self.quality is not None
+                                      else seg.confidence), 4),
+            "confidence_meaning": (
+                "quality estimate: expected Dice overlap of the mask at the model's own "
+                "threshold with an expert outline" if self.quality is not None
+                else "agreement of the original and mirrored predictions (no fitted quality "
+                     "estimate in the model card)"),
+            "quality": None if self.quality is None else round(float(self.quality), 4),
+            "tta_agreement": round(float(seg.confidence), 4),
+            "low_confidence": self.low_confidence,
+            "organ_warning": self.organ_warning,
             "measurements": self.measurements(t, mm_per_pixel).to_dict(),
             "disclaimer": "Research and teaching demo; not a medical device; not for diagnosis.",
         }
@@ -83,7 +121,14 @@ def analyze(source, organ: str | OrganConfig, *, segmenter: Segmenter | None = N
     organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
     if source is None or (isinstance(source, (str, os.PathLike)) and not str(source)):
         raise ImageInputError("No image was given. Please upload an ultrasound image.")
-    image = read_image(source, frame=frame)
+    return analyze_loaded(read_image(source, frame=frame), organ, segmenter=segmenter)
+
+
+def analyze_loaded(image: LoadedImage, organ: str | OrganConfig, *,
+                   segmenter: Segmenter | None = None) -> Analysis:
+    """Segment an already decoded upload and assess it (quality estimate, organ check)."""
+    organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
     segmenter = segmenter or get_segmenter(organ.key)
     seg = segmenter.segment(image.pixels)
-    return Analysis(organ, image, seg, segmenter.version, segmenter.source)
+    return Analysis(organ, image, seg, segmenter.version, segmenter.source,
+                    assess(segmenter, seg))

@@ -5,6 +5,13 @@ size) and optionally `<stem>_overlay.png` for each image, keeping each file's su
 to the folder it was found in (BUSI's `benign/benign (3).png` -> `DIR/benign/benign (3)_mask.png`),
 and one `measurements.csv`. A file that cannot be read is reported and skipped; the exit code is 0
 when every file was segmented, 1 when any failed, 2 when nothing could be run at all.
+
+Per file (one row per lesion, or one row with lesion 0 when none is found), besides the
+measurements, the CSV carries the same trust signals as the app and its JSON report:
+`confidence` (the quality estimate: expected Dice overlap of the mask at the model's own
+threshold with an expert outline, 0-1; when the model card has no fitted estimator, the mirror
+agreement), `low_confidence` (true/false) and `organ_warning` (true/false: the image does not
+look like the selected organ's scans), with the warning's words in `organ_warning_text`.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ UPLOAD_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".
 CSV_FIELDS = [
     "file", "status", "message", "unit", "lesion", "area_px", "area_mm2", "image_fraction",
     "longest_diameter_px", "perpendicular_diameter_px", "longest_diameter_mm",
-    "perpendicular_diameter_mm", "mean_probability", "confidence",
+    "perpendicular_diameter_mm", "mean_probability", "confidence", "low_confidence",
+    "organ_warning", "organ_warning_text",
 ]
 
 
@@ -108,8 +116,14 @@ def main(argv=None) -> int:
                 rgb = result.overlay(threshold=args.threshold)
                 _write_png(out / rel.parent / f"{rel.name}_overlay.png", rgb[..., ::-1])
             m = result.measurements(args.threshold)
+            quality = result.quality
+            warning = result.organ_warning
             base = {"file": str(path), "status": "ok", "message": "", "unit": m.unit,
-                    "confidence": round(result.segmentation.confidence, 4)}
+                    "confidence": round(float(result.segmentation.confidence
+                                              if quality is None else quality), 4),
+                    "low_confidence": "true" if result.low_confidence else "false",
+                    "organ_warning": "true" if warning else "false",
+                    "organ_warning_text": warning or ""}
             if not m.lesions:
                 rows.append({**base, "message": "no lesion found", "lesion": 0})
             for lesion in m.lesions:

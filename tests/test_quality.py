@@ -1,0 +1,199 @@
+"""The quality estimate: TTA geometry, features, the fitted estimator, the card round trip."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.helpers import fresh_segmenter
+from training.trust import (
+    choose_threshold,
+    fit_fractional_logistic,
+    fit_quality,
+    quality_summary,
+    spearman,
+    write_card_keys,
+)
+from unet import quality as Q
+from unet.phantom import make_phantom
+from unet.registry import get_organ
+
+S = 64
+
+
+def _disk(size=S, radius=14, centre=(32, 30)):
+    m = np.zeros((size, size), np.uint8)
+    cv2.circle(m, centre, radius, 1, -1)
+    return m.astype(bool)
+
+
+def _clean_case():
+    """A confident, compact lesion on which every TTA member agrees."""
+    m = _disk()
+    prob = np.where(m, 0.97, 0.02).astype(np.float32)
+    prob = cv2.GaussianBlur(prob, (0, 0), 0.8)
+    members = np.stack([prob] * len(Q.TTA))
+    valid = np.ones_like(members, bool)
+    return prob, prob >= 0.5, members, valid, 1
+
+
+def _noisy_case(seed=0):
+    """A hesitant, fragmented mask whose TTA members each see something else."""
+    rng = np.random.default_rng(seed)
+
+    def blotchy():
+        field = cv2.GaussianBlur(rng.uniform(0, 1, (S, S)).astype(np.float32), (0, 0), 2.0)
+        return np.clip(0.5 + (field - field.mean()) * 6, 0, 1).astype(np.float32)
+
+    prob = blotchy()
+    members = np.stack([blotchy() for _ in Q.TTA])
+    valid = np.ones_like(members, bool)
+    mask = prob >= 0.5
+    n = cv2.connectedComponents(mask.astype(np.uint8))[0] - 1
+    return prob, mask, members, valid, n
+
+
+def _features(case):
+    prob, mask, members, valid, n = case
+    agreement = Q.dice(mask, mask[:, ::-1])
+    return Q.features_from_maps(prob, mask, members, valid, threshold=0.5,
+                                flip_agreement=agreement, components=n)
+
+
+def _synthetic_rows(n=120, seed=1):
+    """Rows whose Dice follows the TTA agreement, as on real data."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        clean = rng.random() < 0.5
+        f = _features(_clean_case() if clean else _noisy_case(i))
+        f = {k: v + float(rng.normal(0, 0.02)) for k, v in f.items()}
+        d = float(np.clip(0.85 * f["tta_dice_mean"] + rng.normal(0, 0.05), 0, 1))
+        rows.append({"features": f, "dice": d, "has_lesion": True, "stem": str(i)})
+    return rows
+
+
+def test_features_separate_clean_from_noisy():
+    clean, noisy = _features(_clean_case()), _features(_noisy_case())
+    assert set(clean) == set(Q.FEATURES) == set(noisy)
+    assert all(np.isfinite(v) for v in (*clean.values(), *noisy.values()))
+    assert clean["tta_dice_mean"] > 0.95 and noisy["tta_dice_mean"] < 0.8
+    assert clean["tta_consensus_iou"] > noisy["tta_consensus_iou"]
+    assert clean["entropy_inside"] < noisy["entropy_inside"]
+    assert clean["prob_inside"] > noisy["prob_inside"]
+    assert clean["log_components"] < noisy["log_components"]
+    assert clean["empty_mask"] == 0.0
+
+
+def test_empty_mask_features_are_defined():
+    prob = np.full((S, S), 0.01, np.float32)
+    members = np.stack([prob] * len(Q.TTA))
+    f = Q.features_from_maps(prob, prob > 0.5, members, np.ones_like(members, bool),
+                             threshold=0.5, flip_agreement=1.0, components=0)
+    assert f["empty_mask"] == 1.0 and f["tta_dice_mean"] == 1.0 and f["prob_inside"] == 0.0
+    assert all(np.isfinite(v) for v in f.values())
+
+
+def test_tta_warp_back_undoes_the_augmentation():
+    m = _disk().astype(np.float32)
+    x = m[..., None]
+    batch = Q.augment_batch(x)
+    assert batch.shape == (len(Q.TTA), S, S, 1) and batch.dtype == np.float32
+    back, valid = Q.warp_back(batch[..., 0])
+    for b, v in zip(back, valid, strict=True):
+        assert v.mean() > 0.6
+        assert Q.dice((b > 0.5) & v, (m > 0.5) & v) > 0.9
+    # the augmentations really differ from the original view
+    assert all(Q.dice(a[..., 0] > 0.5, m > 0.5) < 0.95 for a in batch)
+
+
+def test_fitted_estimator_ranks_a_clean_mask_above_a_noisy_one():
+    rows = _synthetic_rows()
+    model, info = fit_quality(rows, max_bad_share=0.05)
+    assert info["out_of_fold_spearman"] > 0.6
+    clean = model.predict(_features(_clean_case()))
+    noisy = model.predict(_features(_noisy_case(99)))
+    assert 0.0 <= noisy < clean <= 1.0
+    assert clean - noisy > 0.3
+
+
+def test_card_round_trip_keeps_predictions_and_other_keys(tmp_path):
+    model, _ = fit_quality(_synthetic_rows(60), max_bad_share=0.05)
+    card = tmp_path / "breast.json"
+    card.write_text(json.dumps({"organ": "breast", "version": "v1", "inference": {"t": 0.4}}))
+    write_card_keys(card, {Q.CARD_KEY: model.to_card()})
+    data = json.loads(card.read_text())
+    assert data["version"] == "v1" and data["inference"] == {"t": 0.4}
+    assert not [p for p in tmp_path.iterdir() if p.name != "breast.json"]  # no temp file left
+    loaded = Q.QualityModel.from_card(data)
+    assert loaded is not None and loaded.features == model.features
+    for case in (_clean_case(), _noisy_case(3)):
+        f = _features(case)
+        assert loaded.predict(f) == pytest.approx(model.predict(f), abs=1e-4)
+    assert loaded.low_confidence_below == pytest.approx(model.low_confidence_below, abs=1e-3)
+    assert Q.QualityModel.from_card({}) is None
+    assert Q.QualityModel.from_card({Q.CARD_KEY: {"coef": [1]}}) is None  # damaged: ignored
+
+
+def test_measure_runs_one_extra_batch_and_assess_reads_the_card():
+    seg_ = fresh_segmenter("breast", S)
+    gray, _ = make_phantom(90, 120, seed=3)
+    seg = seg_.segment(gray)
+    calls = seg_.calls
+    signals = Q.measure(seg_, seg)
+    assert seg_.calls == calls + 1  # the whole TTA is one batch (the encoder is not counted)
+    assert set(signals.features) == set(Q.FEATURES)
+    assert all(np.isfinite(v) for v in signals.features.values())
+    assert signals.embedding is not None and signals.organ_features.ndim == 1
+
+    # no fitted models in the card: nothing runs, the mirror agreement decides
+    seg_.card = {}
+    calls = seg_.calls
+    a = Q.assess(seg_, seg)
+    assert a.quality is None and a.organ_warning is None and seg_.calls == calls
+    assert a.low_confidence == seg.low_confidence
+
+    model, _ = fit_quality(_synthetic_rows(60), max_bad_share=0.05)
+    seg_.card = {Q.CARD_KEY: model.to_card()}
+    a = Q.assess(seg_, seg)
+    assert a.quality is not None and 0.0 <= a.quality <= 1.0
+    assert a.low_confidence == (a.quality < model.low_confidence_below)
+
+
+def test_statistics_helpers():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 1, 2, 2], [1, 2, 3, 4]) == pytest.approx(0.8944, abs=1e-3)
+    assert spearman([1, 2], [1, 2]) is None
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (200, 2))
+    y = 1 / (1 + np.exp(-(2 * x[:, 0] - 1)))
+    w, b = fit_fractional_logistic(x, y, l2=1e-6)
+    assert w == pytest.approx([2, 0], abs=0.05) and b == pytest.approx(-1, abs=0.05)
+
+
+def test_threshold_leaves_few_bad_images_unflagged():
+    pred = np.array([0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])
+    dice = np.array([0.9, 0.9, 0.2, 0.8, 0.7, 0.1, 0.3, 0.2])
+    lesion = np.ones(8, bool)
+    t = choose_threshold(pred, dice, lesion, 0.0)
+    assert t == pytest.approx(0.85)
+    s = quality_summary(pred, dice, lesion, t)
+    assert s["unflagged"]["count"] == 2 and s["unflagged_lesion_dice_below_0.5"] == 0
+    assert s["flagged"]["count"] == 6
+    assert choose_threshold(pred, dice, lesion, 0.5) <= 0.6
+
+
+@pytest.mark.parametrize("organ", ["breast", "thyroid"])
+def test_bundled_estimator_if_fitted_prefers_the_clean_mask(organ):
+    card = json.loads(get_organ(organ).card_path.read_text())
+    model = Q.QualityModel.from_card(card)
+    if model is None:
+        pytest.skip(f"the {organ} card has no fitted quality estimate")
+    assert model.features == Q.FEATURES
+    assert 0.0 < model.low_confidence_below <= 1.0
+    clean, noisy = model.predict(_features(_clean_case())), model.predict(_features(_noisy_case()))
+    assert clean > noisy
+    test = card[Q.CARD_KEY]["test"]["all"]
+    assert test["images"] > 0 and -1.0 <= test["spearman_all"] <= 1.0

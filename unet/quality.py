@@ -1,0 +1,278 @@
+"""How good is this mask likely to be? An estimate of its Dice overlap with an expert outline.
+
+Signals, all from the model itself (one extra batch per image):
+
+* test-time augmentation beyond the mirror image: ``TTA`` (two zooms and two shifts, one of them
+  mirrored) run as ONE batch through ``Segmenter.predict_batch``, each member warped back onto
+  the original view; the Dice agreement of each member's mask with the delivered mask (mean and
+  minimum), and the consensus (intersection over union of all masks);
+* the mirror agreement ``Segmentation.confidence`` that ``Segmenter.segment`` already gives;
+* the mean probability and binary entropy inside the mask and in a ring around it, the
+  members' per-pixel spread around the lesion, and the share of undecided pixels;
+* the lesion's area fraction, its number of components, the peak probability, and whether the
+  mask is empty.
+
+The features are standardized and fed to a logistic regression (``expected Dice =
+sigmoid(w . z + b)``), fitted on the validation split by ``python -m training.trust`` and stored
+as plain numbers in the model card under ``"quality_estimate"``; inference is NumPy only.
+
+What the number means: the expected Dice between the delivered mask (at the model's own
+threshold) and an expert outline. For an image without a lesion, Dice is defined as 1 when the
+mask is empty too (the model correctly found nothing) and 0 when the model marks something; so
+on an empty mask the estimate is the expected chance that there really is no lesion.
+``low_confidence`` is true when the estimate is below the card's ``low_confidence_below``,
+chosen on the validation split so that few images shown without a warning are badly wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from unet.postprocess import clean_mask
+from unet.preprocess import to_model_input
+
+CARD_KEY = "quality_estimate"
+
+# (name, zoom, shift as a share of the side (x, y), mirrored) - applied about the centre
+TTA = (
+    ("zoom_in", 1.15, (0.0, 0.0), False),
+    ("zoom_out", 0.87, (0.0, 0.0), False),
+    ("shift", 1.0, (0.06, 0.05), False),
+    ("shift_mirrored", 1.0, (-0.06, -0.05), True),
+)
+
+FEATURES = (
+    "flip_agreement", "tta_dice_mean", "tta_dice_min", "tta_consensus_iou", "tta_spread",
+    "prob_inside", "entropy_inside", "prob_ring", "entropy_ring", "undecided_share",
+    "sqrt_area_fraction", "log_components", "peak_probability", "empty_mask",
+)
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of two bool masks; 1.0 when both are empty."""
+    denom = int(a.sum()) + int(b.sum())
+    return 1.0 if denom == 0 else float(2 * int((a & b).sum()) / denom)
+
+
+def _affine(size: int, zoom: float, shift: tuple[float, float]) -> np.ndarray:
+    c = (size - 1) / 2.0
+    return np.array([[zoom, 0.0, (1 - zoom) * c + shift[0] * size],
+                     [0.0, zoom, (1 - zoom) * c + shift[1] * size]], np.float64)
+
+
+def augment_batch(x: np.ndarray) -> np.ndarray:
+    """(S, S, 1) standardized input -> (len(TTA), S, S, 1) augmented inputs."""
+    s = x.shape[0]
+    out = []
+    for _, zoom, shift, mirror in TTA:
+        warped = cv2.warpAffine(x[..., 0], _affine(s, zoom, shift), (s, s),
+                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        out.append(warped[:, ::-1] if mirror else warped)
+    return np.stack(out)[..., None].astype(np.float32)
+
+
+def warp_back(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(M, S, S) member outputs -> (aligned probabilities, bool valid areas), original view."""
+    s = probabilities.shape[-1]
+    back, valid = [], []
+    ones = np.ones((s, s), np.float32)
+    for p, (_, zoom, shift, mirror) in zip(probabilities, TTA, strict=True):
+        p = p[:, ::-1] if mirror else p
+        a = _affine(s, zoom, shift)
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        back.append(cv2.warpAffine(p.astype(np.float32), a, (s, s), flags=flags,
+                                   borderMode=cv2.BORDER_REPLICATE))
+        valid.append(cv2.warpAffine(ones, a, (s, s), flags=flags,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.99)
+    return np.stack(back), np.stack(valid)
+
+
+def _entropy(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
+    return -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+
+
+def features_from_maps(base_prob: np.ndarray, base_mask: np.ndarray, members: np.ndarray,
+                       valid: np.ndarray, *, threshold: float, flip_agreement: float,
+                       components: int, min_area_px: int = 0, min_peak: float = 0.0) -> dict:
+    """The named features from maps in the model's view (S, S).
+
+    base_prob: the delivered probability (mean of the original and mirrored passes);
+    base_mask: the delivered (cleaned) mask; members: the TTA members' probabilities warped
+    back, valid: where each member saw the image; components: lesions in the delivered mask.
+    """
+    m = np.asarray(base_mask, bool)
+    s2 = m.size
+    member_masks = [clean_mask(p, threshold, min_area_px=min_area_px, min_peak=min_peak)
+                    for p in members]
+    dices = [dice(m & v, mm & v) for mm, v in zip(member_masks, valid, strict=True)]
+    inter, union = m.copy(), m.copy()
+    for mm, v in zip(member_masks, valid, strict=True):
+        inter &= mm | ~v
+        union |= mm & v
+    consensus = 1.0 if not union.any() else float(inter.sum() / union.sum())
+    stack = np.concatenate([base_prob[None], np.where(valid, members, base_prob[None])])
+    spread_map = stack.std(axis=0)
+    radius = max(2, round(0.04 * m.shape[0]))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    region = cv2.dilate((m | union).astype(np.uint8), kernel) > 0
+    ring = (cv2.dilate(m.astype(np.uint8), kernel) > 0) & ~m
+    ent = _entropy(base_prob)
+    undecided = (base_prob > 0.2) & (base_prob < 0.8)
+    return {
+        "flip_agreement": float(flip_agreement),
+        "tta_dice_mean": float(np.mean(dices)),
+        "tta_dice_min": float(np.min(dices)),
+        "tta_consensus_iou": consensus,
+        "tta_spread": float(spread_map[region].mean()) if region.any()
+        else float(spread_map.mean()),
+        "prob_inside": float(base_prob[m].mean()) if m.any() else 0.0,
+        "entropy_inside": float(ent[m].mean()) if m.any() else 0.0,
+        "prob_ring": float(base_prob[ring].mean()) if ring.any() else 0.0,
+        "entropy_ring": float(ent[ring].mean()) if ring.any() else 0.0,
+        "undecided_share": float(undecided.sum() / (undecided.sum() + m.sum() + 1.0)),
+        "sqrt_area_fraction": float(np.sqrt(m.sum() / s2)),
+        "log_components": float(np.log1p(components)),
+        "peak_probability": float(base_prob.max()),
+        "empty_mask": 0.0 if m.any() else 1.0,
+    }
+
+
+@dataclass
+class Signals:
+    """What one extra model batch tells about a segmentation."""
+
+    features: dict
+    model_input: np.ndarray  # (S, S, 1) the original view's standardized input
+    embedding: np.ndarray | None = None  # pooled encoder features, for the organ check
+    organ_features: np.ndarray | None = field(default=None, repr=False)
+
+
+def measure(segmenter, seg, *, encoder_layer: str | None = None,
+            with_embedding: bool = True) -> Signals:
+    """Run the TTA batch (one ``predict_batch`` call) and compute the quality features.
+
+    With ``with_embedding`` the encoder's pooled features of the original view come too
+    (a forward pass of the encoder only, one image), for the organ check.
+    """
+    from unet.organ_check import feature_vector, pooled_encoder_features
+
+    size = segmenter.input_size
+    box = seg.field_of_view
+    crop = seg.image[box.slice]
+    x = to_model_input(crop, size)
+    out = segmenter.predict_batch(augment_batch(x))
+    members, valid = warp_back(out)
+    base_prob = cv2.resize(seg.probability[box.slice].astype(np.float32), (size, size),
+                           interpolation=cv2.INTER_LINEAR)
+    delivered = seg.mask()
+    n_components = cv2.connectedComponents(delivered.astype(np.uint8), connectivity=8)[0] - 1
+    base_mask = cv2.resize(delivered[box.slice].astype(np.uint8), (size, size),
+                           interpolation=cv2.INTER_NEAREST) > 0
+    scale = size * size / max(1, crop.size)
+    feats = features_from_maps(base_prob, base_mask, members, valid, threshold=seg.threshold,
+                               flip_agreement=seg.confidence, components=n_components,
+                               min_area_px=round(seg.min_area_px * scale),
+                               min_peak=seg.min_peak)
+    signals = Signals(feats, x)
+    if with_embedding and getattr(segmenter, "model", None) is not None:
+        signals.embedding = pooled_encoder_features(segmenter.model, x[None], encoder_layer)[0]
+        signals.organ_features = feature_vector(signals.embedding, seg.image)
+    return signals
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
+
+
+@dataclass(frozen=True)
+class QualityModel:
+    """Logistic regression from standardized features to the expected Dice."""
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    low_confidence_below: float
+
+    @classmethod
+    def from_card(cls, card: dict | None) -> QualityModel | None:
+        params = card.get(CARD_KEY) if isinstance(card, dict) else None
+        if not isinstance(params, dict) or "coef" not in params:
+            return None
+        try:
+            return cls(tuple(params["features"]), np.asarray(params["mean"], np.float64),
+                       np.asarray(params["scale"], np.float64),
+                       np.asarray(params["coef"], np.float64), float(params["intercept"]),
+                       float(params["low_confidence_below"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def matrix(self, rows: list[dict]) -> np.ndarray:
+        return np.array([[float(r[f]) for f in self.features] for r in rows], np.float64)
+
+    def predict_matrix(self, x: np.ndarray) -> np.ndarray:
+        return sigmoid(((x - self.mean) / self.scale) @ self.coef + self.intercept)
+
+    def predict(self, features: dict) -> float:
+        return float(self.predict_matrix(self.matrix([features]))[0])
+
+    def to_card(self) -> dict:
+        def plain(a):
+            return [float(f"{v:.6g}") for v in np.asarray(a, np.float64).ravel()]
+
+        return {
+            "meaning": "expected Dice overlap of the delivered mask with an expert outline "
+                       "(lesion-free image: 1 when the mask is empty, 0 when it is not)",
+            "model": "logistic regression on standardized features: sigmoid(coef . "
+                     "(x - mean) / scale + intercept)",
+            "tta": [{"name": n, "zoom": z, "shift": list(s), "mirrored": m}
+                    for n, z, s, m in TTA],
+            "features": list(self.features), "mean": plain(self.mean),
+            "scale": plain(self.scale), "coef": plain(self.coef),
+            "intercept": float(f"{self.intercept:.6g}"),
+            "low_confidence_below": float(f"{self.low_confidence_below:.4g}"),
+        }
+
+
+@dataclass
+class Assessment:
+    """The trust signals of one analysed upload."""
+
+    quality: float | None  # expected Dice (0-1); None when the card has no fitted estimator
+    low_confidence: bool
+    organ_warning: str | None
+    organ_probabilities: dict | None = None
+    signals: Signals | None = field(default=None, repr=False)
+
+
+def assess(segmenter, seg) -> Assessment:
+    """Quality estimate and organ check of one segmentation, from the card's fitted models.
+
+    Without a fitted estimator in the card the quality is None and ``low_confidence`` falls
+    back to the mirror agreement (``Segmentation.low_confidence``); without a fitted organ check
+    there is no organ warning. Nothing runs when the card has neither.
+    """
+    from unet.organ_check import OrganCheck
+
+    card = getattr(segmenter, "card", None)
+    qm = QualityModel.from_card(card)
+    oc = OrganCheck.from_card(card)
+    if qm is None and oc is None:
+        return Assessment(None, bool(seg.low_confidence), None)
+    signals = measure(segmenter, seg, encoder_layer=oc.layer if oc else None,
+                      with_embedding=oc is not None)
+    quality = low = None
+    if qm is not None:
+        quality = float(np.clip(qm.predict(signals.features), 0.0, 1.0))
+        low = quality < qm.low_confidence_below
+    else:
+        low = bool(seg.low_confidence)
+    warning, probs = None, None
+    if oc is not None and signals.organ_features is not None:
+        _, warning, probs = oc.verdict(signals.organ_features)
+    return Assessment(quality, bool(low), warning, probs, signals)
