@@ -2,8 +2,9 @@
 
 Run with ``python app.py`` (Hugging Face Spaces does the same). The server address and port
 come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Gradio reads them when launch() is given
-none). UI wiring only: all image and model work lives in :mod:`unet.report` and the ``unet``
-package.
+none). UI wiring only: one builder per tab, the event handlers that turn results into component
+updates, and the wiring. All image and model work lives in the ``unet`` package
+(:mod:`unet.result`, :mod:`unet.summary`, :mod:`unet.teaching`, :mod:`unet.examples` ...).
 
 Public API: one endpoint, ``/segment`` (image file, organ, threshold) -> (mask PNG, overlay PNG,
 measurements JSON). Every other event is private.
@@ -24,16 +25,25 @@ import traceback  # noqa: E402
 import weakref  # noqa: E402
 from collections.abc import Mapping  # noqa: E402
 from pathlib import Path  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
 
 import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from unet import report as rp  # noqa: E402
+from unet import summary  # noqa: E402
 from unet.errors import ImageInputError  # noqa: E402
-from unet.overlay import COMPARISON_COLORS  # noqa: E402
+from unet.examples import host_examples, make_examples  # noqa: E402
+from unet.ground_truth import read_truth  # noqa: E402
+from unet.inputs import UPLOAD_SUFFIXES, parse_frame  # noqa: E402
+from unet.model_card import card_markdown  # noqa: E402
 from unet.reader import MAX_PIXELS  # noqa: E402
 from unet.registry import ORGANS, get_organ  # noqa: E402
+from unet.result import Result, View, lesion_table, render, segment_upload  # noqa: E402
+from unet.result import segment_api as run_segment_api  # noqa: E402
+from unet.scratch import scratch  # noqa: E402
 from unet.segmenter import Segmenter  # noqa: E402
+from unet.segmenters import ModelUnavailableError, Segmenters, default_threshold  # noqa: E402
+from unet.teaching import architecture_markdown, feature_maps  # noqa: E402
 
 log = logging.getLogger("app")
 
@@ -52,23 +62,11 @@ DELETE_CACHE = (300, 900)
 # last change, or soon after the tab is closed.
 STATE_TTL_S = 900
 
-UPLOAD_TYPES = list(rp.UPLOAD_SUFFIXES)
+UPLOAD_TYPES = list(UPLOAD_SUFFIXES)
 ORGAN_CHOICES = [(organ.display_name, key) for key, organ in ORGANS.items()]
 DEFAULT_ORGAN = next(iter(ORGANS))
 DISPLAY_CHOICES = [("Filled mask", "filled"), ("Contour", "contour"),
                    ("Probability heat map", "heatmap"), ("Uncertainty map", "uncertainty")]
-LEGENDS = {
-    "filled": "**Red:** lesion, where the probability reaches the threshold.",
-    "contour": "**Red line:** the lesion's outline at the threshold.",
-    "heatmap": "**Colour:** lesion probability per pixel, from dark purple (low) through orange "
-               "to yellow (high); below 0.05 not coloured. The threshold does not change this "
-               "view (it changes the table).",
-    "uncertainty": "**Colour:** how much the original and the mirrored predictions disagree, "
-                   "purple (a little) to yellow (a lot). Bright areas: check by eye.",
-}
-_SQUARES = {"ground truth only (missed)": "🟩", "prediction only (false alarm)": "🟪",
-            "overlap (agreement)": "🟨"}
-COMPARISON_LEGEND = " · ".join(f"{_SQUARES.get(name, '■')} {name}" for name in COMPARISON_COLORS)
 
 DISCLAIMER_MD = (
     "**Research and teaching demo — not a medical device, not for diagnosis.** "
@@ -105,27 +103,27 @@ N_FEATURE_LAYERS = 4  # feature-map galleries on the teaching tab
 _NO_LESIONS = {"unit": "px", "lesions": []}
 
 
-def _update_outputs(view: rp.View | None, result: rp.Result | None, mode: str) -> tuple:
+def _update_outputs(view: View | None, result: Result | None, mode: str) -> tuple:
     """The result panel's PANEL_SIZE values; an empty panel when ``view`` is None."""
     if view is None:
-        empty = pd.DataFrame([], columns=rp.lesion_table(_NO_LESIONS)[0])
+        empty = pd.DataFrame([], columns=lesion_table(_NO_LESIONS)[0])
         off = gr.DownloadButton(value=None, interactive=False)
-        return (None, None, LEGENDS.get(mode, ""), "", empty, None, "", off, off, off, None)
-    headers, rows = rp.lesion_table(view.measurements)
+        return (None, None, summary.LEGENDS.get(mode, ""), "", empty, None, "", off, off, off, None)
+    headers, rows = lesion_table(view.measurements)
     table = pd.DataFrame(rows, columns=headers)
     truth_md = ""
     if view.scores is not None:
         truth_md = (f"**Dice {view.scores['dice']:.3f} · IoU {view.scores['iou']:.3f}** at "
                     f"threshold {view.threshold:.2f} (1 = perfect agreement, 0 = none).  \n"
-                    f"{COMPARISON_LEGEND}")
+                    f"{summary.COMPARISON_LEGEND}")
         if result is not None and result.truth_note:
             truth_md += f"  \n{result.truth_note}"
     files = view.files
     return (
         view.overlay,
         (view.original, view.overlay),
-        LEGENDS.get(mode, ""),
-        summary_markdown(view, result),
+        summary.LEGENDS.get(mode, ""),
+        summary.summary_markdown(view, result),
         table,
         view.comparison,
         truth_md,
@@ -134,56 +132,6 @@ def _update_outputs(view: rp.View | None, result: rp.Result | None, mode: str) -
         gr.DownloadButton(value=str(files["report"]), interactive=True),
         view.report,
     )
-
-
-def summary_markdown(view: rp.View, result: rp.Result | None) -> str:
-    """The plain-words summary: lesions, confidence, scale, model."""
-    m, rep = view.measurements, view.report
-    lines = []
-    if not m["lesion_found"]:
-        lines.append("### No lesion found")
-        smallest = 0.0
-        if result is not None:
-            seg = result.analysis.segmentation
-            smallest = seg.min_area_px / seg.probability.size
-        lines.append(f"No region reaches the threshold {view.threshold:.2f}"
-                     + (f" (regions smaller than {smallest:.1%} of the image are ignored)."
-                        if smallest else "."))
-    else:
-        count, largest = len(m["lesions"]), m["lesions"][0]
-        lines.append(f"### {count} lesion{'s' if count > 1 else ''} found")
-        if m["unit"] == "mm":
-            size = (f"{largest['longest_diameter_mm']:.1f} × "
-                    f"{largest['perpendicular_diameter_mm']:.1f} mm, "
-                    f"area {largest['area_mm2']:,.1f} mm²")
-        else:
-            size = (f"{largest['longest_diameter_px']:.0f} × "
-                    f"{largest['perpendicular_diameter_px']:.0f} px, "
-                    f"area {largest['area_px']:,} px²")
-        lines.append(f"{'Largest' if count > 1 else 'Size'}: {size} (longest × perpendicular "
-                     f"diameter), at threshold {view.threshold:.2f}.")
-    agreement = rep["confidence"]
-    if rep["low_confidence"]:
-        lines.append(f"⚠️ **Low confidence: check by eye.** The original and mirrored "
-                     f"predictions agree only {agreement:.0%}.")
-    else:
-        lines.append(f"**Confidence {agreement:.0%}**: the original and mirrored predictions "
-                     "agree.")
-    spacing = m["spacing_mm"]
-    if rep["spacing_source"] == "file":
-        lines.append(f"Scale: {spacing[1]:.3g} × {spacing[0]:.3g} mm per pixel, from the file.")
-    elif rep["spacing_source"] == "user":
-        lines.append(f"Scale: {spacing[1]:.3g} mm per pixel, as you typed it.")
-    else:
-        lines.append("Sizes are in pixels: the file states no pixel spacing. Type the scale "
-                     "(mm per pixel) under *Scale and frame* to get millimetres.")
-    organ = result.organ.display_name if result is not None else rep["organ"]
-    if rep["model_version"] == "untrained":
-        lines.append(f"⚠️ **This server runs an untrained {organ} model** (no model card): "
-                     "the mask is meaningless.")
-    else:
-        lines.append(f"Model: {organ}, version `{rep['model_version']}`.")
-    return "\n\n".join(lines)
 
 
 def log_failure(context: str, exc: BaseException) -> None:
@@ -201,14 +149,14 @@ def _error_box(message: str) -> str:
 
 # Session -> its cached result, so that closing the tab frees the image at once (Gradio itself
 # keeps a closed session's state for an hour). Weak: an expired state is not kept alive here.
-_SESSIONS: weakref.WeakValueDictionary[str, rp.Result] = weakref.WeakValueDictionary()
+_SESSIONS: weakref.WeakValueDictionary[str, Result] = weakref.WeakValueDictionary()
 
 
-def _live(result: rp.Result | None) -> rp.Result | None:
+def _live(result: Result | None) -> Result | None:
     return None if result is None or result.released else result
 
 
-def track_session(result: rp.Result | None, request: gr.Request | None) -> None:
+def track_session(result: Result | None, request: gr.Request | None) -> None:
     session = getattr(request, "session_hash", None) if request is not None else None
     if result is not None and session:
         _SESSIONS[session] = result
@@ -221,7 +169,7 @@ def forget_session(request: gr.Request) -> None:
         result.release()
 
 
-def rerender(result: rp.Result | None, mode: str, threshold: float, opacity: float,
+def rerender(result: Result | None, mode: str, threshold: float, opacity: float,
              scale) -> tuple:
     """Slider / display / scale change: re-render from the cached analysis, no model call.
 
@@ -232,13 +180,13 @@ def rerender(result: rp.Result | None, mode: str, threshold: float, opacity: flo
     result = _live(result)
     if result is None:
         return (gr.skip(),) * (PANEL_SIZE + 2)
-    view = rp.render(result, mode=mode, threshold=threshold, opacity=opacity,
-                     mm_per_pixel=scale, out_dir=rp.scratch().new_dir())
+    view = render(result, mode=mode, threshold=threshold, opacity=opacity,
+                     mm_per_pixel=scale, out_dir=scratch().new_dir())
     return (result, "", *_update_outputs(view, result, mode))
 
 
-def segment_for_ui(segmenters: rp.Segmenters, file, organ: str, threshold: float, mode: str,
-                   opacity: float, scale, frame, previous: rp.Result | None) -> tuple:
+def segment_for_ui(segmenters: Segmenters, file, organ: str, threshold: float, mode: str,
+                   opacity: float, scale, frame, previous: Result | None) -> tuple:
     """Upload / Segment / example / organ change: run the model once, then render.
 
     Returns (state, status, *result panel, ground-truth file); a new image clears the
@@ -249,12 +197,12 @@ def segment_for_ui(segmenters: rp.Segmenters, file, organ: str, threshold: float
                 *_update_outputs(None, None, mode), None)
     try:
         t0 = time.perf_counter()
-        result = rp.segment_upload(file, organ, segmenters, frame=rp.parse_frame(frame),
+        result = segment_upload(file, organ, segmenters, frame=parse_frame(frame),
                                    previous=previous)
         seconds = time.perf_counter() - t0
-        view = rp.render(result, mode=mode, threshold=threshold, opacity=opacity,
-                         mm_per_pixel=scale, out_dir=rp.scratch().new_dir())
-    except (ImageInputError, rp.ModelUnavailableError) as exc:
+        view = render(result, mode=mode, threshold=threshold, opacity=opacity,
+                         mm_per_pixel=scale, out_dir=scratch().new_dir())
+    except (ImageInputError, ModelUnavailableError) as exc:
         gr.Warning(str(exc), title="This could not be segmented")
         return (None, _error_box(str(exc)), *_update_outputs(None, None, mode), None)
     except Exception as exc:
@@ -267,7 +215,7 @@ def segment_for_ui(segmenters: rp.Segmenters, file, organ: str, threshold: float
     return (result, "", *outputs[:3], summary, *outputs[4:], None)
 
 
-def add_truth(result: rp.Result | None, truth_file, mode: str, threshold: float,
+def add_truth(result: Result | None, truth_file, mode: str, threshold: float,
               opacity: float, scale) -> tuple:
     """A ground-truth mask was uploaded: compare it with the prediction (no model call).
 
@@ -281,7 +229,7 @@ def add_truth(result: rp.Result | None, truth_file, mode: str, threshold: float,
         result.truth, result.truth_note = None, ""
         return (*rerender(result, mode, threshold, opacity, scale), gr.skip())
     try:
-        result.truth, result.truth_note = rp.read_truth(truth_file,
+        result.truth, result.truth_note = read_truth(truth_file,
                                                         result.analysis.image.pixels.shape)
     except ImageInputError as exc:
         gr.Warning(str(exc), title="Ground-truth mask not used")
@@ -291,12 +239,12 @@ def add_truth(result: rp.Result | None, truth_file, mode: str, threshold: float,
     return (*rerender(result, mode, threshold, opacity, scale), gr.Tabs(selected="truth"))
 
 
-def segment_api(segmenters: rp.Segmenters, image, organ: str, threshold) -> tuple:
+def segment_api(segmenters: Segmenters, image, organ: str, threshold) -> tuple:
     """The public ``/segment`` endpoint; errors reach the caller as gr.Error messages."""
     try:
-        mask, overlay, report = rp.segment_api(image, organ, threshold, segmenters,
-                                               rp.scratch().new_dir())
-    except (ImageInputError, rp.ModelUnavailableError) as exc:
+        mask, overlay, report = run_segment_api(image, organ, threshold, segmenters,
+                                               scratch().new_dir())
+    except (ImageInputError, ModelUnavailableError) as exc:
         raise gr.Error(str(exc), title="This could not be segmented",
                        print_exception=False) from None
     except Exception as exc:
@@ -306,26 +254,26 @@ def segment_api(segmenters: rp.Segmenters, image, organ: str, threshold) -> tupl
     return str(mask), str(overlay), report
 
 
-def organ_threshold(segmenters: rp.Segmenters, organ: str) -> float:
+def organ_threshold(segmenters: Segmenters, organ: str) -> float:
     """The organ model's default threshold (its operating point), for the slider."""
     try:
-        return rp.default_threshold(segmenters.get(organ))
-    except rp.ModelUnavailableError:
+        return default_threshold(segmenters.get(organ))
+    except ModelUnavailableError:
         return get_organ(organ).threshold
 
 
-def model_texts(segmenters: rp.Segmenters, organ: str) -> tuple[str, str]:
+def model_texts(segmenters: Segmenters, organ: str) -> tuple[str, str]:
     """(architecture Markdown, model card Markdown) of an organ."""
     config = get_organ(organ)
     try:
         segmenter = segmenters.get(config)
-    except rp.ModelUnavailableError as exc:
+    except ModelUnavailableError as exc:
         text = f"⚠️ {exc}"
-        return text, rp.card_markdown(None, config, str(exc))
-    return rp.architecture_markdown(segmenter.model, config), rp.card_markdown(segmenter, config)
+        return text, card_markdown(None, config, str(exc))
+    return architecture_markdown(segmenter.model, config), card_markdown(segmenter, config)
 
 
-def teaching_view(segmenters: rp.Segmenters, result: rp.Result | None) -> tuple:
+def teaching_view(segmenters: Segmenters, result: Result | None) -> tuple:
     """(network input, probability map, note, *one gallery per feature layer) for the current
     image; ``N_FEATURE_LAYERS`` galleries, unused ones hidden."""
     hidden = [gr.Gallery(value=None, visible=False)] * N_FEATURE_LAYERS
@@ -335,8 +283,8 @@ def teaching_view(segmenters: rp.Segmenters, result: rp.Result | None) -> tuple:
                 "example); then come back here to look inside the network.", *hidden)
     try:
         segmenter = segmenters.get(result.organ)
-        maps = rp.feature_maps(result.analysis, segmenter)
-    except rp.ModelUnavailableError as exc:
+        maps = feature_maps(result.analysis, segmenter)
+    except ModelUnavailableError as exc:
         return (None, None, f"⚠️ {exc}", *hidden)
     except Exception as exc:
         log_failure("feature maps failed", exc)
@@ -359,21 +307,255 @@ def teaching_view(segmenters: rp.Segmenters, result: rp.Result | None) -> tuple:
 
 
 # ------------------------------------------------------------------------------------ layout
+# One builder per tab: each lays out its components and returns them in a namespace; the
+# wiring functions below connect them to the handlers above.
 
-def build_demo(segmenters: Mapping[str, Segmenter] | rp.Segmenters | None = None, *,
-               examples_dir: Path | None = None) -> gr.Blocks:
+
+def _input_column(default_t: float, examples, truth_example, hosted) -> SimpleNamespace:
+    """The Segment tab's left column: organ, upload, controls, ground truth, examples."""
+    ui = SimpleNamespace()
+    ui.organ = gr.Radio(ORGAN_CHOICES, value=DEFAULT_ORGAN, label="Organ")
+    ui.upload = gr.File(elem_id="upload", label="Ultrasound image", file_types=UPLOAD_TYPES,
+                        file_count="single", height=140)
+    gr.Markdown(f"PNG, JPEG, BMP, TIFF, WebP or DICOM (.dcm), up to {MAX_FILE_SIZE[:-2]} MB. "
+                "Click or drop a file; it is segmented at once.", elem_classes="small-note")
+    ui.segment_btn = gr.Button("Segment", variant="primary")
+    ui.status = gr.Markdown("", elem_id="status")
+    with gr.Group():
+        ui.mode = gr.Radio(DISPLAY_CHOICES, value="filled", label="Display")
+        ui.opacity = gr.Slider(0, 1, value=0.4, step=0.05, label="Opacity", elem_id="opacity")
+        ui.threshold = gr.Slider(
+            0.05, 0.95, value=default_t, step=0.05, label="Threshold (lesion probability, 0-1)",
+            elem_id="threshold",
+            info="Pixels at or above it count as lesion. It starts at the model's operating "
+                 "point, chosen on validation data.")
+    with gr.Accordion("Scale and frame", open=False):
+        ui.scale = gr.Number(None, label="Scale (mm per pixel)", minimum=0, step=0.01,
+                             info="Leave empty for pixels. A DICOM file's own pixel spacing "
+                                  "is used when it states one.")
+        ui.frame = gr.Number(None, label="Frame (multi-frame files, counted from 0)",
+                             precision=0, minimum=0,
+                             info="For cine loops and multi-page files; then press Segment.")
+    with gr.Accordion("Check against a ground-truth mask", open=False):
+        ui.truth_file = gr.File(label="Ground-truth mask (white = lesion), same image size",
+                                file_types=UPLOAD_TYPES, height=140)
+        ui.truth_examples = gr.Examples(
+            [[str(truth_example)]], [ui.truth_file], label="Synthetic example",
+            example_labels=["True mask of 'Synthetic phantom (PNG)'"], api_visibility="private")
+    ui.example_lists = [gr.Examples(
+        [[str(e.path), e.organ] for e in examples], [ui.upload, ui.organ],
+        label="Synthetic examples (computer-made phantoms, not patients)",
+        example_labels=[e.label for e in examples], api_visibility="private",
+        examples_per_page=8)]
+    if hosted:
+        ui.example_lists.append(gr.Examples(
+            [[str(e.path), e.organ] for e in hosted], [ui.upload, ui.organ],
+            label="Example images provided by this server's host",
+            example_labels=[e.label for e in hosted], api_visibility="private",
+            examples_per_page=8))
+    return ui
+
+
+def _result_column() -> SimpleNamespace:
+    """The Segment tab's right column: result views, summary, lesion table, downloads."""
+    ui = SimpleNamespace()
+    with gr.Tabs(selected="overlay") as ui.result_tabs:
+        with gr.Tab("Result", id="overlay"):
+            ui.overlay_img = gr.Image(label="Image with the segmentation", type="numpy",
+                                      format="png", interactive=False, height=460,
+                                      buttons=["fullscreen"], elem_id="overlay-image")
+        with gr.Tab("Before / after", id="compare"):
+            ui.before_after = gr.ImageSlider(
+                label="Drag: original (left) / segmentation (right)", type="numpy",
+                format="png", interactive=False, max_height=460, buttons=["fullscreen"])
+        with gr.Tab("Against ground truth", id="truth"):
+            ui.truth_img = gr.Image(label="Prediction against the ground truth", type="numpy",
+                                    format="png", interactive=False, height=460,
+                                    buttons=["fullscreen"])
+            ui.truth_md = gr.Markdown("Upload a ground-truth mask (left, *Check against a "
+                                      "ground-truth mask*) to see Dice and IoU here.")
+    ui.legend = gr.Markdown(summary.LEGENDS["filled"], elem_classes="small-note")
+    ui.summary = gr.Markdown("Upload an image or click an example to begin.",
+                             elem_id="summary")
+    ui.table = gr.Dataframe(
+        pd.DataFrame([], columns=lesion_table(_NO_LESIONS)[0]),
+        label="Lesions found (largest first)", interactive=False, wrap=True, max_height=240,
+        column_widths=["11%", "15%", "15%", "19%", "22%", "18%"])
+    with gr.Row():
+        ui.dl_mask = gr.DownloadButton("Mask (PNG)", interactive=False, size="md",
+                                       elem_id="download-mask")
+        ui.dl_overlay = gr.DownloadButton("Overlay (PNG)", interactive=False, size="md",
+                                          elem_id="download-overlay")
+        ui.dl_report = gr.DownloadButton("Report (JSON)", interactive=False, size="md",
+                                         elem_id="download-report")
+    with gr.Accordion("Report (JSON)", open=False):
+        ui.report_json = gr.JSON(label="Report")
+    ui.panel = [ui.overlay_img, ui.before_after, ui.legend, ui.summary, ui.table, ui.truth_img,
+                ui.truth_md, ui.dl_mask, ui.dl_overlay, ui.dl_report, ui.report_json]
+    assert len(ui.panel) == PANEL_SIZE
+    return ui
+
+
+def _segment_tab(models: Segmenters, default_t: float) -> SimpleNamespace:
+    examples, truth_example = make_examples(_examples_folder())
+    hosted = host_examples(EXAMPLES_DIR)
+    with gr.Tab("Segment", id="segment"), gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            left = _input_column(default_t, examples, truth_example, hosted)
+        with gr.Column(scale=3, min_width=360):
+            right = _result_column()
+    return SimpleNamespace(**vars(left), **vars(right))
+
+
+def _teaching_tab(arch_text: str) -> SimpleNamespace:
+    ui = SimpleNamespace()
+    with gr.Tab("How it works", id="teach") as ui.tab:
+        ui.arch_md = gr.Markdown(arch_text)
+        ui.note = gr.Markdown("Segment an image first; its feature maps appear here.")
+        with gr.Row():
+            ui.net_input = gr.Image(label="What goes in: the image area, resized and in grey",
+                                    type="numpy", interactive=False, height=260, format="png")
+            ui.net_output = gr.Image(label="What comes out: lesion probability per pixel "
+                                           "(dark = 0, yellow = 1)", type="numpy",
+                                     interactive=False, height=260, format="png")
+        gr.Markdown("#### Inside the network: feature maps")
+        ui.galleries = []
+        for row in range(N_FEATURE_LAYERS // 2):
+            with gr.Row():
+                for col in range(2):
+                    ui.galleries.append(gr.Gallery(
+                        label=f"Level {2 * row + col + 1}", columns=4, rows=1, height=190,
+                        object_fit="contain", format="png", allow_preview=True,
+                        visible=False))
+        gr.Markdown(
+            "The probability map is turned into the mask by the **threshold**: every pixel at "
+            "or above it is lesion. Holes are filled and specks smaller than 0.2 % of the image "
+            "are dropped. The model runs twice in one batch, on the image and its mirror image; "
+            "their average is the probability and their disagreement is the **uncertainty "
+            "map** and the **confidence**.")
+    return ui
+
+
+def _card_tab(card_text: str) -> gr.Markdown:
+    with gr.Tab("Model card", id="card"):
+        return gr.Markdown(card_text)
+
+
+def _about_tab() -> None:
+    with gr.Tab("About and privacy", id="about"):
+        gr.Markdown(
+            f"{DISCLAIMER_MD}\n\n{PRIVACY_MD}\n\n"
+            f"**Limits.** Files up to {MAX_FILE_SIZE.upper().replace('MB', ' MB')} and "
+            f"{MAX_PIXELS // 1_000_000} million pixels. Multi-frame files need a frame number "
+            "(*Scale and frame*).\n\n"
+            "**API.** One endpoint, `/segment`: inputs (image file, organ `\"breast\"` or "
+            "`\"thyroid\"`, threshold 0-1); outputs (mask PNG 0/255 at the image's size, overlay "
+            "PNG, measurements JSON). See *Use via API* at the bottom of the page.")
+
+
+# ------------------------------------------------------------------------------------ wiring
+
+_PRIVATE = {"api_visibility": "private"}
+
+
+def _model_event(seg: SimpleNamespace) -> dict:
+    """Model runs go one at a time (see QUEUE); progress shows on the result image."""
+    return {"concurrency_id": "model", "concurrency_limit": 1, **_PRIVATE,
+            "show_progress_on": [seg.overlay_img]}
+
+
+def _wire_segment_tab(models: Segmenters, seg: SimpleNamespace, state, teach, card_md) -> None:
+    segment_outputs = [state, seg.status, *seg.panel, seg.truth_file]
+    segment_inputs = [seg.upload, seg.organ, seg.threshold, seg.mode, seg.opacity, seg.scale,
+                      seg.frame, state]
+    model_event = _model_event(seg)
+
+    def run(file, organ_key, t, m, o, s, f, previous, request: gr.Request):
+        outputs = segment_for_ui(models, file, organ_key, t, m, o, s, f, _live(previous))
+        track_session(outputs[0], request)
+        return outputs
+
+    def run_for_organ(file, organ_key, t, m, o, s, f, previous, request: gr.Request):
+        # Another organ is another model with its own operating point: reset the threshold.
+        t = organ_threshold(models, organ_key)
+        texts = model_texts(models, organ_key)
+        if not file:
+            return (gr.skip(),) * len(segment_outputs) + (t, *texts)
+        return (*run(file, organ_key, t, m, o, s, f, previous, request), t, *texts)
+
+    seg.upload.upload(run, segment_inputs, segment_outputs, **model_event)
+    seg.segment_btn.click(run, segment_inputs, segment_outputs, **model_event)
+    # Examples set the organ too, so they refresh the organ's texts; the organ choice is wired
+    # to .input (a user's change only), so an example runs the model once.
+    organ_outputs = [*segment_outputs, seg.threshold, teach.arch_md, card_md]
+    for examples_block in seg.example_lists:
+        examples_block.load_input_event.then(run_for_organ, segment_inputs, organ_outputs,
+                                             **model_event)
+    seg.organ.input(run_for_organ, segment_inputs, organ_outputs, **model_event)
+    seg.upload.clear(lambda m: (None, "", *_update_outputs(None, None, m), None), [seg.mode],
+                     segment_outputs, **_PRIVATE)
+
+    # .input (a user's change, not a programmatic one such as the organ's threshold reset)
+    # fires while a slider is dragged; "always_last" drops the intermediate positions that
+    # arrive while one render runs, so the view follows the slider without a backlog.
+    view_inputs = [state, seg.mode, seg.threshold, seg.opacity, seg.scale]
+    view_outputs = [state, seg.status, *seg.panel]
+    for control in (seg.mode, seg.threshold, seg.opacity, seg.scale):
+        control.input(rerender, view_inputs, view_outputs, trigger_mode="always_last",
+                      show_progress="hidden", **_PRIVATE)
+
+    truth_inputs = [state, seg.truth_file, seg.mode, seg.threshold, seg.opacity, seg.scale]
+    truth_outputs = [state, seg.status, *seg.panel, seg.result_tabs]
+    seg.truth_file.upload(add_truth, truth_inputs, truth_outputs, **_PRIVATE)
+    seg.truth_file.clear(add_truth, truth_inputs, truth_outputs, **_PRIVATE)
+    seg.truth_examples.load_input_event.then(add_truth, truth_inputs, truth_outputs, **_PRIVATE)
+
+
+def _wire_teaching_tab(models: Segmenters, teach: SimpleNamespace, state) -> None:
+    def show(result):
+        return teaching_view(models, result)
+
+    teach.tab.select(show, [state], [teach.net_input, teach.net_output, teach.note,
+                                     *teach.galleries], **_PRIVATE)
+
+
+def _public_api(models: Segmenters) -> None:
+    """The one public endpoint, ``/segment``, on hidden components (no UI of its own)."""
+    with gr.Group(visible=False):
+        image = gr.File(label="image", visible=False)
+        organ = gr.Textbox(label="organ", visible=False)
+        threshold = gr.Number(label="threshold", visible=False)
+        mask = gr.File(label="mask", visible=False)
+        overlay = gr.File(label="overlay", visible=False)
+        report = gr.JSON(label="measurements", visible=False)
+        trigger = gr.Button(visible=False)
+
+    def run_api(image, organ, threshold):
+        return segment_api(models, image, organ, threshold)
+
+    trigger.click(
+        run_api, [image, organ, threshold], [mask, overlay, report],
+        api_name="segment", concurrency_id="model", concurrency_limit=1,
+        api_description=(
+            "Segment one ultrasound image. Inputs: the image file (PNG, JPEG, BMP, TIFF, WebP "
+            "or DICOM), the organ ('breast' or 'thyroid') and the probability threshold (0-1; "
+            "empty = the organ's default). Outputs: the lesion mask (PNG, 0/255, the image's "
+            "own size), the overlay (PNG) and the measurements report (JSON)."))
+
+
+def build_demo(segmenters: Mapping[str, Segmenter] | Segmenters | None = None) -> gr.Blocks:
     """The Blocks app. ``segmenters`` maps organ keys to ready Segmenters (tests inject models);
-    organs not given load their bundled weights on first use (:meth:`rp.Segmenters.load_all`
+    organs not given load their bundled weights on first use (:meth:`Segmenters.load_all`
     at start-up loads them all)."""
-    models = segmenters if isinstance(segmenters, rp.Segmenters) else rp.Segmenters(segmenters)
-    examples, truth_example = rp.make_examples(_examples_folder())
-    hosted = rp.host_examples(EXAMPLES_DIR if examples_dir is None else examples_dir)
+    models = segmenters if isinstance(segmenters, Segmenters) else Segmenters(segmenters)
     missing = models.unavailable()
     default_t = organ_threshold(models, DEFAULT_ORGAN)
-    arch_text, card_text = model_texts(models, DEFAULT_ORGAN) if not missing.get(
-        DEFAULT_ORGAN) else (f"⚠️ {missing[DEFAULT_ORGAN]}",
-                             rp.card_markdown(None, get_organ(DEFAULT_ORGAN),
-                                              missing[DEFAULT_ORGAN]))
+    if missing.get(DEFAULT_ORGAN):
+        problem = missing[DEFAULT_ORGAN]
+        arch_text = f"⚠️ {problem}"
+        card_text = card_markdown(None, get_organ(DEFAULT_ORGAN), problem)
+    else:
+        arch_text, card_text = model_texts(models, DEFAULT_ORGAN)
 
     with gr.Blocks(title="U-Net ultrasound tumour segmentation (research demo)",
                    delete_cache=DELETE_CACHE, analytics_enabled=False) as demo:
@@ -385,216 +567,15 @@ def build_demo(segmenters: Mapping[str, Segmenter] | rp.Segmenters | None = None
             gr.Markdown("\n\n".join(f"⚠️ {text}" for text in missing.values()),
                         elem_classes="status-box")
         state = gr.State(None, time_to_live=STATE_TTL_S)
-
         with gr.Tabs():
-            with gr.Tab("Segment", id="segment"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=300):
-                        organ = gr.Radio(ORGAN_CHOICES, value=DEFAULT_ORGAN, label="Organ")
-                        upload = gr.File(
-                            elem_id="upload",
-                            label="Ultrasound image", file_types=UPLOAD_TYPES,
-                            file_count="single", height=140)
-                        gr.Markdown(
-                            f"PNG, JPEG, BMP, TIFF, WebP or DICOM (.dcm), up to "
-                            f"{MAX_FILE_SIZE[:-2]} MB. Click or drop a file; it is segmented "
-                            "at once.", elem_classes="small-note")
-                        segment_btn = gr.Button("Segment", variant="primary")
-                        status = gr.Markdown("", elem_id="status")
-                        with gr.Group():
-                            mode = gr.Radio(DISPLAY_CHOICES, value="filled", label="Display")
-                            opacity = gr.Slider(0, 1, value=0.4, step=0.05, label="Opacity",
-                                                elem_id="opacity")
-                            threshold = gr.Slider(
-                                0.05, 0.95, value=default_t, step=0.05,
-                                label="Threshold (lesion probability, 0-1)", elem_id="threshold",
-                                info="Pixels at or above it count as lesion. It starts at the "
-                                     "model's operating point, chosen on validation data.")
-                        with gr.Accordion("Scale and frame", open=False):
-                            scale = gr.Number(
-                                None, label="Scale (mm per pixel)", minimum=0, step=0.01,
-                                info="Leave empty for pixels. A DICOM file's own pixel spacing "
-                                     "is used when it states one.")
-                            frame = gr.Number(
-                                None, label="Frame (multi-frame files, counted from 0)",
-                                precision=0, minimum=0,
-                                info="For cine loops and multi-page files; then press Segment.")
-                        with gr.Accordion("Check against a ground-truth mask", open=False):
-                            truth_file = gr.File(
-                                label="Ground-truth mask (white = lesion), same image size",
-                                file_types=UPLOAD_TYPES, height=140)
-                            truth_examples = gr.Examples(
-                                [[str(truth_example)]], [truth_file],
-                                label="Synthetic example",
-                                example_labels=["True mask of 'Synthetic phantom (PNG)'"],
-                                api_visibility="private")
-                        example_list = gr.Examples(
-                            [[str(e.path), e.organ] for e in examples], [upload, organ],
-                            label="Synthetic examples (computer-made phantoms, not patients)",
-                            example_labels=[e.label for e in examples],
-                            api_visibility="private", examples_per_page=8)
-                        host_list = None
-                        if hosted:
-                            host_list = gr.Examples(
-                                [[str(e.path), e.organ] for e in hosted], [upload, organ],
-                                label="Example images provided by this server's host",
-                                example_labels=[e.label for e in hosted],
-                                api_visibility="private", examples_per_page=8)
-                    with gr.Column(scale=3, min_width=360):
-                        with gr.Tabs(selected="overlay") as result_tabs:
-                            with gr.Tab("Result", id="overlay"):
-                                overlay_img = gr.Image(
-                                    label="Image with the segmentation", type="numpy",
-                                    format="png", interactive=False, height=460,
-                                    buttons=["fullscreen"], elem_id="overlay-image")
-                            with gr.Tab("Before / after", id="compare"):
-                                before_after = gr.ImageSlider(
-                                    label="Drag: original (left) / segmentation (right)",
-                                    type="numpy", format="png", interactive=False,
-                                    max_height=460, buttons=["fullscreen"])
-                            with gr.Tab("Against ground truth", id="truth"):
-                                truth_img = gr.Image(
-                                    label="Prediction against the ground truth", type="numpy",
-                                    format="png", interactive=False, height=460,
-                                    buttons=["fullscreen"])
-                                truth_md = gr.Markdown(
-                                    "Upload a ground-truth mask (left, *Check against a "
-                                    "ground-truth mask*) to see Dice and IoU here.")
-                        legend = gr.Markdown(LEGENDS["filled"], elem_classes="small-note")
-                        summary = gr.Markdown("Upload an image or click an example to begin.",
-                                              elem_id="summary")
-                        table = gr.Dataframe(
-                            pd.DataFrame([], columns=rp.lesion_table(_NO_LESIONS)[0]),
-                            label="Lesions found (largest first)", interactive=False,
-                            wrap=True, max_height=240,
-                            column_widths=["11%", "15%", "15%", "19%", "22%", "18%"])
-                        with gr.Row():
-                            dl_mask = gr.DownloadButton("Mask (PNG)", interactive=False,
-                                                        size="md", elem_id="download-mask")
-                            dl_overlay = gr.DownloadButton("Overlay (PNG)", interactive=False,
-                                                           size="md", elem_id="download-overlay")
-                            dl_report = gr.DownloadButton("Report (JSON)", interactive=False,
-                                                          size="md", elem_id="download-report")
-                        with gr.Accordion("Report (JSON)", open=False):
-                            report_json = gr.JSON(label="Report")
-
-            with gr.Tab("How it works", id="teach") as teach_tab:
-                arch_md = gr.Markdown(arch_text)
-                teach_note = gr.Markdown("Segment an image first; its feature maps appear here.")
-                with gr.Row():
-                    net_input = gr.Image(label="What goes in: the image area, resized and in "
-                                               "grey", type="numpy", interactive=False,
-                                         height=260, format="png")
-                    net_output = gr.Image(label="What comes out: lesion probability per pixel "
-                                                "(dark = 0, yellow = 1)", type="numpy",
-                                          interactive=False, height=260, format="png")
-                gr.Markdown("#### Inside the network: feature maps")
-                galleries = []
-                for row in range(N_FEATURE_LAYERS // 2):
-                    with gr.Row():
-                        for col in range(2):
-                            galleries.append(gr.Gallery(
-                                label=f"Level {2 * row + col + 1}", columns=4, rows=1,
-                                height=190, object_fit="contain", format="png",
-                                allow_preview=True, visible=False))
-                gr.Markdown(
-                    "The probability map is turned into the mask by the **threshold**: every "
-                    "pixel at or above it is lesion. Holes are filled and specks smaller than "
-                    "0.2 % of the image are dropped. The model runs twice in one batch, on the "
-                    "image and its mirror image; their average is the probability and their "
-                    "disagreement is the **uncertainty map** and the **confidence**.")
-
-            with gr.Tab("Model card", id="card"):
-                card_md = gr.Markdown(card_text)
-
-            with gr.Tab("About and privacy", id="about"):
-                gr.Markdown(
-                    f"{DISCLAIMER_MD}\n\n{PRIVACY_MD}\n\n"
-                    f"**Limits.** Files up to {MAX_FILE_SIZE.upper().replace('MB', ' MB')} and "
-                    f"{MAX_PIXELS // 1_000_000} million pixels. Multi-frame files need a frame "
-                    "number (*Scale and frame*).\n\n"
-                    "**API.** One endpoint, `/segment`: inputs (image file, organ `\"breast\"` or "
-                    "`\"thyroid\"`, threshold 0-1); outputs (mask PNG 0/255 at the image's size, "
-                    "overlay PNG, measurements JSON). See *Use via API* at the bottom of the page.")
-
-        # Hidden components of the public API (no UI of their own).
-        with gr.Group(visible=False):
-            api_image = gr.File(label="image", visible=False)
-            api_organ = gr.Textbox(label="organ", visible=False)
-            api_threshold = gr.Number(label="threshold", visible=False)
-            api_mask = gr.File(label="mask", visible=False)
-            api_overlay = gr.File(label="overlay", visible=False)
-            api_report = gr.JSON(label="measurements", visible=False)
-            api_trigger = gr.Button(visible=False)
-
-        # ---------------------------------------------------------------------- wiring
-        panel = [overlay_img, before_after, legend, summary, table, truth_img, truth_md,
-                 dl_mask, dl_overlay, dl_report, report_json]
-        assert len(panel) == PANEL_SIZE
-        segment_outputs = [state, status, *panel, truth_file]
-        segment_inputs = [upload, organ, threshold, mode, opacity, scale, frame, state]
-        view_inputs = [state, mode, threshold, opacity, scale]
-        private = {"api_visibility": "private"}
-        model_event = {"concurrency_id": "model", "concurrency_limit": 1, **private,
-                       "show_progress_on": [overlay_img]}
-
-        def run(file, organ_key, t, m, o, s, f, previous, request: gr.Request):
-            outputs = segment_for_ui(models, file, organ_key, t, m, o, s, f, _live(previous))
-            track_session(outputs[0], request)
-            return outputs
-
-        def run_for_organ(file, organ_key, t, m, o, s, f, previous, request: gr.Request):
-            # Another organ is another model with its own operating point: reset the threshold.
-            t = organ_threshold(models, organ_key)
-            texts = model_texts(models, organ_key)
-            if not file:
-                return (gr.skip(),) * len(segment_outputs) + (t, *texts)
-            return (*run(file, organ_key, t, m, o, s, f, previous, request), t, *texts)
-
-        def run_api(image, organ, threshold):
-            return segment_api(models, image, organ, threshold)
-
-        def teach(result):
-            return teaching_view(models, result)
-
-        upload.upload(run, segment_inputs, segment_outputs, **model_event)
-        segment_btn.click(run, segment_inputs, segment_outputs, **model_event)
-        # Examples set the organ too, so they refresh the organ's texts; the organ choice is
-        # wired to .input (a user's change only), so an example runs the model once.
-        organ_outputs = [*segment_outputs, threshold, arch_md, card_md]
-        for examples_block in filter(None, (example_list, host_list)):
-            examples_block.load_input_event.then(run_for_organ, segment_inputs, organ_outputs,
-                                                 **model_event)
-        organ.input(run_for_organ, segment_inputs, organ_outputs, **model_event)
-        upload.clear(lambda m: (None, "", *_update_outputs(None, None, m), None), [mode],
-                     segment_outputs, **private)
-
-        # .input (a user's change, not a programmatic one such as the organ's threshold reset)
-        # fires while a slider is dragged; "always_last" drops the intermediate positions that
-        # arrive while one render runs, so the view follows the slider without a backlog.
-        view_outputs = [state, status, *panel]
-        for control in (mode, threshold, opacity, scale):
-            control.input(rerender, view_inputs, view_outputs, trigger_mode="always_last",
-                          show_progress="hidden", **private)
-
-        truth_inputs = [state, truth_file, mode, threshold, opacity, scale]
-        truth_outputs = [state, status, *panel, result_tabs]
-        truth_file.upload(add_truth, truth_inputs, truth_outputs, **private)
-        truth_file.clear(add_truth, truth_inputs, truth_outputs, **private)
-        truth_examples.load_input_event.then(add_truth, truth_inputs, truth_outputs, **private)
-
+            seg = _segment_tab(models, default_t)
+            teach = _teaching_tab(arch_text)
+            card_md = _card_tab(card_text)
+            _about_tab()
+        _public_api(models)
+        _wire_segment_tab(models, seg, state, teach, card_md)
+        _wire_teaching_tab(models, teach, state)
         demo.unload(forget_session)
-        teach_tab.select(teach, [state], [net_input, net_output, teach_note, *galleries],
-                         **private)
-
-        api_trigger.click(
-            run_api, [api_image, api_organ, api_threshold], [api_mask, api_overlay, api_report],
-            api_name="segment", concurrency_id="model", concurrency_limit=1,
-            api_description=(
-                "Segment one ultrasound image. Inputs: the image file (PNG, JPEG, BMP, TIFF, "
-                "WebP or DICOM), the organ ('breast' or 'thyroid') and the probability threshold "
-                "(0-1; empty = the organ's default). Outputs: the lesion mask (PNG, 0/255, the "
-                "image's own size), the overlay (PNG) and the measurements report (JSON)."))
     return demo
 
 
@@ -625,7 +606,7 @@ def launch(demo: gr.Blocks, **overrides):
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    models = rp.Segmenters()
+    models = Segmenters()
     t0 = time.perf_counter()
     problems = models.load_all()  # both organs now, so that the first request is fast
     ready = [key for key in ORGANS if key not in problems]

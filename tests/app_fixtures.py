@@ -17,9 +17,20 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from unet.model import build_unet
 from unet.registry import ORGANS
 from unet.segmenter import Segmenter
+
+
+def fresh_model(organ):
+    """An untrained network of the organ's registered architecture."""
+    try:
+        from unet.architectures import build_model
+    except ImportError:  # before the registry named architectures: the plain U-Net
+        from unet.model import build_unet
+
+        return build_unet(organ.input_size, **organ.model_kwargs)
+    return build_model(getattr(organ, "architecture", "unet"), organ.input_size,
+                       **organ.model_kwargs)
 
 
 @dataclass
@@ -42,8 +53,7 @@ def test_models() -> TestModels:
             segmenters[key] = Segmenter(organ)
             trained.append(key)
         else:
-            segmenters[key] = Segmenter(organ, model=build_unet(organ.input_size,
-                                                                **organ.model_kwargs))
+            segmenters[key] = Segmenter(organ, model=fresh_model(organ))
     reason = ("" if len(trained) == len(ORGANS) else
               "untrained models: UNET_APP_TEST_MODELS=fresh" if choice == "fresh" else
               f"untrained models for missing weights ({', '.join(missing)})")

@@ -18,8 +18,14 @@ from PIL import Image
 import app
 from tests import bad_inputs
 from tests.app_fixtures import running_app, test_models, write_phantom
-from unet import report as rp
+from unet import ground_truth, inputs, summary
 from unet.errors import ImageInputError
+from unet.examples import host_examples, make_examples
+from unet.model_card import card_markdown
+from unet.result import Result, render
+from unet.scratch import Scratch
+from unet.segmenters import Segmenters, default_threshold
+from unet.teaching import feature_maps
 
 gradio_client = pytest.importorskip("gradio_client")
 # gr.Warning outside a running request is a Python warning; the messages are asserted instead.
@@ -47,7 +53,7 @@ def client(served, tmp_path_factory):
 
 @pytest.fixture
 def segmenters(models):
-    return rp.Segmenters(models.segmenters)
+    return Segmenters(models.segmenters)
 
 
 @pytest.fixture
@@ -156,7 +162,7 @@ def test_bad_arguments_give_clear_errors(client, phantom, organ, threshold, expe
 def test_organ_name_is_case_insensitive_and_threshold_optional(client, phantom, models):
     _, _, report = client.predict(handle_file(phantom[0]), " Thyroid", None,
                                   api_name="/segment")
-    default = rp.default_threshold(models.segmenters["thyroid"])  # the card's operating point
+    default = default_threshold(models.segmenters["thyroid"])  # the card's operating point
     assert report["organ"] == "thyroid" and report["threshold"] == default
 
 
@@ -202,7 +208,7 @@ def test_slider_change_rerenders_without_a_model_call(served, segmenters, models
 
     state, status, *panel, truth_file = app.segment_for_ui(
         segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None, None, None)
-    assert isinstance(state, rp.Result) and status == ""
+    assert isinstance(state, Result) and status == ""
     segmenter = models.segmenters["breast"]
     calls = segmenter.calls
     for mode in ("filled", "contour", "heatmap", "uncertainty"):
@@ -212,15 +218,15 @@ def test_slider_change_rerenders_without_a_model_call(served, segmenters, models
             assert kept is state and status == ""
             assert overlay.shape == (*phantom[1].shape, 3)
             assert before.shape == after.shape == overlay.shape
-            assert legend == app.LEGENDS[mode]
+            assert legend == summary.LEGENDS[mode]
     assert segmenter.calls == calls
 
 
 def test_ui_outputs_follow_threshold_and_scale(segmenters, phantom):
     state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
                                None, None)[0]
-    low = rp.render(state, threshold=0.05)
-    high = rp.render(state, threshold=0.95)
+    low = render(state, threshold=0.05)
+    high = render(state, threshold=0.95)
     assert (sum(le["area_px"] for le in low.measurements["lesions"])
             >= sum(le["area_px"] for le in high.measurements["lesions"]))
     out = app.rerender(state, "filled", 0.05, 0.4, 0.25)[1:]
@@ -240,16 +246,16 @@ def test_no_lesion_is_stated(segmenters, phantom):
     state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
                                None, None)[0]
     # Above any probability the model gives: nothing is lesion.
-    view = rp.render(state, threshold=0.999999)
+    view = render(state, threshold=0.999999)
     assert not view.measurements["lesion_found"]
-    assert "No lesion found" in app.summary_markdown(view, state)
+    assert "No lesion found" in summary.summary_markdown(view, state)
 
 
 def test_low_confidence_is_flagged_in_plain_words(segmenters, phantom):
     state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
                                None, None)[0]
     state.analysis.segmentation.confidence = 0.3
-    text = app.summary_markdown(rp.render(state), state)
+    text = summary.summary_markdown(render(state), state)
     assert "Low confidence: check by eye" in text
 
 
@@ -280,7 +286,7 @@ def test_unexpected_failure_is_logged_without_file_name(segmenters, tmp_path, mo
     def broken(*args, **kwargs):
         raise RuntimeError(f"cannot handle {path}")
 
-    monkeypatch.setattr(rp, "render", broken)
+    monkeypatch.setattr(app, "render", broken)
     with caplog.at_level("INFO"):
         state, status, *_ = app.segment_for_ui(segmenters, path, "breast", 0.5, "filled", 0.4,
                                                None, None, None)
@@ -307,7 +313,7 @@ def test_missing_weights_give_a_clear_message(tmp_path):
     def loader(key):
         raise FileNotFoundError(f"weights/{key}.keras")
 
-    missing = rp.Segmenters(loader=loader)
+    missing = Segmenters(loader=loader)
     path = write_phantom(tmp_path)[0]
     state, status, *_ = app.segment_for_ui(missing, path, "thyroid", 0.5, "filled", 0.4, None,
                                            None, None)
@@ -332,7 +338,7 @@ def test_ground_truth_dice_and_comparison(segmenters, tmp_path):
     out = app.add_truth(state, str(truth_path), "filled", 0.5, 0.4, None)
     state, status, comparison, truth_md = out[0], out[1], out[7], out[8]
     assert status == "" and comparison.shape == (*image.shape, 3)
-    expected = rp.overlap_scores(state.analysis.mask(0.5), truth)
+    expected = ground_truth.overlap_scores(state.analysis.mask(0.5), truth)
     assert f"Dice {expected['dice']:.3f}" in truth_md and "IoU" in truth_md
     assert out[12]["ground_truth"]["dice"] == pytest.approx(expected["dice"], abs=1e-4)
 
@@ -353,9 +359,9 @@ def test_ground_truth_dice_and_comparison(segmenters, tmp_path):
 def test_overlap_scores():
     a = np.zeros((10, 10), bool)
     b = a.copy()
-    assert rp.overlap_scores(a, b) == {"dice": 1.0, "iou": 1.0}
+    assert ground_truth.overlap_scores(a, b) == {"dice": 1.0, "iou": 1.0}
     a[:5], b[:, :5] = True, True
-    assert rp.overlap_scores(a, b) == pytest.approx({"dice": 0.5, "iou": 1 / 3})
+    assert ground_truth.overlap_scores(a, b) == pytest.approx({"dice": 0.5, "iou": 1 / 3})
 
 
 # ---------------------------------------------------------------------------------- teaching
@@ -374,7 +380,7 @@ def test_teaching_tab(segmenters, phantom):
     assert any(label.startswith("Bottleneck") for label in labels)
     assert all(g.visible and len(g.value) == 4 for g in galleries)
     assert segmenters.get("breast").calls == calls  # a sub-model, not the segmenter
-    maps = rp.feature_maps(state.analysis, segmenters.get("breast"))
+    maps = feature_maps(state.analysis, segmenters.get("breast"))
     assert [layer["name"] for layer in maps["layers"]] == [
         "enc0_relu2", "enc2_relu2", "bottleneck_relu2", "dec0_relu2"]
     assert app.teaching_view(segmenters, None)[0] is None
@@ -394,13 +400,13 @@ def test_card_markdown_shows_data_metrics_and_limits(models):
                 "split": {"counts": {"train": 6, "val": 2, "test": 2}},
                 "test_metrics": {"test": {"images": 2, "dice_mean": 0.71, "iou_mean": 0.6}}}
 
-    text = rp.card_markdown(Fake(), organ)
+    text = card_markdown(Fake(), organ)
     assert "thyroid-20260101-abcd1234" in text and "DDTI" in text and "0.710" in text
     assert "#### Limits" in text
     if "thyroid" not in models.trained_organs:
-        assert "No model card found" in rp.card_markdown(models.segmenters["thyroid"], organ)
+        assert "No model card found" in card_markdown(models.segmenters["thyroid"], organ)
     else:
-        real = rp.card_markdown(models.segmenters["thyroid"], organ)
+        real = card_markdown(models.segmenters["thyroid"], organ)
         assert "Test metrics" in real and "Operating point" in real
 
 
@@ -410,7 +416,7 @@ def test_card_markdown_shows_data_metrics_and_limits(models):
 def test_synthetic_examples_are_readable(tmp_path):
     from unet.reader import read_image
 
-    examples, truth = rp.make_examples(tmp_path)
+    examples, truth = make_examples(tmp_path)
     assert {e.organ for e in examples} == {"breast", "thyroid"}
     for example in examples:
         assert "ynthetic" in example.label
@@ -426,13 +432,13 @@ def test_host_examples(tmp_path):
     Image.fromarray(bad_inputs.phantom()).save(tmp_path / "b.png")
     Image.fromarray(bad_inputs.phantom()).save(tmp_path / "b_mask.png")
     (tmp_path / "notes.txt").write_text("x")
-    found = {e.path.name: e.organ for e in rp.host_examples(tmp_path)}
+    found = {e.path.name: e.organ for e in host_examples(tmp_path)}
     assert found == {"a.png": "thyroid", "b.png": "breast"}
-    assert rp.host_examples(tmp_path / "absent") == []
+    assert host_examples(tmp_path / "absent") == []
 
 
 def test_scratch_folders_are_swept(tmp_path):
-    space = rp.Scratch(max_age_s=60)
+    space = Scratch(max_age_s=60)
     first = space.new_dir()
     (first / "mask.png").write_bytes(b"x")
     os.utime(first, (time.time() - 120, time.time() - 120))  # two minutes old
@@ -443,7 +449,7 @@ def test_scratch_folders_are_swept(tmp_path):
 
 
 def test_scratch_is_swept_while_idle():
-    space = rp.Scratch(max_age_s=0.5)
+    space = Scratch(max_age_s=0.5)
     folder = space.new_dir()
     (folder / "lesion_mask.png").write_bytes(b"x")
     deadline = time.time() + 10
@@ -455,12 +461,12 @@ def test_scratch_is_swept_while_idle():
 
 
 def test_parse_helpers():
-    assert rp.parse_threshold(None) is None and rp.parse_threshold("0.3") == 0.3
+    assert inputs.parse_threshold(None) is None and inputs.parse_threshold("0.3") == 0.3
     for bad in (0, 1, -0.1, "x", float("nan")):
         with pytest.raises(ImageInputError):
-            rp.parse_threshold(bad)
-    assert rp.parse_scale(None) is None and rp.parse_scale(0) is None
-    assert rp.parse_scale(0.1) == 0.1
-    assert rp.parse_frame(None) is None and rp.parse_frame(2.0) == 2
+            inputs.parse_threshold(bad)
+    assert inputs.parse_scale(None) is None and inputs.parse_scale(0) is None
+    assert inputs.parse_scale(0.1) == 0.1
+    assert inputs.parse_frame(None) is None and inputs.parse_frame(2.0) == 2
     with pytest.raises(ImageInputError):
-        rp.parse_frame(1.5)
+        inputs.parse_frame(1.5)

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from tests import bad_inputs
+from tests.app_fixtures import fresh_model
 from unet.errors import ImageInputError
 
 CLIENTS = 8
@@ -34,17 +35,17 @@ def test_soak_memory_is_flat(tmp_path):
     """The app's request path without Gradio (read, model, render, PNG and JSON files)."""
     import psutil
 
-    from unet import report as rp
-    from unet.model import build_unet
     from unet.overlay import MODES
     from unet.phantom import make_scanner_frame
     from unet.registry import get_organ
+    from unet.result import render, segment_upload
     from unet.segmenter import Segmenter
+    from unet.segmenters import Segmenters
 
     organ = get_organ("breast")
     # The organ's real architecture (fresh weights: memory does not depend on their values).
-    segmenter = Segmenter(organ, model=build_unet(organ.input_size, **organ.model_kwargs))
-    segmenters = rp.Segmenters({"breast": segmenter})
+    segmenter = Segmenter(organ, model=fresh_model(organ))
+    segmenters = Segmenters({"breast": segmenter})
     frame, _, _ = make_scanner_frame(500, 600, seed=1)
     png = tmp_path / "frame.png"
     assert cv2.imwrite(str(png), frame)
@@ -57,11 +58,11 @@ def test_soak_memory_is_flat(tmp_path):
     def upload(i: int) -> None:
         threshold = (0.3, 0.5, 0.7)[i % 3]
         try:
-            result = rp.segment_upload(files[i % len(files)], organ, segmenters)
+            result = segment_upload(files[i % len(files)], organ, segmenters)
         except ImageInputError:
             return
-        rp.render(result, mode=MODES[i % len(MODES)], threshold=threshold, out_dir=out_dir)
-        rp.render(result, threshold=1 - threshold)  # a slider move: no model call
+        render(result, mode=MODES[i % len(MODES)], threshold=threshold, out_dir=out_dir)
+        render(result, threshold=1 - threshold)  # a slider move: no model call
 
     for i in range(SOAK_WARMUP):
         upload(i)

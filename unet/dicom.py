@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from unet.errors import ImageInputError
-from unet.reader import (
+from unet.image_basics import (
     MSG_DAMAGED,
     LoadedImage,
     check_frame,

@@ -1,0 +1,49 @@
+"""A ground-truth mask a user uploads next to the image, and its overlap with the prediction."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from unet.errors import ImageInputError
+from unet.reader import read_image
+
+
+def read_truth(source, shape: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """A ground-truth mask file as bool (H, W) at the image's ``shape``, and a note.
+
+    Any image format the reader takes; lesion = brighter than half the file's maximum (so
+    0/1, 0/255 and slightly compressed masks all work). A mask with the image's aspect ratio
+    but another size is resized (nearest neighbour); another aspect ratio is refused.
+    """
+    try:
+        loaded = read_image(source)
+    except ImageInputError as exc:
+        raise ImageInputError(f"Ground-truth mask: {exc}") from exc
+    pixels = loaded.pixels
+    top = int(pixels.max())
+    mask = pixels > top / 2 if top > 0 else np.zeros(pixels.shape, bool)
+    height, width = shape
+    note = ""
+    if mask.shape != (height, width):
+        mh, mw = mask.shape
+        if abs(mw / mh - width / height) > 0.02 * (width / height):
+            raise ImageInputError(
+                f"The ground-truth mask is {mw} x {mh} pixels but the image is {width} x "
+                f"{height} pixels. Please upload the mask that belongs to this image."
+            )
+        mask = cv2.resize(mask.astype(np.uint8), (width, height),
+                          interpolation=cv2.INTER_NEAREST).astype(bool)
+        note = f"The mask ({mw} x {mh} px) was resized to the image's {width} x {height} px."
+    return mask, note
+
+
+def overlap_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Dice and IoU of two bool masks (both empty counts as full agreement, 1.0)."""
+    predicted, truth = np.asarray(predicted, bool), np.asarray(truth, bool)
+    intersection = int((predicted & truth).sum())
+    total = int(predicted.sum()) + int(truth.sum())
+    union = total - intersection
+    if total == 0:
+        return {"dice": 1.0, "iou": 1.0}
+    return {"dice": 2.0 * intersection / total, "iou": intersection / union}

@@ -1,0 +1,99 @@
+"""An organ's model card (data, test metrics, operating point, limits) as Markdown."""
+
+from __future__ import annotations
+
+from unet.registry import OrganConfig
+from unet.segmenter import Segmenter
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _percent(value, *, unit: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{100 * float(value):.1f}" + (" %" if unit else "")
+
+
+_SET_NAMES = {"test": "Test split", "test_raw_frames": "Test split, uncropped scanner frames"}
+
+
+def card_markdown(segmenter: Segmenter | None, organ: OrganConfig,
+                  problem: str | None = None) -> str:
+    """The organ's model card (data, test metrics, limits) as Markdown."""
+    title = f"### Model card: {organ.display_name}"
+    limits = [
+        "#### Limits",
+        "- A research and teaching demo, **not a medical device and not for diagnosis**.",
+        "- Trained on one public data set; scanners, presets and patients unlike it may give "
+        "wrong masks without warning.",
+        "- The confidence is the agreement of two views of the same image (original and "
+        "mirrored), not a calibrated probability of being right.",
+        "- Sizes are in millimetres only when the DICOM file states its pixel spacing or you type "
+        "a scale; otherwise they are in pixels.",
+    ]
+    if segmenter is None:
+        return "\n".join([title, "", f"**Not available:** {problem or 'no model loaded.'}", "",
+                          *limits])
+    card = segmenter.card or {}
+    if not card:
+        return "\n".join([
+            title, "",
+            f"**No model card found.** Weights: {segmenter.source}. Without a card this is "
+            "most likely an untrained model: its masks are meaningless.", "", *limits])
+    lines = [title, "", f"- **Version:** `{_fmt(card.get('version'))}`",
+             f"- **Weights:** {segmenter.source}",
+             f"- **Intended use:** {_fmt(card.get('intended_use'))}"]
+    data = card.get("dataset") or {}
+    if data:
+        lines.append(f"- **Data:** {_fmt(data.get('name'))} ({_fmt(data.get('layout'))}), "
+                     f"{_fmt(data.get('file_count'))} files")
+    split = card.get("split") or {}
+    counts = split.get("counts") or {}
+    if counts:
+        lines.append("- **Split (images):** " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                     + (f"; grouped by {split['grouping']}" if split.get("grouping") else ""))
+    if card.get("parameters"):
+        lines.append(f"- **Parameters:** {int(card['parameters']):,}")
+    inference = card.get("inference") or {}
+    if inference:
+        lines.append(f"- **Inference:** input {_fmt(inference.get('input_size'))} px, default "
+                     f"threshold {_fmt(inference.get('threshold'), 2)}, test-time augmentation "
+                     f"{', '.join(inference.get('test_time_augmentation') or []) or 'none'}")
+        point = inference.get("operating_point") or {}
+        if point:
+            area = point.get("min_lesion_area_fraction")
+            lines.append(
+                f"- **Operating point** (chosen on the validation split, never on test): "
+                f"threshold {_fmt(point.get('threshold'), 2)}, smallest lesion "
+                f"{'n/a' if area is None else f'{100 * area:.1f} %'} of the image, minimum "
+                f"peak probability {_fmt(point.get('min_peak_probability'), 2)}; validation "
+                f"Dice {_fmt(point.get('val_dice'))}, false alarms on lesion-free validation "
+                f"images {_percent(point.get('val_fp_rate'), unit=True)}")
+    metrics = card.get("test_metrics") or {}
+    if metrics:
+        lines += ["", "#### Test metrics (held-out test split)", "",
+                  "| Set | Images | Dice (mean, 0-1) | IoU (mean, 0-1) | Precision (0-1) | "
+                  "Recall (0-1) | HD95 (px) | Missed lesions (%) | False alarms on lesion-free "
+                  "images (%) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for name, m in metrics.items():
+            if not isinstance(m, dict):
+                continue
+            lines.append(
+                f"| {_SET_NAMES.get(name, name)} | {_fmt(m.get('images'))} | "
+                f"{_fmt(m.get('dice_mean'))} | {_fmt(m.get('iou_mean'))} | "
+                f"{_fmt(m.get('precision_mean'))} | {_fmt(m.get('recall_mean'))} | "
+                f"{_fmt(m.get('hd95_px_mean'), 1)} | {_percent(m.get('missed_lesion_rate'))} | "
+                f"{_percent(m.get('false_positive_rate_lesion_free'))} |")
+    extra = card.get("limitations") or card.get("limits")
+    if isinstance(extra, str):
+        limits.append(f"- {extra}")
+    elif isinstance(extra, list):
+        limits += [f"- {item}" for item in extra]
+    return "\n".join([*lines, "", *limits])

@@ -1,0 +1,167 @@
+"""One upload's result in the web app: the cached analysis (what ``gr.State`` holds), an optional
+ground-truth mask, and :func:`render`, which derives everything a threshold, opacity or display
+change shows without running the model again.
+
+Nothing here imports Gradio.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from unet.analysis import Analysis, analyze
+from unet.downloads import write_outputs
+from unet.errors import ImageInputError
+from unet.ground_truth import overlap_scores
+from unet.inputs import parse_scale, parse_threshold
+from unet.measurements import Measurements
+from unet.overlay import render_comparison
+from unet.registry import OrganConfig, get_organ
+from unet.segmenters import Segmenters
+
+# Images larger than this (longer side, pixels) are shown downscaled in the browser; the
+# downloads always keep the image's own size.
+DISPLAY_MAX_SIDE = 1280
+
+
+@dataclass
+class Result:
+    """One upload's cached analysis (what ``gr.State`` holds) and an optional ground truth."""
+
+    analysis: Analysis | None  # None once released
+    source: str = ""  # the upload's path (to reuse the decoded image for another organ)
+    frame: int | None = None
+    truth: np.ndarray | None = None  # bool (H, W) at the image's size
+    truth_note: str = ""  # e.g. "resized from 128 x 160 px"
+
+    @property
+    def organ(self) -> OrganConfig:
+        return self.analysis.organ
+
+    @property
+    def released(self) -> bool:
+        return self.analysis is None
+
+    def release(self) -> None:
+        """Drop the decoded image, its maps and the ground truth (the session has ended)."""
+        self.analysis = None
+        self.truth = None
+
+
+def segment_upload(source, organ: str | OrganConfig, segmenters: Segmenters, *,
+                   frame: int | None = None, previous: Result | None = None) -> Result:
+    """Read and segment an upload (the model runs once).
+
+    When ``previous`` holds the same upload (path and frame), its decoded image is reused, so
+    switching organ does not read the file again.
+    """
+    organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
+    source = "" if source is None else os.fspath(source)
+    if not source:
+        raise ImageInputError("No image was given. Please upload an ultrasound image.")
+    segmenter = segmenters.get(organ)
+    if (previous is not None and not previous.released and previous.source == source
+            and previous.frame == frame):
+        image = previous.analysis.image
+        analysis = Analysis(organ, image, segmenter.segment(image.pixels), segmenter.version,
+                            segmenter.source)
+    else:
+        analysis = analyze(source, organ, segmenter=segmenter, frame=frame)
+    return Result(analysis, source=source, frame=frame)
+
+
+@dataclass
+class View:
+    """Everything the result panel shows for one (threshold, display, opacity, scale)."""
+
+    overlay: np.ndarray  # RGB, display size
+    original: np.ndarray  # RGB, display size
+    comparison: np.ndarray | None  # RGB, display size, when a ground truth is loaded
+    scores: dict[str, float] | None
+    measurements: dict  # Measurements.to_dict(), as in the report
+    report: dict
+    threshold: float
+    files: dict[str, Path] = field(default_factory=dict)  # mask, overlay, report
+
+
+def render(result: Result, *, mode: str = "filled", threshold: float | None = None,
+           opacity: float = 0.4, mm_per_pixel: float | None = None,
+           out_dir: Path | None = None) -> View:
+    """Derive the overlay, table data, report and download files from the cached analysis."""
+    analysis = result.analysis
+    t = analysis.segmentation.threshold if threshold is None else float(threshold)
+    mm = parse_scale(mm_per_pixel)
+    mask = analysis.mask(t)
+    overlay = analysis.overlay(mode=mode, threshold=t, opacity=float(opacity))
+    report = analysis.report(t, mm)  # measures the lesions once; the table reads it from here
+    comparison = scores = None
+    if result.truth is not None:
+        scores = overlap_scores(mask, result.truth)
+        comparison = render_comparison(analysis.image.pixels, mask, result.truth,
+                                       opacity=float(opacity))
+        report["ground_truth"] = {"dice": round(scores["dice"], 4),
+                                  "iou": round(scores["iou"], 4)}
+    original = cv2.cvtColor(analysis.image.pixels, cv2.COLOR_GRAY2RGB)
+    view = View(
+        overlay=display_copy(overlay), original=display_copy(original),
+        comparison=None if comparison is None else display_copy(comparison),
+        scores=scores, measurements=report["measurements"], report=report, threshold=t,
+    )
+    if out_dir is not None:
+        view.files = write_outputs(out_dir, mask, overlay, report)
+    return view
+
+
+def display_copy(rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray:
+    """A copy for the browser: large images are downscaled (area interpolation)."""
+    height, width = rgb.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def lesion_table(measurements: dict | Measurements) -> tuple[list[str], list[list[str]]]:
+    """Column headers (each with its unit) and one row per lesion, largest first, as text with
+    fixed decimals (mm: 0.1; px: whole pixels; share: 0.01 %; probability: 0.01).
+
+    ``measurements`` is :meth:`Measurements.to_dict` (as in the report) or the object itself.
+    """
+    if isinstance(measurements, Measurements):
+        measurements = measurements.to_dict()
+    mm = measurements["unit"] == "mm"
+    headers = [
+        "Lesion",
+        "Area (mm²)" if mm else "Area (px²)",
+        "Share of image (%)",
+        f"Longest diameter ({'mm' if mm else 'px'})",
+        f"Perpendicular diameter ({'mm' if mm else 'px'})",
+        "Mean probability (0-1)",
+    ]
+    rows = []
+    for lesion in measurements["lesions"]:
+        if mm:
+            size = [f"{lesion['area_mm2']:,.1f}", f"{lesion['longest_diameter_mm']:.1f}",
+                    f"{lesion['perpendicular_diameter_mm']:.1f}"]
+        else:
+            size = [f"{lesion['area_px']:,}", f"{lesion['longest_diameter_px']:.0f}",
+                    f"{lesion['perpendicular_diameter_px']:.0f}"]
+        rows.append([str(lesion["index"]), size[0], f"{100.0 * lesion['image_fraction']:.2f}",
+                     size[1], size[2], f"{lesion['mean_probability']:.2f}"])
+    return headers, rows
+
+
+def segment_api(source, organ: str, threshold, segmenters: Segmenters,
+                out_dir: Path) -> tuple[Path, Path, dict]:
+    """The public API call: (mask PNG, overlay PNG, report) for one file."""
+    organ_config = get_organ(organ)
+    t = parse_threshold(threshold)  # None: the model's operating point (from its card)
+    result = segment_upload(source, organ_config, segmenters)
+    view = render(result, threshold=t, out_dir=out_dir)
+    return view.files["mask"], view.files["overlay"], view.report

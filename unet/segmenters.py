@@ -1,0 +1,104 @@
+"""The organs' models for the web app, each loaded once per process.
+
+A missing or broken weight file becomes a :class:`ModelUnavailableError` whose message a user
+can read, instead of a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from unet.registry import ORGANS, OrganConfig, get_organ
+from unet.segmenter import Segmenter
+
+log = logging.getLogger(__name__)
+
+
+class ModelUnavailableError(RuntimeError):
+    """An organ's model cannot be used on this server; the message says why, for a user."""
+
+
+class Segmenters:
+    """Organ key -> :class:`Segmenter`, each loaded once per process.
+
+    ``given`` maps organ keys to ready segmenters (tests inject untrained models this way);
+    other organs are loaded with ``loader`` (default :func:`unet.analysis.get_segmenter`, which
+    caches per process). A failed load is not cached, so weights copied in later are picked up.
+    """
+
+    def __init__(self, given: Mapping[str, Segmenter] | None = None,
+                 loader: Callable[[str], Segmenter] | None = None):
+        self._given = dict(given or {})
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._problems: dict[str, str] = {}  # organ key -> message of its last failed load
+
+    def get(self, organ: str | OrganConfig) -> Segmenter:
+        organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
+        if organ.key in self._given:
+            return self._given[organ.key]
+        loader = self._loader
+        if loader is None:
+            from unet.analysis import get_segmenter as loader
+        with self._lock:  # two first requests must not load the same model twice
+            try:
+                segmenter = loader(organ.key)
+            except FileNotFoundError as exc:
+                log.error("no weights for %s: %s", organ.key, exc)
+                self._problems[organ.key] = _missing_weights_message(organ)
+                raise ModelUnavailableError(self._problems[organ.key]) from exc
+            except Exception as exc:
+                log.exception("loading the %s model failed", organ.key)
+                self._problems[organ.key] = (
+                    f"The {organ.display_name} model could not be loaded on this server "
+                    f"({type(exc).__name__}). Please try again later or choose another organ.")
+                raise ModelUnavailableError(self._problems[organ.key]) from exc
+            self._problems.pop(organ.key, None)
+            return segmenter
+
+    def load_all(self, *, warm_up: bool = True) -> dict[str, str]:
+        """Load every organ's model now (and run it once, so the first request is fast).
+
+        Returns the organs that could not be loaded, with the message a user sees.
+        """
+        problems = {}
+        for key in ORGANS:
+            try:
+                segmenter = self.get(key)
+            except ModelUnavailableError as exc:
+                problems[key] = str(exc)
+                continue
+            if warm_up:
+                segmenter.segment(np.full((64, 64), 64, np.uint8))
+        return problems
+
+    def unavailable(self) -> dict[str, str]:
+        """Organs whose model failed to load or whose weight file is missing (nothing is
+        loaded by this call), with the message a user sees."""
+        missing = {key: _missing_weights_message(organ) for key, organ in ORGANS.items()
+                   if key not in self._given and not organ.weight_path.is_file()
+                   and not (organ.hub_repo_env and os.environ.get(organ.hub_repo_env))}
+        return {**missing, **self._problems}
+
+
+def _missing_weights_message(organ: OrganConfig) -> str:
+    return (
+        f"The {organ.display_name} model is not installed on this server (the weight file "
+        f"weights/{organ.weight_file} is missing), so {organ.display_name.lower()} images "
+        "cannot be segmented here. If you host this demo, see weights/README.md."
+    )
+
+
+def default_threshold(segmenter: Segmenter) -> float:
+    """The model's operating point (chosen on validation, carried in its card)."""
+    return float(getattr(segmenter, "threshold", segmenter.organ.threshold))
+
+
+def is_trained(segmenter: Segmenter) -> bool:
+    """True for weights with a model card (an exported training run)."""
+    return bool(segmenter.card)

@@ -1,0 +1,71 @@
+"""The result in plain words, for the web app: the summary under the image, the display
+legends and the ground-truth comparison text. No Gradio here: these are strings."""
+
+from __future__ import annotations
+
+from unet.overlay import COMPARISON_COLORS
+from unet.result import Result, View
+
+LEGENDS = {
+    "filled": "**Red:** lesion, where the probability reaches the threshold.",
+    "contour": "**Red line:** the lesion's outline at the threshold.",
+    "heatmap": "**Colour:** lesion probability per pixel, from dark purple (low) through orange "
+               "to yellow (high); below 0.05 not coloured. The threshold does not change this "
+               "view (it changes the table).",
+    "uncertainty": "**Colour:** how much the original and the mirrored predictions disagree, "
+                   "purple (a little) to yellow (a lot). Bright areas: check by eye.",
+}
+_SQUARES = {"ground truth only (missed)": "🟩", "prediction only (false alarm)": "🟪",
+            "overlap (agreement)": "🟨"}
+COMPARISON_LEGEND = " · ".join(f"{_SQUARES.get(name, '■')} {name}" for name in COMPARISON_COLORS)
+
+
+def summary_markdown(view: View, result: Result | None) -> str:
+    """The plain-words summary: lesions, confidence, scale, model."""
+    m, rep = view.measurements, view.report
+    lines = []
+    if not m["lesion_found"]:
+        lines.append("### No lesion found")
+        smallest = 0.0
+        if result is not None:
+            seg = result.analysis.segmentation
+            smallest = seg.min_area_px / seg.probability.size
+        lines.append(f"No region reaches the threshold {view.threshold:.2f}"
+                     + (f" (regions smaller than {smallest:.1%} of the image are ignored)."
+                        if smallest else "."))
+    else:
+        count, largest = len(m["lesions"]), m["lesions"][0]
+        lines.append(f"### {count} lesion{'s' if count > 1 else ''} found")
+        if m["unit"] == "mm":
+            size = (f"{largest['longest_diameter_mm']:.1f} × "
+                    f"{largest['perpendicular_diameter_mm']:.1f} mm, "
+                    f"area {largest['area_mm2']:,.1f} mm²")
+        else:
+            size = (f"{largest['longest_diameter_px']:.0f} × "
+                    f"{largest['perpendicular_diameter_px']:.0f} px, "
+                    f"area {largest['area_px']:,} px²")
+        lines.append(f"{'Largest' if count > 1 else 'Size'}: {size} (longest × perpendicular "
+                     f"diameter), at threshold {view.threshold:.2f}.")
+    agreement = rep["confidence"]
+    if rep["low_confidence"]:
+        lines.append(f"⚠️ **Low confidence: check by eye.** The original and mirrored "
+                     f"predictions agree only {agreement:.0%}.")
+    else:
+        lines.append(f"**Confidence {agreement:.0%}**: the original and mirrored predictions "
+                     "agree.")
+    spacing = m["spacing_mm"]
+    if rep["spacing_source"] == "file":
+        lines.append(f"Scale: {spacing[1]:.3g} × {spacing[0]:.3g} mm per pixel, from the file.")
+    elif rep["spacing_source"] == "user":
+        lines.append(f"Scale: {spacing[1]:.3g} mm per pixel, as you typed it.")
+    else:
+        lines.append("Sizes are in pixels: the file states no pixel spacing. Type the scale "
+                     "(mm per pixel) under *Scale and frame* to get millimetres.")
+    organ = result.organ.display_name if result is not None else rep["organ"]
+    if rep["model_version"] == "untrained":
+        lines.append(f"⚠️ **This server runs an untrained {organ} model** (no model card): "
+                     "the mask is meaningless.")
+    else:
+        lines.append(f"Model: {organ}, version `{rep['model_version']}`.")
+    return "\n\n".join(lines)
+
