@@ -13,10 +13,11 @@ from unet.synthetic_dicom import synthetic_dicom, write_dicom
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    """A real (untrained) model file in place of the bundled weights."""
+    """A real (untrained) model file in place of the bundled weights (a small plain U-Net,
+    whatever architecture the registry names: the CLI must run any Keras segmentation model)."""
     organ = get_organ("breast")
     path = tmp_path_factory.mktemp("w") / "m.keras"
-    build_unet(organ.input_size, **organ.model_kwargs).save(path)
+    build_unet(organ.input_size, depth=3, base_filters=8).save(path)
     return path
 
 
@@ -63,3 +64,65 @@ def test_all_good_exit_zero_and_single_file(tmp_path, weights):
 def test_bad_arguments(tmp_path, weights):
     assert main(["--organ", "liver", "x.png", "--out", str(tmp_path)]) == 2
     assert main(["--organ", "breast", str(tmp_path / "empty"), "--out", str(tmp_path)]) == 2
+
+
+def _card_for(model_path, *, warn: bool):
+    """A model card with a fitted-looking quality estimate and organ check (synthetic numbers):
+    the estimate follows the TTA agreement; the organ check calls every image "other" when
+    ``warn``, else the selected organ."""
+    import keras
+
+    from unet.organ_check import IMAGE_STAT_NAMES, OrganCheck, encoder_layer_name
+    from unet.quality import FEATURES, QualityModel
+
+    model = keras.saving.load_model(model_path, compile=False)
+    layer = encoder_layer_name(model)
+    n = 2 * int(model.get_layer(layer).output.shape[-1]) + len(IMAGE_STAT_NAMES)
+    coef = np.zeros(len(FEATURES))
+    coef[FEATURES.index("tta_dice_mean")] = 1.0
+    quality = QualityModel(FEATURES, np.full(len(FEATURES), 0.5), np.ones(len(FEATURES)), coef,
+                           0.0, 0.6)
+    classes = ("breast", "thyroid", "other")
+    bias = np.array([0.0, 0.0, 5.0]) if warn else np.array([5.0, 0.0, 0.0])
+    check = OrganCheck("breast", classes, layer, np.zeros(n), np.ones(n),
+                       np.zeros((n, 3)), bias, 0.5)
+    return {"version": "test-card", "quality_estimate": quality.to_card(),
+            "organ_check": check.to_card()}
+
+
+@pytest.mark.parametrize("warn", [False, True])
+def test_csv_carries_quality_low_confidence_and_organ_warning(tmp_path, weights, warn):
+    import json
+    import shutil
+
+    model_path = tmp_path / "w" / "breast_test.keras"
+    model_path.parent.mkdir()
+    shutil.copy(weights, model_path)
+    model_path.with_suffix(".json").write_text(json.dumps(_card_for(model_path, warn=warn)))
+    for seed in (1, 2):
+        g, _ = make_phantom(90, 120, seed=seed)
+        cv2.imwrite(str(tmp_path / f"scan{seed}.png"), g)
+    (tmp_path / "bad.png").write_text("not an image")
+    out = tmp_path / "out"
+
+    rc = main(["--organ", "breast", str(tmp_path / "scan1.png"), str(tmp_path / "scan2.png"),
+               str(tmp_path / "bad.png"), "--out", str(out), "--weights", str(model_path),
+               "--no-progress"])
+
+    assert rc == 1
+    with open(out / "measurements.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames
+        rows = list(reader)
+    for column in ("confidence", "low_confidence", "organ_warning"):
+        assert column in header
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert {r["file"].split("/")[-1] for r in ok} == {"scan1.png", "scan2.png"}
+    for r in ok:
+        q = float(r["confidence"])
+        assert 0.0 <= q <= 1.0
+        assert r["low_confidence"] == ("true" if q < 0.6 else "false")
+        assert r["organ_warning"] == ("true" if warn else "false")
+        assert ("ultrasound" in r["organ_warning_text"]) == warn
+    bad = [r for r in rows if r["status"] == "error"]
+    assert len(bad) == 1 and bad[0]["confidence"] == "" and bad[0]["organ_warning"] == ""
