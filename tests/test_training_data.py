@@ -98,3 +98,51 @@ def test_split_proportions_and_stratification():
     for label, n in (("a", 70), ("b", 30)):
         test = sum(1 for s, lab in zip(split, labels, strict=True) if lab == label and s == "test")
         assert abs(test - 0.15 * n) <= 1
+
+
+def write_busbra(root, cases: int = 6):
+    """A BUS-BRA-shaped folder: two views per patient (-l, -r), two scanners."""
+    (root / "Images").mkdir(parents=True)
+    (root / "Masks").mkdir()
+    rows = ["ID,Case,Histology,Pathology,BIRADS,Device,Width,Height,Side,BBOX"]
+    for case in range(1, cases + 1):
+        for side in ("l", "r"):
+            gray, mask = make_phantom(90, 110, seed=case * 2 + (side == "r"))
+            cv2.imwrite(str(root / "Images" / f"bus_{case:04d}-{side}.png"), gray)
+            cv2.imwrite(str(root / "Masks" / f"mask_{case:04d}-{side}.png"),
+                        mask.astype(np.uint8) * 255)
+            device = "GE Logiq 5" if case % 2 else "Toshiba Aplio 300"
+            rows.append(f'bus_{case:04d}-{side},{case},x,{"benign" if case % 3 else "malignant"},'
+                        f'3,{device},110,90,left,"[1,2,3,4]"')
+    (root / "bus_data.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_busbra_layout_as_published_groups_both_views_of_a_patient(tmp_path):
+    from training.run import split_labels_and_groups
+
+    root = write_busbra(tmp_path / "BUSBRA")
+    ds = find_dataset(tmp_path)  # the folder holding BUSBRA/ is accepted too
+    assert ds.layout == "busbra" and ds.root.name == "BUSBRA" and len(ds.samples) == 12
+    first = ds.samples[0]
+    assert first.key == "Images/bus_0001-l.png" and first.dataset == "BUSBRA"
+    assert first.device == "GE Logiq 5" and first.label == "benign"
+    assert load_mask(first, (90, 110)).any()
+    labels, groups = split_labels_and_groups(ds.samples)
+    assert len(set(groups)) == 6
+    for seed in range(4):
+        split = split_groups(labels, groups, seed=seed)
+        for i in range(0, 12, 2):  # -l and -r of one patient on one side
+            assert split[i] == split[i + 1]
+    # an image without a row in the table or a mask is left out
+    cv2.imwrite(str(root / "Images" / "bus_0099-l.png"), np.zeros((8, 8), np.uint8))
+    assert len(find_dataset(root).samples) == 12
+
+
+def test_lesion_free_classes_get_their_own_split_fractions():
+    labels = ["normal"] * 40 + ["benign"] * 60
+    split = split_groups(labels, list(range(100)), seed=0,
+                         fractions_by_label={"normal": (0.5, 0.25, 0.25)})
+    normal_val = sum(1 for s, lab in zip(split, labels, strict=True) if lab == "normal" and s == "val")
+    benign_val = sum(1 for s, lab in zip(split, labels, strict=True) if lab == "benign" and s == "val")
+    assert normal_val == 10 and benign_val == 9

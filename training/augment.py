@@ -1,20 +1,19 @@
-"""Ultrasound-minded augmentation as small tf functions on (image, mask) pairs.
+"""Ultrasound-minded augmentation of one (image, mask) pair with NumPy and OpenCV.
 
-Geometry is shared by image and mask: horizontal flip, small rotation, scale and shift (a random
-crop-and-resize when zooming in). No vertical flip: the transducer is at the top of the image.
-Intensity only touches the image: gain, contrast, gamma, a depth gain ramp (time-gain
-compensation set differently) and multiplicative speckle-like noise, then blur now and then.
-Images are float32 in [0, 1] before `standardize`.
+Geometry is shared by image and mask: horizontal flip, small rotation, scale and shift (zooming in
+crops, zooming out pads with black as a narrower field of view would). No vertical flip: the
+transducer is at the top of the image. Intensity only touches the image: gain, contrast, gamma, a
+depth gain ramp (time-gain compensation set differently) and multiplicative speckle-like noise,
+then a light blur now and then. Images are float32 in [0, 1]; backend-neutral (no framework ops),
+so the same code feeds TensorFlow, JAX and PyTorch training.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import tensorflow as tf
-
-from unet.preprocess import STD_FLOOR
+import cv2
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -31,63 +30,39 @@ class AugmentConfig:
     blur_probability: float = 0.2
 
 
-def _affine(image, mask, cfg: AugmentConfig):
-    size = tf.cast(tf.shape(image)[0], tf.float32)
-    angle = tf.random.uniform([], -1.0, 1.0) * cfg.max_rotation_deg * math.pi / 180.0
-    scale = tf.random.uniform([], *cfg.scale_range)
-    tx = tf.random.uniform([], -cfg.max_shift, cfg.max_shift) * size
-    ty = tf.random.uniform([], -cfg.max_shift, cfg.max_shift) * size
-    c = size / 2.0
-    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
-    # output -> input mapping around the centre
-    a0, a1 = cos, -sin
-    b0, b1 = sin, cos
-    a2 = c - a0 * c - a1 * c + tx
-    b2 = c - b0 * c - b1 * c + ty
-    transform = tf.stack([a0, a1, a2, b0, b1, b2, 0.0, 0.0])[None]
-    stacked = tf.concat([image, mask], axis=-1)[None]
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=stacked,
-        transforms=transform,
-        output_shape=tf.shape(image)[:2],
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-        fill_value=0.0,
-    )[0]
-    return out[..., :1], out[..., 1:]
+def random_affine(image: np.ndarray, mask: np.ndarray, cfg: AugmentConfig,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate, scale and shift image and mask together about the centre (black fill)."""
+    h, w = image.shape
+    angle = rng.uniform(-1.0, 1.0) * cfg.max_rotation_deg
+    scale = rng.uniform(*cfg.scale_range)
+    matrix = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, scale)
+    matrix[:, 2] += rng.uniform(-cfg.max_shift, cfg.max_shift, size=2) * (w, h)
+    warp = dict(flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return (cv2.warpAffine(image, matrix, (w, h), **warp),
+            cv2.warpAffine(mask, matrix, (w, h), **warp))
 
 
-def _intensity(image, cfg: AugmentConfig):
-    image = image * tf.random.uniform([], *cfg.gain_range)
-    mean = tf.reduce_mean(image)
-    image = (image - mean) * tf.random.uniform([], *cfg.contrast_range) + mean
-    image = tf.clip_by_value(image, 0.0, 1.0)
-    image = image ** tf.random.uniform([], *cfg.gamma_range)
-    h = tf.shape(image)[0]
-    ramp = tf.linspace(-0.5, 0.5, h)[:, None, None]
-    image = image * (1.0 + tf.random.uniform([], -cfg.depth_gain, cfg.depth_gain) * ramp)
-    sigma = tf.random.uniform([], 0.0, cfg.speckle_sigma)
-    image = image * (1.0 + sigma * tf.random.normal(tf.shape(image)))
-    if cfg.blur_probability > 0:
-        kernel = tf.constant([1.0, 2.0, 1.0]) / 4.0
-        k2 = (kernel[:, None] * kernel[None, :])[:, :, None, None]
-        blurred = tf.nn.conv2d(image[None], k2, strides=1, padding="SAME")[0]
-        image = tf.where(tf.random.uniform([]) < cfg.blur_probability, blurred, image)
-    return tf.clip_by_value(image, 0.0, 1.0)
+def random_intensity(image: np.ndarray, cfg: AugmentConfig,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Gain, contrast, gamma, depth ramp, speckle and an occasional 3x3 blur; stays in [0, 1]."""
+    image = image * rng.uniform(*cfg.gain_range)
+    mean = float(image.mean())
+    image = np.clip((image - mean) * rng.uniform(*cfg.contrast_range) + mean, 0.0, 1.0)
+    image = image ** rng.uniform(*cfg.gamma_range)
+    ramp = np.linspace(-0.5, 0.5, image.shape[0], dtype=np.float32)[:, None]
+    image = image * (1.0 + rng.uniform(-cfg.depth_gain, cfg.depth_gain) * ramp)
+    sigma = rng.uniform(0.0, cfg.speckle_sigma)
+    image = image * (1.0 + sigma * rng.standard_normal(image.shape, dtype=np.float32))
+    if rng.uniform() < cfg.blur_probability:
+        image = cv2.GaussianBlur(image, (3, 3), 0.85)  # ~ the [1, 2, 1] / 4 kernel
+    return np.clip(image, 0.0, 1.0).astype(np.float32)
 
 
-def standardize(image):
-    """tf twin of unet.preprocess.standardize (per-image zero mean, unit variance)."""
-    mean, var = tf.nn.moments(image, axes=[0, 1, 2])
-    return (image - mean) / tf.maximum(tf.sqrt(var), STD_FLOOR)
-
-
-def augment(image, mask, cfg: AugmentConfig):
-    """Random geometry (shared) and intensity (image only); returns image in [0, 1], binary mask."""
-    if cfg.flip:
-        flip = tf.random.uniform([]) < 0.5
-        image = tf.where(flip, tf.reverse(image, [1]), image)
-        mask = tf.where(flip, tf.reverse(mask, [1]), mask)
-    image, mask = _affine(image, mask, cfg)
-    image = _intensity(image, cfg)
-    return image, tf.cast(mask > 0.5, tf.float32)
+def augment(image: np.ndarray, mask: np.ndarray, cfg: AugmentConfig,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """float32 (S, S) image in [0, 1] and (S, S) mask in {0, 1} -> augmented pair (mask binary)."""
+    if cfg.flip and rng.uniform() < 0.5:
+        image, mask = image[:, ::-1], mask[:, ::-1]
+    image, mask = random_affine(np.ascontiguousarray(image), np.ascontiguousarray(mask), cfg, rng)
+    return random_intensity(image, cfg, rng), (mask > 0.5).astype(np.float32)

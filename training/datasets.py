@@ -7,13 +7,18 @@ Layouts, detected from the folder's content:
   lesion-free (its images get empty masks); in a folder with masks, an image without one is skipped.
 - DDTI / TN-SCUI (`thyroidultrasound/`): `p_image/N.PNG` with `p_mask/N.PNG`.
 - DDTI raw frames (`DDTI_raw/`): `image/N.PNG` with `mask/N.PNG`.
+- BUS-BRA (`BUSBRA/`): `Images/bus_0001-l.png` with `Masks/mask_0001-l.png` and `bus_data.csv`
+  (per image `ID, Case, ..., Pathology, ..., Device, ...`): the patient (`Case`) becomes the
+  sample's group, so both views of a patient stay on one side of every split; the scanner
+  (`Device`) is kept for per-scanner metrics. The folder holding `BUSBRA/` is accepted too.
 - Generic: `images/` with `masks/`, matched by stem (`a.png` with `a.png` or `a_mask.png`).
 """
 
 from __future__ import annotations
 
+import csv
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -34,6 +39,9 @@ class Sample:
     mask_paths: tuple[Path, ...]  # empty: the image has no lesion
     label: str  # class folder name for BUSI, "lesion" for pair layouts
     key: str  # path relative to the data directory, used in manifests
+    group: str = ""  # a patient id where the layout knows it (BUS-BRA's Case); "" otherwise
+    device: str = ""  # the scanner, where the layout says (BUS-BRA's Device)
+    dataset: str = ""  # the data set's name (its folder), set by find_dataset
 
     @property
     def has_lesion_annotation(self) -> bool:
@@ -88,6 +96,35 @@ def _pairs(image_dir: Path, mask_dir: Path, root: Path) -> list[Sample]:
     return samples
 
 
+def _busbra(root: Path) -> list[Sample]:
+    try:
+        with open(root / BUSBRA_CSV, newline="", encoding="utf-8-sig") as f:
+            rows = {r["ID"].strip(): r for r in csv.DictReader(f)}
+    except (OSError, KeyError, csv.Error) as exc:
+        raise DatasetError(f"{root / BUSBRA_CSV}: cannot read the ID column ({exc}).") from exc
+    samples = []
+    for img in sorted(_images_in(root / "Images"), key=_natural_key):
+        mask = root / "Masks" / (img.name.replace("bus_", "mask_", 1))
+        row = rows.get(img.stem)
+        if row is None or not mask.is_file():
+            continue
+        label = (row.get("Pathology") or "lesion").strip().lower() or "lesion"
+        samples.append(Sample(img, (mask,), label, str(img.relative_to(root)),
+                              group=f"case-{row.get('Case', img.stem).strip()}",
+                              device=(row.get("Device") or "").strip()))
+    if not samples:
+        raise DatasetError(f"{root}: found BUS-BRA's Images/, Masks/ and {BUSBRA_CSV} but no "
+                           "image with its mask and a row in the table.")
+    return samples
+
+
+BUSBRA_CSV = "bus_data.csv"
+
+
+def _is_busbra(root: Path) -> bool:
+    return all((root / n).exists() for n in ("Images", "Masks", BUSBRA_CSV))
+
+
 def find_dataset(root: str | Path) -> Dataset:
     """Detect the layout of `root` and list its samples.
 
@@ -95,6 +132,16 @@ def find_dataset(root: str | Path) -> Dataset:
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"Data directory {root} does not exist or is not a folder.")
+    if not _is_busbra(root) and _is_busbra(root / "BUSBRA"):
+        root = root / "BUSBRA"
+    dataset = _find_layout(root)
+    dataset.samples = [replace(s, dataset=root.name) for s in dataset.samples]
+    return dataset
+
+
+def _find_layout(root: Path) -> Dataset:
+    if _is_busbra(root):
+        return Dataset(root, "busbra", _busbra(root))
     for image_name, mask_name in PAIR_LAYOUTS:
         if (root / image_name).is_dir() and (root / mask_name).is_dir():
             samples = _pairs(root / image_name, root / mask_name, root)
@@ -113,7 +160,8 @@ def find_dataset(root: str | Path) -> Dataset:
     raise DatasetError(
         f"{root} holds no data set in a known layout. Expected one of: class folders with "
         "'name.png' + 'name_mask.png' (BUSI), 'p_image/' + 'p_mask/' (DDTI/TN-SCUI), "
-        "'image/' + 'mask/' (DDTI raw frames), or 'images/' + 'masks/' (your own pairs)."
+        "'image/' + 'mask/' (DDTI raw frames), 'Images/' + 'Masks/' + 'bus_data.csv' (BUS-BRA), "
+        "or 'images/' + 'masks/' (your own pairs)."
     )
 
 

@@ -31,16 +31,17 @@ def dataset_fingerprint(dataset) -> dict:
     }
 
 
-def inference_copy(model, input_size: int, model_kwargs: dict, path: Path) -> Path:
+def inference_copy(model, input_size: int, model_kwargs: dict, path: Path,
+                   architecture: str = "unet") -> Path:
     """Rebuild the network in float32 without optimizer state and save it (smaller file)."""
     import keras
 
-    from unet.model import build_unet
+    from unet.architectures import build_model
 
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
     try:
-        clean = build_unet(input_size, **model_kwargs)
+        clean = build_model(architecture, input_size, **model_kwargs)
         clean.set_weights(model.get_weights())
     finally:
         keras.mixed_precision.set_global_policy(policy)
@@ -60,18 +61,54 @@ def _atomic_text(dst: Path, text: str) -> None:
     os.replace(tmp, dst)
 
 
-def export_run(organ, model, dataset, manifest, info, run_dir: Path, *, export_dir=None,
+def split_samples(datasets, manifest: dict, name: str) -> list:
+    """The samples of one split of the manifest, from every data set it names."""
+    from training.evaluate import select
+
+    items = manifest["splits"][name]
+    chosen = []
+    for d in datasets:
+        keys = [i["key"] for i in items if i.get("dataset", d.root.name) == d.root.name]
+        chosen.extend(select(d.samples, keys))
+    return chosen
+
+
+def test_results(segmenter, test_samples, run_dir: Path, title: str) -> dict:
+    """The test split scored as a whole, per data set and per scanner (where known)."""
+    from training.evaluate import evaluate, format_table, summarize
+
+    results = {"test": evaluate(segmenter, test_samples, figure=run_dir / "test_cases.png",
+                                title=f"{title}: test split (worst, median, best)")}
+    print(format_table(f"{title} test", results["test"]["summary"]))
+    rows = results["test"]["per_image"]
+    for row, s in zip(rows, test_samples, strict=True):
+        row["dataset"], row["device"] = s.dataset, s.device
+    subsets = {}
+    if len({s.dataset for s in test_samples}) > 1:
+        for name in dict.fromkeys(s.dataset for s in test_samples):
+            subsets[f"test:{name}"] = [r for r in rows if r["dataset"] == name]
+    for device in sorted({s.device for s in test_samples if s.device}):
+        subsets[f"test:{device}"] = [r for r in rows if r["device"] == device]
+    for key, sub in subsets.items():
+        results[key] = {"summary": summarize(sub)}
+        print(format_table(key, results[key]["summary"]))
+    return results
+
+
+def export_run(organ, model, datasets, manifest, info, run_dir: Path, *, export_dir=None,
                raw_data_dir=None, started=None) -> dict:
     from training.datasets import find_dataset
     from training.evaluate import evaluate, format_table, select
     from unet.segmenter import Segmenter
 
+    if not isinstance(datasets, (list, tuple)):
+        datasets = [datasets]
     model_path = inference_copy(model, info["image_size"], info["model_kwargs"],
-                                run_dir / "model.keras")
+                                run_dir / "model.keras", info.get("architecture", "unet"))
     segmenter = Segmenter(organ, weights=model_path)
     from training.calibrate import apply_operating_point, calibrate
 
-    val_samples = select(dataset.samples, [i["key"] for i in manifest["splits"]["val"]])
+    val_samples = split_samples(datasets, manifest, "val")
     point = calibrate(segmenter, val_samples)
     apply_operating_point(segmenter, point)
     print(f"operating point (validation): threshold {point['threshold']}, min area "
@@ -79,10 +116,8 @@ def export_run(organ, model, dataset, manifest, info, run_dir: Path, *, export_d
           f"{point['min_peak_probability']}; val Dice {point['val_dice']:.3f}, val FP rate "
           f"{point['val_fp_rate']}")
     test_keys = [i["key"] for i in manifest["splits"]["test"]]
-    test_samples = select(dataset.samples, test_keys)
-    results = {"test": evaluate(segmenter, test_samples, figure=run_dir / "test_cases.png",
-                                title=f"{organ.display_name}: test split (worst, median, best)")}
-    print(format_table(f"{organ.display_name} test ({dataset.layout})", results["test"]["summary"]))
+    test_samples = split_samples(datasets, manifest, "test")
+    results = test_results(segmenter, test_samples, run_dir, organ.display_name)
     if raw_data_dir:
         raw = find_dataset(raw_data_dir)
         raw_samples = select(raw.samples, test_keys)
@@ -100,11 +135,15 @@ def export_run(organ, model, dataset, manifest, info, run_dir: Path, *, export_d
         "organ": organ.key,
         "version": f"{organ.key}-{time.strftime('%Y%m%d')}-{mhash[:8]}-{whash[:6]}",
         "intended_use": "Research and teaching demo. Not a medical device; not for diagnosis.",
-        "dataset": dataset_fingerprint(dataset),
+        "dataset": dataset_fingerprint(datasets[0]) if len(datasets) == 1 else
+        [dataset_fingerprint(d) for d in datasets],
         "split": {"manifest_sha256": mhash, "counts": counts,
-                  "grouping": f"perceptual hash, Hamming <= {manifest['hamming_threshold']}",
+                  "grouping": manifest.get("grouping", "perceptual hash") +
+                  f" (Hamming <= {manifest['hamming_threshold']})",
                   "seed": manifest["seed"]},
         "training": {k: v for k, v in info.items()},
+        "architecture": info.get("architecture", "unet"),
+        "encoder_init": info.get("encoder_init", "random"),
         "parameters": int(model.count_params()),
         "wall_seconds_total": round(time.time() - started, 1) if started else None,
         "inference": {"input_size": info["image_size"], "threshold": point["threshold"],
@@ -147,14 +186,16 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m training.export", description=main.__doc__)
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--data-dir", default=None, help="default: the one in the split manifest")
+    p.add_argument("--data-dir", default=None, action="append",
+                   help="default: the ones in the split manifest (repeat for several)")
     p.add_argument("--raw-data-dir", default=None)
     p.add_argument("--export-dir", default=None)
     args = p.parse_args(argv)
     run_dir = Path(args.run_dir)
     manifest = json.loads((run_dir / "split_manifest.json").read_text())
     organ = get_organ(manifest["organ"])
-    dataset = find_dataset(args.data_dir or manifest["data_dir"])
+    dirs = args.data_dir or list(manifest.get("data_dirs", {}).values()) or [manifest["data_dir"]]
+    datasets = [find_dataset(d) for d in dirs]
     model = keras.saving.load_model(run_dir / "best.keras", compile=False)
     info_path = run_dir / "run_info.json"
     if info_path.is_file():
@@ -167,7 +208,7 @@ def main(argv=None) -> int:
                 "best_val_dice": max(float(r["val_dice"]) for r in rows)}
     info["re_exported_with"] = "python -m training.export " + " ".join(
         sys.argv[1:] if argv is None else argv)
-    export_run(organ, model, dataset, manifest, info, run_dir, export_dir=args.export_dir,
+    export_run(organ, model, datasets, manifest, info, run_dir, export_dir=args.export_dir,
                raw_data_dir=args.raw_data_dir)
     return 0
 

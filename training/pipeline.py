@@ -1,20 +1,28 @@
-"""From a list of samples to cached arrays and `tf.data` pipelines.
+"""From a list of samples to cached arrays and backend-neutral batches (`keras.utils.PyDataset`).
 
 Each image goes through the inference path's own steps (unet.reader, the organ's field-of-view
-crop, unet.preprocess resizing); the resized images are cached in memory once, and augmentation and
-standardization run per epoch in the `tf.data` graph.
+crop, unet.preprocess resizing); the resized images are cached in memory once, and augmentation
+and standardization run per batch in NumPy/OpenCV, so the same pipeline feeds every Keras backend.
+
+Lesion-free scans are the hard part for a breast model trained mostly on lesion images (BUS-BRA
+has none), so an epoch can draw the lesion-free images several times (`negative_repeat`) and add
+lesion-free crops cut from lesion images away from the outlined lesion (`crops_per_epoch`): tissue
+the expert did not mark, from every scanner in the training data.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import keras
 import numpy as np
-import tensorflow as tf
 
-from training.augment import AugmentConfig, augment, standardize
+from training.augment import AugmentConfig, augment
 from training.datasets import Sample, load_gray, load_mask
-from unet.preprocess import resize_to_square
+from unet.preprocess import resize_to_square, standardize
+
+MIN_CROP_FRACTION = 0.3  # a lesion-free crop covers at least this share of the field of view
+CROP_MARGIN = 0.04  # and keeps this share of the side away from the lesion's box
 
 
 @dataclass
@@ -25,6 +33,9 @@ class CachedSplit:
 
     def __len__(self):
         return len(self.keys)
+
+    def lesion_free(self) -> np.ndarray:
+        return ~(self.masks >= 128).any(axis=(1, 2))
 
 
 def prepare_sample(sample: Sample, *, crop_field_of_view: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -39,38 +50,118 @@ def prepare_sample(sample: Sample, *, crop_field_of_view: bool) -> tuple[np.ndar
     return gray, mask
 
 
+def lesion_free_crop(gray: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """The largest strip of the frame beside the lesion's box (left, right, above or below) that
+    keeps a margin from it, covers MIN_CROP_FRACTION of the frame and has an aspect within 1:2;
+    None when there is none."""
+    if not mask.any():
+        return None
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    my, mx = int(CROP_MARGIN * h), int(CROP_MARGIN * w)
+    y0, y1 = max(0, ys.min() - my), min(h, ys.max() + 1 + my)
+    x0, x1 = max(0, xs.min() - mx), min(w, xs.max() + 1 + mx)
+    candidates = [(slice(0, h), slice(0, x0)), (slice(0, h), slice(x1, w)),
+                  (slice(0, y0), slice(0, w)), (slice(y1, h), slice(0, w))]
+    best, best_area = None, 0
+    for sy, sx in candidates:
+        ch, cw = sy.stop - sy.start, sx.stop - sx.start
+        if ch <= 0 or cw <= 0:
+            continue
+        # trim the long side to an aspect of at most 2, keeping the centre
+        if cw > 2 * ch:
+            cut = (cw - 2 * ch) // 2
+            sx = slice(sx.start + cut, sx.start + cut + 2 * ch)
+        elif ch > 2 * cw:
+            cut = (ch - 2 * cw) // 2
+            sy = slice(sy.start + cut, sy.start + cut + 2 * cw)
+        area = (sy.stop - sy.start) * (sx.stop - sx.start)
+        if area >= MIN_CROP_FRACTION * h * w and area > best_area:
+            best, best_area = (sy, sx), area
+    if best is None:
+        return None
+    crop = gray[best]
+    return crop if not mask[best].any() else None
+
+
+def cache_arrays(pairs: list[tuple[np.ndarray, np.ndarray]], keys: list[str],
+                 size: int) -> CachedSplit:
+    return CachedSplit(
+        np.stack([resize_to_square(g, size) for g, _ in pairs]),
+        np.stack([resize_to_square(m.astype(np.uint8) * 255, size) for _, m in pairs]),
+        list(keys),
+    )
+
+
 def cache_split(samples: list[Sample], size: int, *, crop_field_of_view: bool) -> CachedSplit:
-    images, masks = [], []
-    for s in samples:
-        gray, mask = prepare_sample(s, crop_field_of_view=crop_field_of_view)
-        images.append(resize_to_square(gray, size))
-        masks.append(resize_to_square(mask.astype(np.uint8) * 255, size))
-    return CachedSplit(np.stack(images), np.stack(masks), [s.key for s in samples])
+    pairs = [prepare_sample(s, crop_field_of_view=crop_field_of_view) for s in samples]
+    return cache_arrays(pairs, [s.key for s in samples], size)
 
 
-def _to_float(image, mask):
-    image = tf.cast(image[..., None], tf.float32) / 255.0
-    mask = tf.cast(mask[..., None] >= 128, tf.float32)
-    return image, mask
+def epoch_plan(split: CachedSplit, crops: CachedSplit | None, *, negative_repeat: int,
+               crops_per_epoch: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """(source, index) pairs of one epoch, shuffled: 0 = the split, 1 = the crops."""
+    free = split.lesion_free()
+    plan = [(0, i) for i in range(len(split))]
+    plan += [(0, int(i)) for i in np.nonzero(free)[0] for _ in range(max(0, negative_repeat - 1))]
+    if crops is not None and len(crops) and crops_per_epoch > 0:
+        picks = rng.choice(len(crops), size=min(crops_per_epoch, len(crops)), replace=False)
+        plan += [(1, int(i)) for i in picks]
+    order = rng.permutation(len(plan))
+    return [plan[i] for i in order]
 
 
-def make_dataset(
-    split: CachedSplit,
-    *,
-    batch_size: int,
-    training: bool,
-    augment_config: AugmentConfig | None = None,
-    seed: int = 0,
-) -> tf.data.Dataset:
-    """Batched (standardized image, mask) pairs; shuffled and augmented when training."""
-    ds = tf.data.Dataset.from_tensor_slices((split.images, split.masks))
-    if training:
-        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(_to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if training:
-        cfg = augment_config or AugmentConfig()
-        ds = ds.map(lambda x, y: augment(x, y, cfg), num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True)
-    ds = ds.map(lambda x, y: (standardize(x), y), num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True)
-    return ds.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
+def model_pair(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float image in [0, 1] and binary mask -> standardized (S, S, 1) input and (S, S, 1) target."""
+    return standardize(image)[..., None], mask.astype(np.float32)[..., None]
+
+
+class SegmentationBatches(keras.utils.PyDataset):
+    """Batches of (standardized image, mask), shuffled and augmented when training.
+
+    Every item's randomness comes from (seed, epoch, batch index), so a run is repeatable
+    whatever the number of loader threads."""
+
+    def __init__(self, split: CachedSplit, *, batch_size: int, training: bool,
+                 crops: CachedSplit | None = None, negative_repeat: int = 1,
+                 crops_per_epoch: int = 0, augment_config: AugmentConfig | None = None,
+                 seed: int = 0, workers: int = 1):
+        super().__init__(workers=workers, use_multiprocessing=False)
+        self.split, self.crops = split, crops
+        self.batch_size, self.training, self.seed = batch_size, training, seed
+        self.negative_repeat, self.crops_per_epoch = negative_repeat, crops_per_epoch
+        self.config = augment_config or AugmentConfig()
+        self.epoch = 0
+        self._plan = self._make_plan()
+
+    def _make_plan(self):
+        if not self.training:
+            return [(0, i) for i in range(len(self.split))]
+        rng = np.random.default_rng([self.seed, self.epoch])
+        return epoch_plan(self.split, self.crops, negative_repeat=self.negative_repeat,
+                          crops_per_epoch=self.crops_per_epoch, rng=rng)
+
+    def __len__(self):
+        if self.training:  # whole batches only, at least one
+            return max(1, len(self._plan) // self.batch_size)
+        return -(-len(self._plan) // self.batch_size)
+
+    def __getitem__(self, index):
+        items = self._plan[index * self.batch_size:(index + 1) * self.batch_size]
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        xs, ys = [], []
+        for source, i in items:
+            arrays = self.split if source == 0 else self.crops
+            image = arrays.images[i].astype(np.float32) / 255.0
+            mask = (arrays.masks[i] >= 128).astype(np.float32)
+            if self.training:
+                image, mask = augment(image, mask, self.config, rng)
+            x, y = model_pair(image, mask)
+            xs.append(x)
+            ys.append(y)
+        return np.stack(xs), np.stack(ys)
+
+    def on_epoch_end(self):
+        if self.training:
+            self.epoch += 1
+            self._plan = self._make_plan()

@@ -11,11 +11,20 @@ class Recipe:
     batch_size: int
     learning_rate: float
     patience: int
+    warmup_epochs: int = 3
+    negative_repeat: int = 1  # lesion-free images drawn this many times per epoch
+    crops_per_epoch: int = 0  # lesion-free crops (cut beside lesions) added to each epoch
+    pretrained: bool = True  # ImageNet encoder, where the architecture has one
 
 
 RECIPES: dict[str, Recipe] = {
-    "breast": Recipe(epochs=120, batch_size=16, learning_rate=2e-3, patience=40),
-    "thyroid": Recipe(epochs=100, batch_size=16, learning_rate=2e-3, patience=35),
+    # BUSI + BUS-BRA: lesion-free BUSI scans drawn 3x per epoch, plus lesion-free crops
+    "breast": Recipe(epochs=24, batch_size=16, learning_rate=1e-3, patience=10, warmup_epochs=2,
+                     negative_repeat=3, crops_per_epoch=150),
+    "thyroid": Recipe(epochs=60, batch_size=16, learning_rate=1e-3, patience=20, warmup_epochs=2),
 }
 
-SMOKE = Recipe(epochs=2, batch_size=4, learning_rate=2e-3, patience=5)
+SMOKE = Recipe(epochs=2, batch_size=4, learning_rate=2e-3, patience=5, warmup_epochs=1,
+               negative_repeat=2, crops_per_epoch=4)
+SMOKE_MODEL_KWARGS = {"unet": dict(depth=3, base_filters=8),
+                      "efficientnet_unet": dict(decoder_filters=(16, 8, 8, 8, 8))}

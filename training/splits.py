@@ -64,8 +64,12 @@ def split_groups(
     *,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
     seed: int = 0,
+    fractions_by_label: dict[str, tuple[float, float, float]] | None = None,
 ) -> list[str]:
-    """Assign every item a split; groups stay whole, classes keep their proportions (by group)."""
+    """Assign every item a split; groups stay whole, classes keep their proportions (by group).
+
+    fractions_by_label overrides the fractions for some classes (e.g. more lesion-free scans in
+    validation, so the lesion-free rule is chosen on enough of them)."""
     members = defaultdict(list)
     for i, g in enumerate(groups):
         members[g].append(i)
@@ -80,9 +84,10 @@ def split_groups(
         rng.shuffle(class_groups)
         total = sum(len(members[g]) for g in class_groups)
         counts = dict.fromkeys(SPLITS, 0)
+        share = (fractions_by_label or {}).get(label, fractions)
         for g in class_groups:
             # put the group where the split is furthest below its target share
-            need = {s: fractions[k] * total - counts[s] for k, s in enumerate(SPLITS)}
+            need = {s: share[k] * total - counts[s] for k, s in enumerate(SPLITS)}
             target = max(SPLITS[::-1], key=lambda s: need[s])
             counts[target] += len(members[g])
             for i in members[g]:

@@ -1,5 +1,5 @@
-"""Fit a U-Net: AdamW with warm-up and cosine decay, early stopping and best checkpoint on the
-validation Dice, a CSV log and Keras progress bars."""
+"""Fit a model: AdamW with warm-up and cosine decay, early stopping and best checkpoint on the
+validation Dice, a CSV log and Keras progress bars. Backend-neutral (TensorFlow, JAX, PyTorch)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import tensorflow as tf
 
 from training.losses import BceDiceLoss
 from training.metrics import DiceScore
-from unet.model import build_unet
+from unet.architectures import build_model
 
-STRATEGIES = ("auto", "default", "one_device", "mirrored")
+DISTRIBUTIONS = ("auto", "none", "data_parallel")
 
 
-def choose_strategy(name: str) -> tf.distribute.Strategy:
-    """TensorFlow's own distribution: MirroredStrategy over all visible GPUs, or a single device."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "mirrored" or (name == "auto" and len(gpus) > 1):
-        return tf.distribute.MirroredStrategy()
-    if name == "one_device" or (name == "auto" and len(gpus) == 1):
-        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
-    if name in ("default", "auto"):
-        return tf.distribute.get_strategy()
-    raise ValueError(f"--strategy must be one of {STRATEGIES}")
+def choose_distribution(name: str) -> str:
+    """Several accelerators under JAX: `keras.distribution.DataParallel` over all of them.
+
+    Returns what was set up ("none" or "data_parallel xN")."""
+    if name not in DISTRIBUTIONS:
+        raise ValueError(f"--distribution must be one of {DISTRIBUTIONS}")
+    if name == "none" or keras.backend.backend() != "jax":
+        if name == "data_parallel":
+            raise ValueError("--distribution data_parallel needs the JAX backend "
+                             "(KERAS_BACKEND=jax)")
+        return "none"
+    devices = keras.distribution.list_devices()
+    if name == "data_parallel" or (name == "auto" and len(devices) > 1):
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        return f"data_parallel x{len(devices)}"
+    return "none"
 
 
 @dataclass(frozen=True)
@@ -38,8 +43,13 @@ class TrainConfig:
     patience: int = 25
 
 
-def compile_model(model_kwargs: dict, input_size: int, steps_per_epoch: int, cfg: TrainConfig):
-    model = build_unet(input_size, **model_kwargs)
+def compile_model(architecture: str, model_kwargs: dict, input_size: int, steps_per_epoch: int,
+                  cfg: TrainConfig, *, pretrained: bool = False):
+    model = build_model(architecture, input_size, **model_kwargs)
+    if pretrained:
+        from training.pretrained import load_imagenet_weights
+
+        load_imagenet_weights(model, model_kwargs.get("variant", "lite0"))
     total = max(1, cfg.epochs * steps_per_epoch)
     warmup = min(total // 2, cfg.warmup_epochs * steps_per_epoch)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -54,7 +64,7 @@ def compile_model(model_kwargs: dict, input_size: int, steps_per_epoch: int, cfg
     return model
 
 
-def fit(model, train_ds, val_ds, cfg: TrainConfig, run_dir: Path, *, verbose: int = 1):
+def fit(model, train_data, val_data, cfg: TrainConfig, run_dir: Path, *, verbose: int = 1):
     """Train with checkpointing; returns the History. The best weights end up in the model."""
     run_dir.mkdir(parents=True, exist_ok=True)
     callbacks = [
@@ -67,5 +77,6 @@ def fit(model, train_ds, val_ds, cfg: TrainConfig, run_dir: Path, *, verbose: in
         keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
     ]
     return model.fit(
-        train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose
+        train_data, validation_data=val_data, epochs=cfg.epochs, callbacks=callbacks,
+        verbose=verbose
     )

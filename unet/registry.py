@@ -24,7 +24,8 @@ class OrganConfig:
     crop_field_of_view: bool  # find the scanner's image area before segmenting
     min_lesion_area_fraction: float  # components smaller than this share of the image are dropped
     min_peak_probability: float = 0.0  # components whose peak is below this are dropped
-    model_kwargs: dict = field(default_factory=dict)  # arguments of unet.model.build_unet
+    architecture: str = "unet"  # a builder named in unet/architectures.py
+    model_kwargs: dict = field(default_factory=dict)  # arguments of that builder
     hub_repo_env: str = ""  # environment variable naming a Hugging Face Hub repo id
 
     @property
@@ -45,18 +46,20 @@ ORGANS: dict[str, OrganConfig] = {
         weight_file="breast.keras",
         crop_field_of_view=True,
         min_lesion_area_fraction=0.002,
-        model_kwargs=dict(depth=4, base_filters=16, normalization="batch", dropout=0.1),
+        architecture="efficientnet_unet",
+        model_kwargs=dict(variant="lite0", decoder_filters=(128, 64, 48, 32, 16), dropout=0.1),
         hub_repo_env="UNET_BREAST_HUB_REPO",
     ),
     "thyroid": OrganConfig(
         key="thyroid",
         display_name="Thyroid",
-        input_size=192,
+        input_size=224,
         threshold=0.5,
         weight_file="thyroid.keras",
         crop_field_of_view=True,
         min_lesion_area_fraction=0.002,
-        model_kwargs=dict(depth=4, base_filters=16, normalization="batch", dropout=0.1),
+        architecture="efficientnet_unet",
+        model_kwargs=dict(variant="lite0", decoder_filters=(128, 64, 48, 32, 16), dropout=0.1),
         hub_repo_env="UNET_THYROID_HUB_REPO",
     ),
 }

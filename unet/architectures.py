@@ -1,0 +1,24 @@
+"""The model builders an organ's registry entry can name, by name.
+
+`build_model(architecture, input_size, **kwargs)` is how training, export and the teaching tab
+build a network, so adding an architecture means adding a builder here.
+"""
+
+from __future__ import annotations
+
+from unet.efficientnet_unet import build_efficientnet_unet
+from unet.model import build_unet
+
+ARCHITECTURES = {
+    "unet": build_unet,  # the from-scratch U-Net (unet/model.py)
+    "efficientnet_unet": build_efficientnet_unet,  # EfficientNet-Lite encoder (ImageNet-initialised)
+}
+
+
+def build_model(architecture: str, input_size: int, **kwargs):
+    try:
+        builder = ARCHITECTURES[architecture]
+    except KeyError:
+        raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, "
+                         f"got {architecture!r}") from None
+    return builder(input_size, **kwargs)
