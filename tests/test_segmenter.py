@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from tests.helpers import fresh_segmenter, small_organ
 from unet.model import build_unet
@@ -68,29 +69,82 @@ def test_field_of_view_result_is_pasted_back_into_the_frame():
     assert box.y0 <= true_box[0] + 10 and box.y1 >= true_box[2] - 10
 
 
-def test_without_tensorflow_falls_back_to_the_keras_model_and_says_so_once(monkeypatch, caplog):
-    """Training may run on JAX with no TensorFlow installed; its evaluation uses `Segmenter`."""
+def test_without_the_interpreter_the_keras_model_answers_and_the_log_says_so_once(
+        monkeypatch, caplog):
+    import keras
+
+    import unet.engine
     import unet.segmenter as segmenter_module
 
+    def not_installed():
+        raise unet.engine.EngineUnavailable("the LiteRT interpreter (ai-edge-litert) is not "
+                                            "installed")
+
+    monkeypatch.setattr(unet.engine, "_interpreter_class", not_installed)
+    monkeypatch.setattr(segmenter_module, "_fallback_warned", False)
     organ = small_organ(size=64)
     model = build_unet(64, **organ.model_kwargs)
     frame, _, _ = make_scanner_frame(seed=5)
-    expected = Segmenter(organ, model=model).segment(frame)
-
-    monkeypatch.setattr(segmenter_module, "_fallback_warned", False)
-
-    def no_tensorflow():
-        raise ImportError("No module named 'tensorflow'")
-
-    monkeypatch.setattr(segmenter_module, "_import_tensorflow", no_tensorflow)
     with caplog.at_level("WARNING", logger="unet.segmenter"):
-        first = Segmenter(organ, model=model)
-        second = Segmenter(organ, model=model)
+        first = Segmenter(organ, model=model, engine="litert")
+        second = Segmenter(organ, model=model, engine="litert")
         result = first.segment(frame)
         second.segment(frame)
-    assert first.engine == second.engine == "keras"
     warnings = [r for r in caplog.records if "falls back to the Keras model" in r.getMessage()]
-    assert len(warnings) == 1 and "TensorFlow" in warnings[0].getMessage()
-    np.testing.assert_allclose(result.probability, expected.probability, atol=1e-5)
-    np.testing.assert_allclose(result.uncertainty, expected.uncertainty, atol=1e-5)
-    assert result.confidence == expected.confidence
+    assert len(warnings) == 1 and "ai-edge-litert" in warnings[0].getMessage()
+    assert first.engine.startswith("Keras model") and second.engine == first.engine
+
+    x = np.random.default_rng(0).standard_normal((2, 64, 64, 1)).astype(np.float32)
+    expected = keras.ops.convert_to_numpy(model(x, training=False))[..., 0]
+    np.testing.assert_allclose(first.predict_batch(x), expected, atol=1e-6)
+    reference = Segmenter(organ, model=model, engine="keras").segment(frame)
+    np.testing.assert_array_equal(result.probability, reference.probability)
+    assert result.confidence == reference.confidence
+
+
+_JAX_SCRIPT = """
+import json, logging, os, sys
+sys.modules["tensorflow"] = None  # as on a machine without TensorFlow: any import fails
+os.environ["KERAS_BACKEND"] = "jax"
+records = []
+logging.basicConfig(level=logging.WARNING)
+logging.getLogger("unet.segmenter").addHandler(type("H", (logging.Handler,), {
+    "emit": lambda self, r: records.append(r.getMessage())})())
+import numpy as np
+from unet.phantom import make_scanner_frame
+from unet.segmenter import Segmenter
+frame, _, _ = make_scanner_frame(seed=5)
+probability = [Segmenter(organ).segment(frame).probability for organ in ("breast", "thyroid")]
+np.save(sys.argv[1], np.stack(probability))
+import keras
+print(json.dumps({"backend": keras.backend.backend(), "engine": Segmenter("breast").engine,
+                  "warnings": [m for m in records if "falls back" in m]}))
+"""
+
+
+def test_on_jax_without_tensorflow_the_keras_model_gives_the_engines_answers(tmp_path):
+    """Training's evaluation may run with KERAS_BACKEND=jax where TensorFlow is not installed."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("jax")
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "probability.npy"
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["PYTHONPATH"] = str(root)
+    run = subprocess.run([sys.executable, "-c", _JAX_SCRIPT, str(out)], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    info = json.loads(run.stdout.strip().splitlines()[-1])
+    assert info["backend"] == "jax" and "jax" in info["engine"]
+    assert len(info["warnings"]) == 1 and "'jax'" in info["warnings"][0]  # once, for 3 models
+
+    frame, _, _ = make_scanner_frame(seed=5)
+    on_jax = np.load(out)
+    for probability, organ in zip(on_jax, ("breast", "thyroid"), strict=True):
+        engine = Segmenter(organ)
+        assert engine.engine.startswith("LiteRT")
+        np.testing.assert_allclose(probability, engine.segment(frame).probability, atol=1e-4)

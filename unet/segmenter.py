@@ -62,19 +62,12 @@ class Segmentation:
 _fallback_warned = False
 
 
-def _import_tensorflow():
-    """TensorFlow, imported only when Keras runs on it (a seam for the fallback test)."""
-    import tensorflow
-
-    return tensorflow
-
-
 def _warn_fallback_once(reason: str) -> None:
     global _fallback_warned
     if not _fallback_warned:
         _fallback_warned = True
-        log.warning("Inference falls back to the Keras model (%s); it is slower than the "
-                    "default engine but gives the same probabilities.", reason)
+        log.warning("Inference falls back to the Keras model: %s. Same probabilities, but "
+                    "slower than the LiteRT engine.", reason)
 
 
 def _agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -85,7 +78,17 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> float:
 class Segmenter:
     """Loads an organ's U-Net once; `segment(gray)` runs it with test-time augmentation."""
 
-    def __init__(self, organ: str | OrganConfig, *, weights: str | Path | None = None, model=None):
+    # The batch segment() sends (identity and mirror image), converted for the engine up front;
+    # a batch of another size works too and is converted on its first use.
+    TTA_BATCH = 2
+
+    def __init__(self, organ: str | OrganConfig, *, weights: str | Path | None = None, model=None,
+                 engine: str = "auto"):
+        """``engine``: "litert" (the TF Lite flatbuffer run by LiteRT with XNNPACK, see
+        ``unet.engine``), "keras" (the Keras model itself), or "auto": "litert" for weights read
+        from a file (the app, the CLI, training's evaluation and export), "keras" for a model
+        given in code (tests, teaching: converting costs seconds per model). When "litert" cannot
+        run here, the Keras model answers instead, and the log says so once."""
         import keras
 
         self.organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
@@ -102,7 +105,11 @@ class Segmenter:
             self.model = keras.saving.load_model(weights, compile=False)
         self.input_size = int(self.model.input_shape[1])
         self.calls = 0  # model invocations, for tests and benchmarks
-        self._forward, self.engine = self._make_forward()
+        if engine not in ("auto", "litert", "keras"):
+            raise ValueError(f"engine must be 'auto', 'litert' or 'keras', not {engine!r}")
+        if engine == "auto":
+            engine = "keras" if model is not None else "litert"
+        self._forward, self.engine = self._make_forward(engine, weights)
         self.card = self._read_card(weights)
         # the operating point chosen on the validation split travels in the card
         chosen = self.card.get("inference", {}) if isinstance(self.card, dict) else {}
@@ -112,31 +119,33 @@ class Segmenter:
         self.min_peak = float(
             chosen.get("min_peak_probability", self.organ.min_peak_probability))
 
-    def _make_forward(self):
-        """The compiled forward pass and its name.
+    def _make_forward(self, engine: str, weights):
+        """(forward pass: float32 batch -> numpy output, the engine's name).
 
-        TensorFlow's compiled ``tf.function`` when Keras runs on TensorFlow; otherwise (another
-        Keras backend, or TensorFlow not installed, as in a JAX training environment) the Keras
-        model itself through ``predict_on_batch``, said once in the log.
+        "litert": ``unet.engine.LiteRTEngine``; if it cannot run (no interpreter package, Keras
+        not on TensorFlow, a failed conversion) the Keras model instead, said once in the log.
+        The Keras model runs as a compiled ``tf.function`` on TensorFlow, and through
+        ``predict_on_batch`` (compiled by the backend) elsewhere, e.g. on JAX without TensorFlow.
         """
         import keras
 
-        reason = None
-        if keras.backend.backend() != "tensorflow":
-            reason = f"Keras backend is {keras.backend.backend()!r}"
-        else:
+        if engine == "litert":
             try:
-                tf = _import_tensorflow()
-            except ImportError as exc:
-                reason = f"TensorFlow is not importable ({exc})"
-        if reason is None:
-            spec = tf.TensorSpec([None, self.input_size, self.input_size, 1], tf.float32)
-            fn = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
-            return (lambda x: np.asarray(fn(x))), "tf.function"
-        _warn_fallback_once(reason)
+                from unet.engine import LiteRTEngine
+
+                litert = LiteRTEngine(self.model, weights=weights, batch_sizes=(self.TTA_BATCH,))
+                return litert, f"{litert.name} ({litert.threads} threads)"
+            except Exception as exc:  # noqa: BLE001 - any failure: the Keras model still answers
+                _warn_fallback_once(f"{type(exc).__name__}: {exc}")
         model = self.model
-        return (lambda x: np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(x)))), \
-            "keras"
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+            fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+            return (lambda x: fn(x).numpy()), "Keras model (tf.function)"
+        return ((lambda x: keras.ops.convert_to_numpy(model.predict_on_batch(x))),
+                f"Keras model ({keras.backend.backend()} predict_on_batch)")
 
     @staticmethod
     def _read_card(weights) -> dict:

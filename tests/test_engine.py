@@ -1,0 +1,129 @@
+"""The LiteRT engine (unet/engine.py) gives the Keras model's answers, at any batch size."""
+
+from __future__ import annotations
+
+import threading
+
+import keras
+import numpy as np
+import pytest
+
+from tests.helpers import small_organ
+from unet.engine import LiteRTEngine, usable_threads
+from unet.fov import find_field_of_view
+from unet.model import build_unet
+from unet.phantom import make_scanner_frame
+from unet.preprocess import to_model_input
+from unet.registry import get_organ
+from unet.segmenter import Segmenter
+
+
+def _keras(model, x: np.ndarray) -> np.ndarray:
+    return keras.ops.convert_to_numpy(model(x, training=False))
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A private engine cache, so that each test converts for itself."""
+    folder = tmp_path / "engine-cache"
+    monkeypatch.setenv("UNET_ENGINE_CACHE", str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("organ_key", ["breast", "thyroid"])
+def test_bundled_weights_give_the_keras_models_probabilities(organ_key, cache):
+    organ = get_organ(organ_key)
+    assert organ.weight_path.is_file(), f"{organ.weight_path} is bundled with the app"
+    seg = Segmenter(organ_key)
+    assert seg.engine.startswith("LiteRT"), seg.engine
+    assert list(cache.glob("*.tflite")), "the converted flatbuffer is cached"
+    # a real-sized input: a scanner frame's field of view at the model's own input size, and its
+    # mirror image, as segment() sends them
+    frame, _, _ = make_scanner_frame(500, 600, seed=1)
+    x = to_model_input(frame[find_field_of_view(frame).slice], seg.input_size)
+    batch = np.stack([x, x[:, ::-1]]).astype(np.float32)
+    assert batch.shape[1] == batch.shape[2] == seg.model.input_shape[1]
+    expected = _keras(seg.model, batch)[..., 0]
+    got = seg.predict_batch(batch)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    assert np.ptp(expected) > 0.1, "the outputs vary: the comparison is not of two blanks"
+
+    # the whole pipeline too: the Keras model through segment() gives the same picture
+    reference = Segmenter(organ_key, engine="keras").segment(frame)
+    result = seg.segment(frame)
+    np.testing.assert_allclose(result.probability, reference.probability, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(result.uncertainty, reference.uncertainty, atol=1e-4, rtol=0)
+
+    # XNNPACK runs all of it (one partition from the input to the output)
+    assert seg._forward.fully_delegated(Segmenter.TTA_BATCH) is True
+
+
+def test_any_batch_size_is_converted_on_first_use_and_kept(cache):
+    model = build_unet(64, **small_organ(size=64).model_kwargs)
+    engine = LiteRTEngine(model, batch_sizes=(2,))
+    assert engine.batch_sizes == [2] and engine.conversions == 1
+    rng = np.random.default_rng(3)
+    for n in (1, 3, 2, 5):
+        x = rng.standard_normal((n, 64, 64, 1)).astype(np.float32)
+        np.testing.assert_allclose(engine(x), _keras(model, x), atol=1e-4, rtol=0)
+    assert engine.batch_sizes == [1, 2, 3, 5] and engine.conversions == 4
+    assert not list(cache.glob("*")), "a model given in code has no file to key a cache on"
+    with pytest.raises(ValueError, match="takes"):
+        engine(np.zeros((2, 32, 32, 1), np.float32))
+
+
+def test_runs_on_every_usable_cpu():
+    import os
+
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert usable_threads() == expected
+    engine = LiteRTEngine(build_unet(32, depth=2, base_filters=4), batch_sizes=())
+    assert engine.threads == expected
+
+
+def test_flatbuffers_are_cached_by_the_weights_file_content(tmp_path, cache):
+    model = build_unet(64, depth=2, base_filters=4)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    x = np.random.default_rng(4).standard_normal((2, 64, 64, 1)).astype(np.float32)
+
+    first = LiteRTEngine(model, weights=path)
+    assert first.conversions == 1 and len(list(cache.glob("*.tflite"))) == 1
+    again = LiteRTEngine(model, weights=path)
+    assert again.conversions == 0  # read from the cache
+    np.testing.assert_array_equal(again(x), first(x))
+
+    other = build_unet(64, depth=2, base_filters=4)  # new weights in the same file name
+    other.save(path)
+    changed = LiteRTEngine(other, weights=path)
+    assert changed.conversions == 1 and len(list(cache.glob("*.tflite"))) == 2
+    np.testing.assert_allclose(changed(x), _keras(other, x), atol=1e-4, rtol=0)
+    assert np.abs(changed(x) - first(x)).max() > 1e-3  # not the old model's answers
+
+    for f in cache.glob("*.tflite"):  # a damaged cache file is converted again
+        f.write_bytes(b"not a flatbuffer")
+    repaired = LiteRTEngine(other, weights=path)
+    assert repaired.conversions == 1
+    np.testing.assert_allclose(repaired(x), _keras(other, x), atol=1e-4, rtol=0)
+
+
+def test_concurrent_calls_get_their_own_answers():
+    model = build_unet(64, depth=2, base_filters=4)
+    engine = LiteRTEngine(model, batch_sizes=(2,))
+    rng = np.random.default_rng(5)
+    inputs = [rng.standard_normal((2, 64, 64, 1)).astype(np.float32) for _ in range(6)]
+    expected = [engine(x) for x in inputs]
+    results: dict[int, list[np.ndarray]] = {}
+
+    def work(i: int) -> None:
+        results[i] = [engine(inputs[(i + k) % len(inputs)]) for k in range(10)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, outs in results.items():
+        for k, out in enumerate(outs):
+            np.testing.assert_array_equal(out, expected[(i + k) % len(inputs)])

@@ -1,0 +1,256 @@
+"""The app's inference engine: the Keras model converted to a TF Lite flatbuffer and run by the
+LiteRT interpreter (``ai-edge-litert``) with the XNNPACK delegate on all usable CPU threads.
+
+Why this engine: on the project's 2-core CPU the same graph runs faster through XNNPACK than
+through TensorFlow's ``tf.function`` or ONNX Runtime (``python -m benchmarks.speed`` measures
+the four side by side), and it gives the same probabilities (max difference to the Keras model
+about 1e-5; ``tests/test_engine.py`` holds it within 1e-4 on the bundled weights).
+
+Why ``ai-edge-litert`` rather than ``tf.lite.Interpreter``: TensorFlow deprecates its copy of the
+interpreter in favour of LiteRT, which lives on as a separate package that needs no TensorFlow at
+run time. The conversion itself still uses TensorFlow's converter (``tf.lite.TFLiteConverter``),
+so the engine is used only where Keras runs on TensorFlow.
+
+Where the flatbuffer comes from: converted from the ``.keras`` file when a ``Segmenter`` loads it
+(at start-up), and cached on disk, outside the repository, in ``$UNET_ENGINE_CACHE`` (default
+``$XDG_CACHE_HOME/unet-litert`` or ``~/.cache/unet-litert``), keyed by the SHA-256 of the
+``.keras`` file, the input shape, the batch size and the TensorFlow / Keras / LiteRT versions.
+Not at export into ``weights/``: the ``.keras`` file stays the single source of truth (a second
+file there could drift from it when the weights are retrained, and would tie the bundled files to
+one converter version), and a conversion takes a few seconds per model, paid once per machine
+thanks to the cache. A model given in code (no file) is converted in memory and not cached.
+
+Why a fixed batch size per flatbuffer: with a free batch dimension the converter computes the
+output shape of each transposed convolution at run time (SHAPE, STRIDED_SLICE, PACK), which
+XNNPACK does not take, so the graph splits into several delegate partitions with the default
+kernels between them. With a fixed batch the whole graph is one XNNPACK partition. The engine
+therefore keeps one interpreter per batch size: the test-time-augmentation batch is built up
+front, and a batch of another size (more TTA passes later) is converted on its first use and
+kept, so any N works.
+
+One interpreter must not be invoked from two threads at once, so calls are serialized by a lock
+(the app serves concurrent requests; XNNPACK already uses every core for one call).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+NAME = "LiteRT + XNNPACK"
+CACHE_ENV = "UNET_ENGINE_CACHE"
+_FORMAT = 1  # bump when the conversion changes, so that old cache entries are not reused
+
+
+class EngineUnavailable(RuntimeError):
+    """The LiteRT engine cannot run here (no interpreter package, or Keras not on TensorFlow)."""
+
+
+def _interpreter_class():
+    """LiteRT's Python interpreter class (a seam: tests replace it to simulate its absence)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:
+        raise EngineUnavailable(f"the LiteRT interpreter (ai-edge-litert) is not installed: "
+                                f"{exc}") from exc
+    return Interpreter
+
+
+def usable_threads() -> int:
+    """Every CPU this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "unet-litert"
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "none"
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def convert(model, batch_size: int) -> bytes:
+    """TF Lite flatbuffer of ``model(x, training=False)`` for a fixed ``(batch_size, ...)`` input,
+    weights frozen into constants (so batch normalization folds into the convolutions), built-in
+    TF Lite ops only (the XNNPACK delegate takes those; no TensorFlow ops at run time)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise EngineUnavailable(f"the conversion needs Keras on TensorFlow, not "
+                                f"{keras.backend.backend()!r}")
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    shape = [int(batch_size), *(int(d) for d in model.input_shape[1:])]
+    spec = tf.TensorSpec(shape, tf.float32)
+    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
+    # No ``trackable_obj``: the variables are frozen already, and with it the converter writes a
+    # SavedModel to a temporary folder first (three times slower); it only warns about that.
+    absl = logging.getLogger("absl")
+    absl.addFilter(_drop_trackable_obj_warning)
+    try:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
+    finally:
+        absl.removeFilter(_drop_trackable_obj_warning)
+
+
+def _drop_trackable_obj_warning(record: logging.LogRecord) -> bool:
+    return "trackable_obj" not in record.getMessage()
+
+
+class LiteRTEngine:
+    """``engine(x)``: the model's output for a float32 batch ``x`` of any size, via LiteRT.
+
+    ``weights``: the ``.keras`` file the model was loaded from; its hash keys the disk cache
+    (None: a model given in code, converted in memory only). ``batch_sizes``: converted now.
+    """
+
+    name = NAME
+
+    def __init__(self, model, *, weights: str | Path | None = None,
+                 batch_sizes: tuple[int, ...] = (2,), threads: int | None = None,
+                 cache_dir: str | Path | None = None):
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            raise EngineUnavailable(f"Keras backend is {keras.backend.backend()!r}; the "
+                                    "conversion needs TensorFlow")
+        self._interpreter_cls = _interpreter_class()
+        self.model = model
+        self.threads = int(threads or usable_threads())
+        self.input_shape = tuple(int(d) for d in model.input_shape[1:])
+        self._weights = Path(weights) if weights is not None else None
+        self._weights_sha = _file_sha256(self._weights) if self._weights is not None else None
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self._runners: dict[int, tuple] = {}
+        self._lock = threading.Lock()
+        self.conversions = 0  # flatbuffers converted (not read from the cache), for tests
+        for n in batch_sizes:
+            self._runner(int(n))
+
+    # ---------------------------------------------------------------------- flatbuffers
+
+    def _cache_path(self, batch_size: int) -> Path | None:
+        if self._weights_sha is None:
+            return None
+        key = "|".join([
+            str(_FORMAT), self._weights_sha, "x".join(map(str, self.input_shape)),
+            str(batch_size), _version("tensorflow"), _version("tensorflow-cpu"),
+            _version("keras"), _version("ai-edge-litert")])
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return self.cache_dir / f"{self._weights.stem}-b{batch_size}-{digest}.tflite"
+
+    def _flatbuffer(self, batch_size: int) -> bytes | None:
+        path = self._cache_path(batch_size)
+        if path is not None and path.is_file():
+            try:
+                return path.read_bytes()
+            except OSError as exc:
+                log.debug("engine cache %s unreadable: %s", path, exc)
+        return None
+
+    def _store(self, batch_size: int, content: bytes) -> None:
+        path = self._cache_path(batch_size)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(content)
+                os.replace(tmp, path)  # atomic: a concurrent reader sees all or nothing
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:  # a read-only home: convert again next time
+            log.debug("engine cache %s not written: %s", path, exc)
+
+    def _interpreter(self, content: bytes):
+        interpreter = self._interpreter_cls(model_content=content, num_threads=self.threads)
+        interpreter.allocate_tensors()
+        return interpreter
+
+    def _runner(self, batch_size: int) -> tuple:
+        runner = self._runners.get(batch_size)
+        if runner is not None:
+            return runner
+        content = self._flatbuffer(batch_size)
+        interpreter = None
+        if content is not None:
+            try:
+                interpreter = self._interpreter(content)
+            except (ValueError, RuntimeError) as exc:  # a damaged cache file: convert again
+                log.debug("engine cache for batch %d unusable: %s", batch_size, exc)
+        if interpreter is None:
+            content = convert(self.model, batch_size)
+            self.conversions += 1
+            interpreter = self._interpreter(content)
+            self._store(batch_size, content)
+        (inp,) = interpreter.get_input_details()
+        out = interpreter.get_output_details()[0]
+        expected = (batch_size, *self.input_shape)
+        if tuple(inp["shape"]) != expected:
+            raise RuntimeError(f"flatbuffer input {tuple(inp['shape'])}, expected {expected}")
+        runner = (interpreter, inp["index"], out["index"])
+        self._runners[batch_size] = runner
+        return runner
+
+    # -------------------------------------------------------------------------- running
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.shape[1:] != self.input_shape:
+            raise ValueError(f"input {x.shape[1:]}, the model takes {self.input_shape}")
+        with self._lock:
+            interpreter, inp, out = self._runner(int(x.shape[0]))
+            interpreter.set_tensor(inp, x)
+            interpreter.invoke()
+            return interpreter.get_tensor(out)  # a copy, safe after the lock is released
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        return sorted(self._runners)
+
+    def fully_delegated(self, batch_size: int) -> bool | None:
+        """True when XNNPACK runs the whole graph at this batch size: one delegate partition
+        that reads the model's input and writes its output (a partition is convex, so no
+        TF Lite kernel runs in between). None when the interpreter does not say."""
+        interpreter, inp, out = self._runner(batch_size)
+        try:
+            ops = interpreter._get_ops_details()  # noqa: SLF001 - no public equivalent
+        except AttributeError:
+            return None
+        delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+        return (len(delegates) == 1 and inp in list(delegates[0]["inputs"])
+                and out in list(delegates[0]["outputs"]))
