@@ -21,16 +21,21 @@ def main() -> None:
     if root not in sys.path:
         sys.path.insert(0, root)
     import app
-    from unet import report as rp
-    from unet.model import build_unet
+    from benchmarks.speed import fresh_model
+
+    try:
+        from unet.segmenters import Segmenters
+    except ImportError:  # before the app's model registry moved out of unet.report
+        from unet.report import Segmenters
     from unet.registry import ORGANS
     from unet.segmenter import Segmenter
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     t0 = time.perf_counter()
-    given = {key: Segmenter(organ, model=build_unet(organ.input_size, **organ.model_kwargs))
+    # the app's engine, as for weights read from a file
+    given = {key: Segmenter(organ, model=fresh_model(organ), engine="litert")
              for key, organ in ORGANS.items() if not organ.weight_path.is_file()}
-    models = rp.Segmenters(given)
+    models = Segmenters(given)
     for organ_key, problem in models.load_all().items():
         logging.getLogger("app").error("%s model unavailable: %s", organ_key, problem)
     print(f"Models ready in {time.perf_counter() - t0:.1f} s (untrained: "
