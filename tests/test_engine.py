@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import small_organ
-from unet.engine import LiteRTEngine, usable_threads
+from unet.engine import LiteRTEngine, prune_cache, usable_threads
 from unet.fov import find_field_of_view
 from unet.model import build_unet
 from unet.phantom import make_scanner_frame
@@ -106,6 +106,18 @@ def test_flatbuffers_are_cached_by_the_weights_file_content(tmp_path, cache):
     repaired = LiteRTEngine(other, weights=path)
     assert repaired.conversions == 1
     np.testing.assert_allclose(repaired(x), _keras(other, x), atol=1e-4, rtol=0)
+
+
+def test_the_cache_keeps_the_most_recently_used_flatbuffers(tmp_path):
+    import os
+
+    for age, name in enumerate(["d", "c", "b", "a"]):  # "a" is the oldest
+        path = tmp_path / f"{name}.tflite"
+        path.write_bytes(b"x")
+        os.utime(path, (1_000_000 - age * 100, 1_000_000 - age * 100))
+    (tmp_path / "other.txt").write_text("not ours")
+    prune_cache(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.tflite", "d.tflite", "other.txt"]
 
 
 def test_concurrent_calls_get_their_own_answers():

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 NAME = "LiteRT + XNNPACK"
 CACHE_ENV = "UNET_ENGINE_CACHE"
 _FORMAT = 1  # bump when the conversion changes, so that old cache entries are not reused
+CACHE_KEEP = 16  # flatbuffers kept in the cache, the most recently used (tests make many)
 
 
 class EngineUnavailable(RuntimeError):
@@ -128,6 +129,23 @@ def _drop_trackable_obj_warning(record: logging.LogRecord) -> bool:
     return "trackable_obj" not in record.getMessage()
 
 
+def prune_cache(folder: Path, keep: int | None = None) -> None:
+    """Delete all but the ``keep`` most recently used flatbuffers in ``folder``."""
+    keep = CACHE_KEEP if keep is None else keep
+    entries = []
+    for path in Path(folder).glob("*.tflite"):
+        try:
+            entries.append((path.stat().st_mtime, path))
+        except OSError:
+            continue
+    entries.sort(reverse=True)
+    for _, path in entries[keep:]:
+        try:
+            path.unlink()
+        except OSError as exc:
+            log.debug("engine cache %s not pruned: %s", path, exc)
+
+
 class LiteRTEngine:
     """``engine(x)``: the model's output for a float32 batch ``x`` of any size, via LiteRT.
 
@@ -174,7 +192,9 @@ class LiteRTEngine:
         path = self._cache_path(batch_size)
         if path is not None and path.is_file():
             try:
-                return path.read_bytes()
+                content = path.read_bytes()
+                os.utime(path)  # recently used: kept by prune_cache
+                return content
             except OSError as exc:
                 log.debug("engine cache %s unreadable: %s", path, exc)
         return None
@@ -195,6 +215,8 @@ class LiteRTEngine:
                 raise
         except OSError as exc:  # a read-only home: convert again next time
             log.debug("engine cache %s not written: %s", path, exc)
+            return
+        prune_cache(path.parent)
 
     def _interpreter(self, content: bytes):
         interpreter = self._interpreter_cls(model_content=content, num_threads=self.threads)
@@ -246,11 +268,12 @@ class LiteRTEngine:
         """True when XNNPACK runs the whole graph at this batch size: one delegate partition
         that reads the model's input and writes its output (a partition is convex, so no
         TF Lite kernel runs in between). None when the interpreter does not say."""
-        interpreter, inp, out = self._runner(batch_size)
-        try:
-            ops = interpreter._get_ops_details()  # noqa: SLF001 - no public equivalent
-        except AttributeError:
-            return None
+        with self._lock:
+            interpreter, inp, out = self._runner(batch_size)
+            try:
+                ops = interpreter._get_ops_details()  # noqa: SLF001 - no public equivalent
+            except AttributeError:
+                return None
         delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
         return (len(delegates) == 1 and inp in list(delegates[0]["inputs"])
                 and out in list(delegates[0]["outputs"]))
