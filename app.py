@@ -16,15 +16,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out
 
-import atexit  # noqa: E402
 import logging  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
 import weakref  # noqa: E402
 from collections.abc import Mapping  # noqa: E402
-from pathlib import Path  # noqa: E402
 from types import SimpleNamespace  # noqa: E402
 
 import gradio as gr  # noqa: E402
@@ -32,7 +28,7 @@ import pandas as pd  # noqa: E402
 
 from unet import summary  # noqa: E402
 from unet.errors import ImageInputError  # noqa: E402
-from unet.examples import host_examples, make_examples  # noqa: E402
+from unet.examples import EXAMPLES_DIR, Example, load_examples  # noqa: E402
 from unet.ground_truth import read_truth  # noqa: E402
 from unet.inputs import UPLOAD_SUFFIXES, parse_frame  # noqa: E402
 from unet.model_card import card_markdown  # noqa: E402
@@ -47,8 +43,6 @@ from unet.teaching import architecture_markdown, feature_maps  # noqa: E402
 
 log = logging.getLogger("app")
 
-HERE = Path(__file__).resolve().parent
-EXAMPLES_DIR = HERE / "examples"  # a host may put real images here (none are committed)
 
 # Uploads larger than this are refused by Gradio before our code sees them.
 MAX_FILE_SIZE = "50mb"
@@ -215,6 +209,22 @@ def segment_for_ui(segmenters: Segmenters, file, organ: str, threshold: float, m
     return (result, "", *outputs[:3], summary, *outputs[4:], None)
 
 
+def example_for_ui(segmenters: Segmenters, example: Example, mode: str, opacity: float, scale,
+                   previous: Result | None, *, with_truth: bool = False) -> tuple:
+    """An example was clicked: run its organ's model on it at that model's operating point.
+
+    Returns (upload, organ, frame, state, status, *result panel, ground-truth file,
+    threshold); with ``with_truth`` the example's true mask is compared too.
+    """
+    t = organ_threshold(segmenters, example.organ)
+    state, status, *panel, truth_file = segment_for_ui(
+        segmenters, str(example.path), example.organ, t, mode, opacity, scale, None, previous)
+    if with_truth and state is not None and example.truth is not None:
+        state, status, *panel, _ = add_truth(state, str(example.truth), mode, t, opacity, scale)
+        truth_file = str(example.truth)
+    return (str(example.path), example.organ, None, state, status, *panel, truth_file, t)
+
+
 def add_truth(result: Result | None, truth_file, mode: str, threshold: float,
               opacity: float, scale) -> tuple:
     """A ground-truth mask was uploaded: compare it with the prediction (no model call).
@@ -311,16 +321,22 @@ def teaching_view(segmenters: Segmenters, result: Result | None) -> tuple:
 # wiring functions below connect them to the handlers above.
 
 
-def _input_column(default_t: float, examples, truth_example, hosted) -> SimpleNamespace:
-    """The Segment tab's left column: organ, upload, controls, ground truth, examples."""
+def _input_column(default_t: float, examples: list[Example]) -> SimpleNamespace:
+    """The Segment tab's left column: organ, upload, examples, controls, ground truth."""
     ui = SimpleNamespace()
-    ui.organ = gr.Radio(ORGAN_CHOICES, value=DEFAULT_ORGAN, label="Organ")
+    ui.organ = gr.Radio(ORGAN_CHOICES, value=DEFAULT_ORGAN, label="Organ", elem_id="organ")
     ui.upload = gr.File(elem_id="upload", label="Ultrasound image", file_types=UPLOAD_TYPES,
                         file_count="single", height=140)
     gr.Markdown(f"PNG, JPEG, BMP, TIFF, WebP or DICOM (.dcm), up to {MAX_FILE_SIZE[:-2]} MB. "
-                "Click or drop a file; it is segmented at once.", elem_classes="small-note")
+                "Click or drop a file; it is segmented at once. A new file replaces the "
+                "current one.", elem_classes="small-note")
     ui.segment_btn = gr.Button("Segment", variant="primary")
     ui.status = gr.Markdown("", elem_id="status")
+    ui.examples = gr.Gallery(
+        [(str(e.path), e.caption) for e in examples],
+        label="Examples: click one (real scans; sources in examples/ATTRIBUTION.md)",
+        columns=2, height="auto", object_fit="contain", allow_preview=False,
+        elem_id="examples", visible=bool(examples), buttons=[], interactive=False)
     with gr.Group():
         ui.mode = gr.Radio(DISPLAY_CHOICES, value="filled", label="Display")
         ui.opacity = gr.Slider(0, 1, value=0.4, step=0.05, label="Opacity", elem_id="opacity")
@@ -338,21 +354,13 @@ def _input_column(default_t: float, examples, truth_example, hosted) -> SimpleNa
                              info="For cine loops and multi-page files; then press Segment.")
     with gr.Accordion("Check against a ground-truth mask", open=False):
         ui.truth_file = gr.File(label="Ground-truth mask (white = lesion), same image size",
-                                file_types=UPLOAD_TYPES, height=140)
-        ui.truth_examples = gr.Examples(
-            [[str(truth_example)]], [ui.truth_file], label="Synthetic example",
-            example_labels=["True mask of 'Synthetic phantom (PNG)'"], api_visibility="private")
-    ui.example_lists = [gr.Examples(
-        [[str(e.path), e.organ] for e in examples], [ui.upload, ui.organ],
-        label="Synthetic examples (computer-made phantoms, not patients)",
-        example_labels=[e.label for e in examples], api_visibility="private",
-        examples_per_page=8)]
-    if hosted:
-        ui.example_lists.append(gr.Examples(
-            [[str(e.path), e.organ] for e in hosted], [ui.upload, ui.organ],
-            label="Example images provided by this server's host",
-            example_labels=[e.label for e in hosted], api_visibility="private",
-            examples_per_page=8))
+                                file_types=UPLOAD_TYPES, height=140, elem_id="truth-upload")
+        with_truth = next((i for i, e in enumerate(examples) if e.truth is not None), None)
+        ui.truth_example = gr.Button(
+            "" if with_truth is None else
+            f"Try it: the example '{examples[with_truth].caption}' with its true mask",
+            size="sm", visible=with_truth is not None, elem_id="truth-example")
+        ui.truth_example_index = with_truth
     return ui
 
 
@@ -396,12 +404,10 @@ def _result_column() -> SimpleNamespace:
     return ui
 
 
-def _segment_tab(models: Segmenters, default_t: float) -> SimpleNamespace:
-    examples, truth_example = make_examples(_examples_folder())
-    hosted = host_examples(EXAMPLES_DIR)
+def _segment_tab(default_t: float, examples: list[Example]) -> SimpleNamespace:
     with gr.Tab("Segment", id="segment"), gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=300):
-            left = _input_column(default_t, examples, truth_example, hosted)
+            left = _input_column(default_t, examples)
         with gr.Column(scale=3, min_width=360):
             right = _result_column()
     return SimpleNamespace(**vars(left), **vars(right))
@@ -464,7 +470,8 @@ def _model_event(seg: SimpleNamespace) -> dict:
             "show_progress_on": [seg.overlay_img]}
 
 
-def _wire_segment_tab(models: Segmenters, seg: SimpleNamespace, state, teach, card_md) -> None:
+def _wire_segment_tab(models: Segmenters, seg: SimpleNamespace, state, teach, card_md,
+                      examples: list[Example]) -> None:
     segment_outputs = [state, seg.status, *seg.panel, seg.truth_file]
     segment_inputs = [seg.upload, seg.organ, seg.threshold, seg.mode, seg.opacity, seg.scale,
                       seg.frame, state]
@@ -485,15 +492,38 @@ def _wire_segment_tab(models: Segmenters, seg: SimpleNamespace, state, teach, ca
 
     seg.upload.upload(run, segment_inputs, segment_outputs, **model_event)
     seg.segment_btn.click(run, segment_inputs, segment_outputs, **model_event)
-    # Examples set the organ too, so they refresh the organ's texts; the organ choice is wired
-    # to .input (a user's change only), so an example runs the model once.
+    # The organ choice is wired to .input (a user's change only), so that an example, which
+    # sets the organ itself, runs the model once.
     organ_outputs = [*segment_outputs, seg.threshold, teach.arch_md, card_md]
-    for examples_block in seg.example_lists:
-        examples_block.load_input_event.then(run_for_organ, segment_inputs, organ_outputs,
-                                             **model_event)
     seg.organ.input(run_for_organ, segment_inputs, organ_outputs, **model_event)
     seg.upload.clear(lambda m: (None, "", *_update_outputs(None, None, m), None), [seg.mode],
                      segment_outputs, **_PRIVATE)
+
+    # Examples: the file is served from examples/ itself (a static path, never in Gradio's
+    # cache), so the clean-up of the upload cache cannot remove it.
+    example_inputs = [seg.mode, seg.opacity, seg.scale, state]
+    example_outputs = [seg.upload, seg.organ, seg.frame, *segment_outputs, seg.threshold,
+                       teach.arch_md, card_md]
+
+    def run_example(m, o, s, previous, evt: gr.SelectData, request: gr.Request):
+        example = examples[evt.index]
+        outputs = example_for_ui(models, example, m, o, s, _live(previous))
+        track_session(outputs[3], request)
+        # the selection is cleared, so that the same example can be clicked again later
+        return (*outputs, *model_texts(models, example.organ), gr.Gallery(selected_index=None))
+
+    seg.examples.select(run_example, example_inputs, [*example_outputs, seg.examples],
+                        **model_event)
+    if seg.truth_example_index is not None:
+        def run_truth_example(m, o, s, previous, request: gr.Request):
+            example = examples[seg.truth_example_index]
+            outputs = example_for_ui(models, example, m, o, s, _live(previous), with_truth=True)
+            track_session(outputs[3], request)
+            tab = gr.Tabs(selected="truth") if outputs[3] is not None else gr.skip()
+            return (*outputs, *model_texts(models, example.organ), tab)
+
+        seg.truth_example.click(run_truth_example, example_inputs,
+                                [*example_outputs, seg.result_tabs], **model_event)
 
     # .input (a user's change, not a programmatic one such as the organ's threshold reset)
     # fires while a slider is dragged; "always_last" drops the intermediate positions that
@@ -508,7 +538,6 @@ def _wire_segment_tab(models: Segmenters, seg: SimpleNamespace, state, teach, ca
     truth_outputs = [state, seg.status, *seg.panel, seg.result_tabs]
     seg.truth_file.upload(add_truth, truth_inputs, truth_outputs, **_PRIVATE)
     seg.truth_file.clear(add_truth, truth_inputs, truth_outputs, **_PRIVATE)
-    seg.truth_examples.load_input_event.then(add_truth, truth_inputs, truth_outputs, **_PRIVATE)
 
 
 def _wire_teaching_tab(models: Segmenters, teach: SimpleNamespace, state) -> None:
@@ -548,6 +577,10 @@ def build_demo(segmenters: Mapping[str, Segmenter] | Segmenters | None = None) -
     organs not given load their bundled weights on first use (:meth:`Segmenters.load_all`
     at start-up loads them all)."""
     models = segmenters if isinstance(segmenters, Segmenters) else Segmenters(segmenters)
+    examples = load_examples(EXAMPLES_DIR)
+    # Served straight from examples/, never copied into Gradio's cache (which delete_cache
+    # sweeps): examples keep working however long the server runs.
+    gr.set_static_paths([EXAMPLES_DIR])
     missing = models.unavailable()
     default_t = organ_threshold(models, DEFAULT_ORGAN)
     if missing.get(DEFAULT_ORGAN):
@@ -568,27 +601,15 @@ def build_demo(segmenters: Mapping[str, Segmenter] | Segmenters | None = None) -
                         elem_classes="status-box")
         state = gr.State(None, time_to_live=STATE_TTL_S)
         with gr.Tabs():
-            seg = _segment_tab(models, default_t)
+            seg = _segment_tab(default_t, examples)
             teach = _teaching_tab(arch_text)
             card_md = _card_tab(card_text)
             _about_tab()
         _public_api(models)
-        _wire_segment_tab(models, seg, state, teach, card_md)
+        _wire_segment_tab(models, seg, state, teach, card_md, examples)
         _wire_teaching_tab(models, teach, state)
         demo.unload(forget_session)
     return demo
-
-
-_examples_root: Path | None = None
-
-
-def _examples_folder() -> Path:
-    """A temporary folder for the synthetic examples, removed at exit."""
-    global _examples_root
-    if _examples_root is None:
-        _examples_root = Path(tempfile.mkdtemp(prefix="unet-examples-"))
-        atexit.register(shutil.rmtree, _examples_root, True)
-    return _examples_root
 
 
 def launch(demo: gr.Blocks, **overrides):

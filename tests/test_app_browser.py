@@ -1,7 +1,8 @@
 """The app in a real browser: headless Debian Chromium driven by Playwright.
 
-Set UPDATE_SCREENSHOT=1 to (re)write docs/screenshot.png: the app's first synthetic example
-(a computer-made phantom, never a patient image) with the bundled models.
+Set UPDATE_SCREENSHOT=1 to (re)write docs/screenshot.png: the app's first example (a BUS-BRA
+scan, see examples/ATTRIBUTION.md) with the bundled models. Set SCREENSHOT_DIR to keep the
+screenshots the tests take (default: the test's temporary folder).
 """
 
 from __future__ import annotations
@@ -37,9 +38,26 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def url():
-    with running_app(test_models().segmenters) as (_, address):
-        yield address
+def served():
+    with running_app(test_models().segmenters) as (demo, address):
+        yield demo, address
+
+
+@pytest.fixture(scope="module")
+def url(served):
+    return served[1]
+
+
+def shot(page, tmp_path, name: str) -> Path:
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def checked_organ(page) -> str:
+    return page.locator("#organ input:checked").get_attribute("value") or ""
 
 
 def overlay_src(page) -> str:
@@ -107,12 +125,49 @@ def test_bad_file_shows_a_message(browser, url, tmp_path):
     page.close()
 
 
+def test_every_example_works_after_the_clean_ups(browser, served, tmp_path):
+    """Issue: the examples stopped working about 20 minutes after start (the upload cache was
+    swept). The clean-ups are aged here, then every thumbnail is clicked."""
+    from gradio.route_utils import delete_files_created_by_app
+
+    from unet.examples import load_examples
+    from unet.scratch import scratch
+
+    demo, address = served
+    examples = load_examples()
+    page = browser.new_page(viewport={"width": 1360, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(address)
+    thumbnails = page.locator("#examples button.thumbnail-item")
+    thumbnails.first.wait_for()
+    assert thumbnails.count() == len(examples)
+    delete_files_created_by_app(demo, 0)  # Gradio's delete_cache, once its age has passed
+    scratch().sweep(0)
+    summary = page.locator("#summary")
+    for index in [*range(len(examples)), 0]:  # the first one twice: a second click works too
+        example = examples[index]
+        assert example.caption in thumbnails.nth(index).inner_text()
+        thumbnails.nth(index).click()
+        page.wait_for_function(
+            "name => document.querySelector('#upload')?.innerText.includes(name)",
+            arg=example.path.stem, timeout=60_000)
+        summary.get_by_text("Segmented in").first.wait_for(timeout=60_000)
+        assert checked_organ(page) == example.organ  # the click set the organ, visibly
+        assert not page.locator("#status").inner_text().strip()
+        shot(page, tmp_path, f"example_{index}")
+        page.locator("#upload button[aria-label='Clear']").first.click()
+        summary.get_by_text("Segmented in").first.wait_for(state="detached", timeout=15_000)
+    assert not errors, errors
+    page.close()
+
+
 @pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOT") != "1",
                     reason="set UPDATE_SCREENSHOT=1 to rewrite docs/screenshot.png")
 def test_readme_screenshot(browser, url):
     page = browser.new_page(viewport={"width": 1360, "height": 1000})
     page.goto(url)
-    page.get_by_text("Synthetic phantom (PNG)", exact=True).click()
+    page.locator("#examples button.thumbnail-item").first.click()
     page.locator("#summary").get_by_text("Model:").first.wait_for(timeout=30_000)
     page.wait_for_timeout(1500)  # images finish loading
     SCREENSHOT.parent.mkdir(exist_ok=True)

@@ -20,10 +20,10 @@ from tests import bad_inputs
 from tests.app_fixtures import running_app, test_models, write_phantom
 from unet import ground_truth, inputs, summary
 from unet.errors import ImageInputError
-from unet.examples import host_examples, make_examples
+from unet.examples import EXAMPLES_DIR, host_examples, load_examples
 from unet.model_card import card_markdown
 from unet.result import Result, render
-from unet.scratch import Scratch
+from unet.scratch import Scratch, scratch
 from unet.segmenters import Segmenters, default_threshold
 from unet.teaching import feature_maps
 
@@ -413,17 +413,33 @@ def test_card_markdown_shows_data_metrics_and_limits(models):
 # ------------------------------------------------------------------------ examples, privacy
 
 
-def test_synthetic_examples_are_readable(tmp_path):
+def test_bundled_examples_are_real_small_and_attributed():
     from unet.reader import read_image
 
-    examples, truth = make_examples(tmp_path)
-    assert {e.organ for e in examples} == {"breast", "thyroid"}
+    examples = load_examples(EXAMPLES_DIR)
+    assert len(examples) >= 4 and {e.organ for e in examples} == {"breast", "thyroid"}
     for example in examples:
-        assert "ynthetic" in example.label
-        read_image(example.path)
-    dicom = next(e for e in examples if e.path.suffix == ".dcm")
-    assert read_image(dicom.path).spacing_mm == (0.1, 0.1)
-    assert read_png(truth).max() == 255
+        organ = app.ORGANS[example.organ].display_name
+        assert example.caption.startswith(organ)  # the organ is visible on the thumbnail
+        assert "ynthetic" not in example.caption
+        image = read_image(example.path)
+        assert min(image.pixels.shape) >= 200
+        if example.truth is not None:
+            truth = read_png(example.truth)
+            assert truth.shape == image.pixels.shape
+            assert len(np.unique(truth)) == 2  # binary (this one is a 1-bit PNG)
+    assert any(e.truth is not None for e in examples)
+    files = [p for p in EXAMPLES_DIR.iterdir() if p.is_file()]
+    assert sum(p.stat().st_size for p in files) < 1_000_000 and len(files) <= 10
+    attribution = (EXAMPLES_DIR / "ATTRIBUTION.md").read_text()
+    for example in examples:
+        assert example.path.name in attribution
+    assert "Gómez-Flores" in attribution and "Pedraza" in attribution
+    assert "Medical Physics 51 (2024) 3110-3123" in attribution
+    assert "THE DATASET IS PROVIDED" in attribution  # BUS-BRA's licence notice is kept
+    # No BUSI image: BUSI's names are "benign (12).png" and the like.
+    assert not [p for p in files if "(" in p.name or p.name.startswith(("benign", "malignant",
+                                                                          "normal"))]
 
 
 def test_host_examples(tmp_path):
@@ -431,10 +447,72 @@ def test_host_examples(tmp_path):
     Image.fromarray(bad_inputs.phantom()).save(tmp_path / "thyroid" / "a.png")
     Image.fromarray(bad_inputs.phantom()).save(tmp_path / "b.png")
     Image.fromarray(bad_inputs.phantom()).save(tmp_path / "b_mask.png")
+    Image.fromarray(bad_inputs.phantom()).save(tmp_path / "listed.png")
     (tmp_path / "notes.txt").write_text("x")
-    found = {e.path.name: e.organ for e in host_examples(tmp_path)}
-    assert found == {"a.png": "thyroid", "b.png": "breast"}
-    assert host_examples(tmp_path / "absent") == []
+    (tmp_path / "examples.json").write_text(json.dumps({"examples": [
+        {"file": "listed.png", "organ": "thyroid", "label": "Thyroid: listed",
+         "truth_mask": "b_mask.png"},
+        {"file": "missing.png", "organ": "breast", "label": "gone"}]}))
+    found = [(e.path.name, e.organ, e.truth and e.truth.name) for e in load_examples(tmp_path)]
+    assert found == [("listed.png", "thyroid", "b_mask.png"), ("b.png", "breast", None),
+                     ("a.png", "thyroid", None)]
+    assert [e.path.name for e in host_examples(tmp_path)] == ["b.png", "a.png"]
+    assert load_examples(tmp_path / "absent") == []
+
+
+def _age_all_clean_ups(demo) -> None:
+    """What the server's clean-ups do once enough time has passed: Gradio's delete_cache sweep
+    (every upload and returned file older than its age) and the scratch sweep."""
+    from gradio.route_utils import delete_files_created_by_app
+
+    delete_files_created_by_app(demo, 0)
+    scratch().sweep(0)
+
+
+def test_examples_still_work_after_the_clean_ups(served, client, segmenters, tmp_path):
+    """Issue: every example answered "The image file could not be found" about 20 minutes
+    after start. Gradio's delete_cache swept the copies gr.Examples had put in its cache at
+    start-up; the examples are now served from examples/ itself."""
+    import httpx
+
+    demo, url = served
+    examples = load_examples(EXAMPLES_DIR)
+    _age_all_clean_ups(demo)
+
+    # What a browser gets: the gallery's files, still served by the app after the sweep.
+    gallery = next(c for c in client.config["components"]
+                   if c.get("props", {}).get("elem_id") == "examples")
+    shown = gallery["props"]["value"]
+    assert [item["caption"] for item in shown] == [e.caption for e in examples]
+    for example, item in zip(examples, shown, strict=True):
+        # served from examples/ itself, not from a copy in Gradio's cache
+        assert item["image"]["path"] == str(example.path)
+        answer = httpx.get(item["image"]["url"], timeout=30)
+        assert answer.status_code == 200 and answer.content == example.path.read_bytes()
+        served_copy = tmp_path / example.path.name
+        served_copy.write_bytes(answer.content)
+        # ... and each one segments through the public endpoint, with its organ.
+        mask_path, _, report = client.predict(handle_file(str(served_copy)), example.organ,
+                                              None, api_name="/segment")
+        assert report["organ"] == example.organ
+        assert read_png(mask_path).shape == read_png(example.path).shape[:2]
+
+    # What a click runs (the gallery's select event), after the sweep.
+    for example in examples:
+        upload, organ, frame, state, status, *_ = app.example_for_ui(
+            segmenters, example, "filled", 0.4, None, None, with_truth=True)
+        assert status == "" and state is not None and organ == example.organ
+        assert upload == str(example.path) and frame is None
+        assert (state.truth is not None) == (example.truth is not None)
+    _age_all_clean_ups(demo)  # and again: nothing the examples need was in the cache
+    assert all(e.path.is_file() for e in examples)
+
+
+def test_a_swept_upload_says_so(segmenters, tmp_path):
+    gone = tmp_path / "gone.png"
+    state, status, *_ = app.segment_for_ui(segmenters, str(gone), "breast", 0.5, "filled", 0.4,
+                                           None, None, None)
+    assert state is None and "no longer on the server" in status
 
 
 def test_scratch_folders_are_swept(tmp_path):

@@ -27,6 +27,10 @@ from unet.segmenters import Segmenters
 # Images larger than this (longer side, pixels) are shown downscaled in the browser; the
 # downloads always keep the image's own size.
 DISPLAY_MAX_SIDE = 1280
+MSG_FILE_GONE = (
+    "The uploaded file is no longer on the server: uploads are deleted after about 20 minutes, "
+    "for privacy. Please upload the image again."
+)
 
 
 @dataclass
@@ -71,6 +75,8 @@ def segment_upload(source, organ: str | OrganConfig, segmenters: Segmenters, *,
         analysis = Analysis(organ, image, segmenter.segment(image.pixels), segmenter.version,
                             segmenter.source)
     else:
+        if not os.path.exists(source):
+            raise ImageInputError(MSG_FILE_GONE)
         analysis = analyze(source, organ, segmenter=segmenter, frame=frame)
     return Result(analysis, source=source, frame=frame)
 
