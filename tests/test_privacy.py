@@ -53,7 +53,6 @@ def private_app(tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(gradio_dir))  # Gradio's upload and result cache
     monkeypatch.setattr(tempfile, "tempdir", str(temp_dir))  # everything else made with tempfile
     monkeypatch.setattr(scratch_space, "_scratch", None)  # a fresh scratch folder, inside temp_dir
-    monkeypatch.setattr(app, "_examples_root", None)
     models = test_models()
     with running_app(models.segmenters) as (demo, url):
         client = Client(url, verbose=False, download_files=str(tmp_path / "client"),
@@ -82,7 +81,7 @@ def test_nothing_private_stays_on_disk_or_reaches_the_log(private_app, caplog, c
     ]
     bad = [bad_inputs.truncated_png(inputs), bad_inputs.dicom_unknown_transfer_syntax(inputs),
            bad_inputs.zero_byte(inputs)]
-    baseline = files_under(gradio_dir, temp_dir)  # synthetic examples only
+    baseline = files_under(gradio_dir, temp_dir)  # before any request
     capfd.readouterr()
 
     reports = []
