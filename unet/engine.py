@@ -34,10 +34,13 @@ One interpreter must not be invoked from two threads at once, so calls are seria
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import hashlib
 import importlib.metadata
 import logging
 import os
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -123,6 +126,19 @@ def convert(model, batch_size: int) -> bytes:
         return converter.convert()
     finally:
         absl.removeFilter(_drop_trackable_obj_warning)
+        del fn, frozen
+        _release_freed_memory()
+
+
+def _release_freed_memory() -> None:
+    """Hand the converter's freed heap back to the system (glibc keeps it otherwise: about
+    200 MB after converting the two bundled models, measured)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
+            pass
 
 
 def _drop_trackable_obj_warning(record: logging.LogRecord) -> bool:
