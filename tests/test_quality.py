@@ -13,6 +13,7 @@ from training.trust import (
     fit_quality,
     quality_summary,
     spearman,
+    wilson_upper,
     write_card_keys,
 )
 from unet import quality as Q
@@ -177,12 +178,22 @@ def test_threshold_leaves_few_bad_images_unflagged():
     pred = np.array([0.9, 0.85, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3])
     dice = np.array([0.9, 0.9, 0.2, 0.8, 0.7, 0.1, 0.3, 0.2])
     lesion = np.ones(8, bool)
-    t = choose_threshold(pred, dice, lesion, 0.0)
+    t = choose_threshold(pred, dice, lesion, 0.0, z=0.0)  # the plain share
     assert t == pytest.approx(0.85)
     s = quality_summary(pred, dice, lesion, t)
     assert s["unflagged"]["count"] == 2 and s["unflagged_lesion_dice_below_0.5"] == 0
     assert s["flagged"]["count"] == 6
-    assert choose_threshold(pred, dice, lesion, 0.5) <= 0.6
+    assert choose_threshold(pred, dice, lesion, 0.5, z=0.0) <= 0.6
+    # with the 90 % upper bound, two good images are not enough evidence: flag everything
+    assert choose_threshold(pred, dice, lesion, 0.05) == 1.0
+    # 100 good images above 0.8, bad ones below: all good ones pass, a bad one or two may
+    rng = np.random.default_rng(0)
+    pred = np.concatenate([rng.uniform(0.8, 1.0, 100), rng.uniform(0.0, 0.79, 50)])
+    dice = np.concatenate([np.full(100, 0.9), np.full(50, 0.2)])
+    t = choose_threshold(pred, dice, np.ones(150, bool), 0.05)
+    assert 0.6 < t <= pred[:100].min() + 1e-4
+    assert 1 <= ((pred >= t) & (dice < 0.5)).sum() <= 3
+    assert wilson_upper(0, 100) < 0.05 < wilson_upper(3, 40)
 
 
 @pytest.mark.parametrize("organ", ["breast", "thyroid"])
@@ -191,7 +202,7 @@ def test_bundled_estimator_if_fitted_prefers_the_clean_mask(organ):
     model = Q.QualityModel.from_card(card)
     if model is None:
         pytest.skip(f"the {organ} card has no fitted quality estimate")
-    assert model.features == Q.FEATURES
+    assert model.features == Q.MODEL_FEATURES
     assert 0.0 < model.low_confidence_below <= 1.0
     clean, noisy = model.predict(_features(_clean_case())), model.predict(_features(_noisy_case()))
     assert clean > noisy

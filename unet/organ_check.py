@@ -9,8 +9,9 @@ organ plus synthetic photographs, documents and other non-ultrasound pictures, g
 probability of each class (``breast``, ``thyroid``, ..., ``other``). Its parameters are plain
 JSON numbers in the model card under ``"organ_check"``; inference is NumPy only.
 
-An image is flagged when the selected organ's probability is below the card's ``flag_below``.
-The message says what it looks like instead:
+An image is flagged when another class is more probable than the selected organ (or the
+organ's probability is below the card's ``flag_below``, 0 by default). The message says what it
+looks like instead:
 
 * "This looks like a thyroid scan: switch to the thyroid model?"
 * "This does not look like an ultrasound scan."
@@ -142,7 +143,7 @@ class OrganCheck:
     scale: np.ndarray
     weights: np.ndarray  # (features, classes)
     bias: np.ndarray  # (classes,)
-    flag_below: float  # flag when P(own organ) is below this
+    flag_below: float = 0.0  # also flag when P(own organ) is below this (0: most-probable rule)
 
     @classmethod
     def from_card(cls, card: dict | None) -> OrganCheck | None:
@@ -157,7 +158,7 @@ class OrganCheck:
                 scale=np.asarray(params["scale"], np.float64),
                 weights=np.asarray(params["weights"], np.float64),
                 bias=np.asarray(params["bias"], np.float64),
-                flag_below=float(params.get("flag_below", 0.5)),
+                flag_below=float(params.get("flag_below", 0.0)),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -176,12 +177,18 @@ class OrganCheck:
         z = (np.asarray(features, np.float64) - self.mean) / self.scale
         return softmax(z @ self.weights + self.bias)
 
+    def flags(self, features: np.ndarray) -> np.ndarray:
+        """(N, F) feature vectors -> bool (N,): another class is the most probable one, or the
+        own organ's probability is below ``flag_below``."""
+        p = np.atleast_2d(self.probabilities(features))
+        own = self.classes.index(self.organ)
+        return (p.argmax(axis=1) != own) | (p[:, own] < self.flag_below)
+
     def verdict(self, features: np.ndarray) -> tuple[bool, str | None, dict]:
         """(flagged, plain message or None, class probabilities) for one feature vector."""
         p = self.probabilities(features)
         probs = {c: float(v) for c, v in zip(self.classes, p, strict=True)}
-        own = probs.get(self.organ, 0.0)
-        if own >= self.flag_below:
+        if not self.flags(features)[0]:
             return False, None, probs
         best = max((c for c in self.classes if c != self.organ), key=probs.get)
         return True, warning_text(best, self.organ), probs

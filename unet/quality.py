@@ -49,6 +49,8 @@ FEATURES = (
     "prob_inside", "entropy_inside", "prob_ring", "entropy_ring", "undecided_share",
     "sqrt_area_fraction", "log_components", "peak_probability", "empty_mask",
 )
+# the regression's inputs: every feature but the empty-mask indicator (empty masks apart)
+MODEL_FEATURES = tuple(f for f in FEATURES if f != "empty_mask")
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -190,7 +192,9 @@ def sigmoid(z):
 
 @dataclass(frozen=True)
 class QualityModel:
-    """Logistic regression from standardized features to the expected Dice."""
+    """Logistic regression from standardized features to the expected Dice of a non-empty mask;
+    an empty mask gets ``empty_mask_quality``, the validation share of empty results that were
+    truly lesion-free (the model's signals cannot tell a missed lesion from a normal scan)."""
 
     features: tuple[str, ...]
     mean: np.ndarray
@@ -198,6 +202,7 @@ class QualityModel:
     coef: np.ndarray
     intercept: float
     low_confidence_below: float
+    empty_mask_quality: float = 0.5
 
     @classmethod
     def from_card(cls, card: dict | None) -> QualityModel | None:
@@ -205,21 +210,31 @@ class QualityModel:
         if not isinstance(params, dict) or "coef" not in params:
             return None
         try:
-            return cls(tuple(params["features"]), np.asarray(params["mean"], np.float64),
-                       np.asarray(params["scale"], np.float64),
-                       np.asarray(params["coef"], np.float64), float(params["intercept"]),
-                       float(params["low_confidence_below"]))
+            model = cls(tuple(params["features"]), np.asarray(params["mean"], np.float64),
+                        np.asarray(params["scale"], np.float64),
+                        np.asarray(params["coef"], np.float64), float(params["intercept"]),
+                        float(params["low_confidence_below"]),
+                        float(params.get("empty_mask_quality", 0.5)))
         except (KeyError, TypeError, ValueError):
             return None
+        n = len(model.features)
+        if not (model.mean.shape == model.scale.shape == model.coef.shape == (n,)):
+            return None
+        return model
 
     def matrix(self, rows: list[dict]) -> np.ndarray:
         return np.array([[float(r[f]) for f in self.features] for r in rows], np.float64)
 
-    def predict_matrix(self, x: np.ndarray) -> np.ndarray:
-        return sigmoid(((x - self.mean) / self.scale) @ self.coef + self.intercept)
+    def predict_rows(self, rows: list[dict]) -> np.ndarray:
+        if not rows:
+            return np.zeros(0)
+        out = sigmoid(((self.matrix(rows) - self.mean) / self.scale) @ self.coef
+                      + self.intercept)
+        empty = np.array([float(r.get("empty_mask", 0.0)) > 0.5 for r in rows])
+        return np.where(empty, self.empty_mask_quality, out)
 
     def predict(self, features: dict) -> float:
-        return float(self.predict_matrix(self.matrix([features]))[0])
+        return float(self.predict_rows([features])[0])
 
     def to_card(self) -> dict:
         def plain(a):
@@ -228,13 +243,15 @@ class QualityModel:
         return {
             "meaning": "expected Dice overlap of the delivered mask with an expert outline "
                        "(lesion-free image: 1 when the mask is empty, 0 when it is not)",
-            "model": "logistic regression on standardized features: sigmoid(coef . "
-                     "(x - mean) / scale + intercept)",
+            "model": "non-empty mask: logistic regression on standardized features, "
+                     "sigmoid(coef . (x - mean) / scale + intercept); empty mask: "
+                     "empty_mask_quality",
             "tta": [{"name": n, "zoom": z, "shift": list(s), "mirrored": m}
                     for n, z, s, m in TTA],
             "features": list(self.features), "mean": plain(self.mean),
             "scale": plain(self.scale), "coef": plain(self.coef),
             "intercept": float(f"{self.intercept:.6g}"),
+            "empty_mask_quality": float(f"{self.empty_mask_quality:.4g}"),
             "low_confidence_below": float(f"{self.low_confidence_below:.4g}"),
         }
 
