@@ -143,6 +143,7 @@ def test_lesion_free_classes_get_their_own_split_fractions():
     labels = ["normal"] * 40 + ["benign"] * 60
     split = split_groups(labels, list(range(100)), seed=0,
                          fractions_by_label={"normal": (0.5, 0.25, 0.25)})
-    normal_val = sum(1 for s, lab in zip(split, labels, strict=True) if lab == "normal" and s == "val")
-    benign_val = sum(1 for s, lab in zip(split, labels, strict=True) if lab == "benign" and s == "val")
+    pairs = list(zip(split, labels, strict=True))
+    normal_val = sum(1 for s, lab in pairs if lab == "normal" and s == "val")
+    benign_val = sum(1 for s, lab in pairs if lab == "benign" and s == "val")
     assert normal_val == 10 and benign_val == 9

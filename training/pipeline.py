@@ -112,7 +112,7 @@ def epoch_plan(split: CachedSplit, crops: CachedSplit | None, *, negative_repeat
 
 
 def model_pair(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """float image in [0, 1] and binary mask -> standardized (S, S, 1) input and (S, S, 1) target."""
+    """Float image in [0, 1] and binary mask -> standardized (S, S, 1) input, (S, S, 1) target."""
     return standardize(image)[..., None], mask.astype(np.float32)[..., None]
 
 

@@ -29,7 +29,7 @@ class PretrainedWeightsError(RuntimeError):
 
 
 def checkpoint_path(variant: str) -> Path:
-    """The package's `.pth` file; `UNET_EFFICIENTNET_<VARIANT>_PTH` overrides it (offline copies)."""
+    """The package's `.pth` file; `UNET_EFFICIENTNET_<VARIANT>_PTH` overrides it (offline)."""
     override = os.environ.get(f"UNET_EFFICIENTNET_{variant.upper()}_PTH", "").strip()
     if override:
         path = Path(override)

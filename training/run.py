@@ -9,6 +9,7 @@ BUS-BRA); the split keeps near-duplicate groups (BUSI) and patients (BUS-BRA) wh
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -17,9 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from unet.architectures import ARCHITECTURES
 from unet.registry import ORGANS
 
 LESION_FREE_FRACTIONS = (0.5, 0.25, 0.25)  # more lesion-free scans in validation and test
+ARCHITECTURE_DEFAULTS = {
+    "unet": dict(depth=4, base_filters=16, normalization="batch", dropout=0.1),
+    "efficientnet_unet": dict(variant="lite0", decoder_filters=(128, 64, 32, 16), dropout=0.1),
+}
 
 
 def parse_args(argv=None):
@@ -47,6 +53,9 @@ def parse_args(argv=None):
                    help="data loader threads (0: one per CPU core, at most 8)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for TensorFlow's ops (0: all); other backends ignore it")
+    p.add_argument("--architecture", default=None, choices=sorted(ARCHITECTURES),
+                   help="override the organ's architecture (default: the registry's; 'unet' is "
+                        "the from-scratch U-Net)")
     p.add_argument("--no-pretrained", action="store_true",
                    help="start the encoder from random weights instead of ImageNet")
     p.add_argument("--smoke", action="store_true",
@@ -100,7 +109,7 @@ def split_labels_and_groups(samples) -> tuple[list[str], list[int]]:
 
 
 def lesion_free_labels(samples, labels: list[str]) -> set[str]:
-    """Classes whose every image has no lesion (no mask file, or only empty masks: BUSI 'normal')."""
+    """Classes whose every image has no lesion (no mask file, or only empty masks: BUSI normal)."""
     import cv2
 
     def empty(s):
@@ -121,13 +130,21 @@ def train_organ(args, argv: list[str]) -> int:
     from training import splits as splitmod
     from training.datasets import find_dataset
     from training.devices import accelerators, hardware_summary, set_cpu_threads
-    from training.pipeline import SegmentationBatches, cache_arrays, lesion_free_crop, prepare_sample
+    from training.pipeline import (
+        SegmentationBatches,
+        cache_arrays,
+        lesion_free_crop,
+        prepare_sample,
+    )
     from training.recipes import RECIPES, SMOKE, SMOKE_MODEL_KWARGS
     from training.train import TrainConfig, choose_distribution, compile_model, fit
     from unet.registry import get_organ
 
     started = time.time()
     organ = get_organ(args.organ)
+    if args.architecture and args.architecture != organ.architecture:
+        organ = dataclasses.replace(organ, architecture=args.architecture,
+                                    model_kwargs=ARCHITECTURE_DEFAULTS[args.architecture])
     recipe = SMOKE if args.smoke else RECIPES[organ.key]
     size = args.image_size or (64 if args.smoke else organ.input_size)
     model_kwargs = dict(organ.model_kwargs)
@@ -143,9 +160,7 @@ def train_organ(args, argv: list[str]) -> int:
     if args.threads:
         set_cpu_threads(args.threads)
     keras.utils.set_random_seed(args.seed)
-    devices = accelerators()
-    if devices:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    devices = accelerators()  # float32 throughout: bfloat16 training diverged (NaN) on an H200
     distribution = choose_distribution(args.distribution)
 
     datasets = [find_dataset(d) for d in args.data_dir]
@@ -257,7 +272,7 @@ def train_organ(args, argv: list[str]) -> int:
         "train_seconds": round(train_seconds, 1),
         "hardware": hardware_summary(),
         "distribution": distribution,
-        "mixed_precision": bool(devices),
+        "mixed_precision": False,
     }
     (run_dir / "run_info.json").write_text(json.dumps(info, indent=1))
     export_dir = Path(args.export_dir) if args.export_dir else (run_dir if args.smoke else None)

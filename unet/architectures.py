@@ -11,7 +11,7 @@ from unet.model import build_unet
 
 ARCHITECTURES = {
     "unet": build_unet,  # the from-scratch U-Net (unet/model.py)
-    "efficientnet_unet": build_efficientnet_unet,  # EfficientNet-Lite encoder (ImageNet-initialised)
+    "efficientnet_unet": build_efficientnet_unet,  # EfficientNet-Lite encoder, ImageNet init
 }
 
 

@@ -99,7 +99,7 @@ def _relu6(name: str):
 
 
 def mbconv(x, block: Block):
-    """Inverted residual: 1x1 expand, depthwise kxk, 1x1 project, identity skip when shapes match."""
+    """Inverted residual: 1x1 expand, depthwise kxk, 1x1 project; identity skip if shapes match."""
     p = f"block{block.index}"
     inputs = x
     if block.expand != 1:

@@ -6,8 +6,10 @@ ImageNet weights expect ((pixel - 127) / 128; a typical ultrasound frame, mean a
 standard deviation about 0.2 of full scale, lands at -0.5 + 0.4 * standardized value), so the
 inference path is the same for every architecture. The decoder upsamples bilinearly and joins
 the encoder's stride 16, 8, 4 and 2 features, two 3x3 convolutions with batch normalisation and
-ReLU at each level. The stride-32 encoder output is the layer named `encoder_features` (used by
-the organ check and the teaching tab).
+ReLU at each level; the lesion logit at stride 2 is upsampled bilinearly to the input size
+(convolutions at full resolution would cost more than the whole encoder on a 2-core CPU).
+The stride-32 encoder output is the layer named `encoder_features` (used by the organ check and
+the teaching tab).
 
 Only built-in Keras layers: a saved `.keras` file loads with `keras.saving.load_model`.
 """
@@ -37,17 +39,17 @@ def build_efficientnet_unet(
     input_size: int = 224,
     *,
     variant: str = "lite0",
-    decoder_filters: tuple[int, ...] = (128, 64, 48, 32, 16),
+    decoder_filters: tuple[int, ...] = (128, 64, 32, 16),
     dropout: float = 0.1,
     name: str = "efficientnet_unet",
 ) -> keras.Model:
     """(size, size, 1) standardized image -> (size, size, 1) lesion probability.
 
-    decoder_filters: filters of the decoder levels at stride 16, 8, 4, 2 and 1."""
+    decoder_filters: filters of the decoder levels at stride 16, 8, 4 and 2."""
     if input_size % 32:
         raise ValueError(f"input_size {input_size} must be divisible by 32")
-    if len(decoder_filters) != 5:
-        raise ValueError("decoder_filters needs 5 entries (strides 16, 8, 4, 2, 1)")
+    if len(decoder_filters) != 4:
+        raise ValueError("decoder_filters needs 4 entries (strides 16, 8, 4, 2)")
     inputs = keras.Input((input_size, input_size, 1), name="image")
     x = layers.Concatenate(name="gray_to_rgb")([inputs, inputs, inputs])
     scale, offset = STANDARDIZED_TO_IMAGENET
@@ -56,7 +58,9 @@ def build_efficientnet_unet(
     x = layers.Identity(name="encoder_features")(features[32])
     if dropout > 0:
         x = layers.Dropout(dropout, name="bottleneck_dropout")(x)
-    for stride, filters in zip((16, 8, 4, 2, 1), decoder_filters, strict=True):
-        x = decoder_block(x, features.get(stride), filters, name=f"dec{stride}")
-    outputs = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="probability")(x)
+    for stride, filters in zip((16, 8, 4, 2), decoder_filters, strict=True):
+        x = decoder_block(x, features[stride], filters, name=f"dec{stride}")
+    x = layers.Conv2D(1, 1, dtype="float32", name="logit")(x)
+    x = layers.UpSampling2D(2, interpolation="bilinear", dtype="float32", name="logit_up")(x)
+    outputs = layers.Activation("sigmoid", dtype="float32", name="probability")(x)
     return keras.Model(inputs, outputs, name=name)

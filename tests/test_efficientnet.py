@@ -1,0 +1,66 @@
+"""The EfficientNet-Lite port is right (ImageNet answer on a real photograph), not only runnable."""
+
+from pathlib import Path
+
+import cv2
+import keras
+import matplotlib
+import numpy as np
+import pytest
+
+from unet.architectures import build_model
+from unet.efficientnet_lite import block_plan, build_efficientnet_lite_classifier
+
+pretrained = pytest.importorskip("training.pretrained")
+
+# ImageNet classes a photograph of Grace Hopper in uniform can fairly get first
+UNIFORM_AND_NEIGHBOURS = {652, 457, 834, 906, 400, 617}  # uniform, bow tie, suit, tie, gown, coat
+
+
+def test_lite0_plan_matches_the_published_network():
+    plan = block_plan("lite0")
+    assert len(plan) == 16
+    assert [b.stride for b in plan].count(2) == 4
+    assert plan[-1].filters_out == 320 and plan[0].filters_in == 32
+    assert len(block_plan("lite2")) > 16  # deeper variants repeat the middle stages
+
+
+def test_imagenet_weights_classify_a_photograph():
+    model = build_efficientnet_lite_classifier("lite0")
+    assert pretrained.load_imagenet_weights(model, "lite0", head=True) == 99
+    photo = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
+    h, w = rgb.shape[:2]
+    side = min(h, w)
+    rgb = rgb[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+    x = cv2.resize(rgb, (224, 224), interpolation=cv2.INTER_AREA).astype(np.float32)[None]
+    probs = np.asarray(model.predict_on_batch(x))[0]
+    assert int(np.argmax(probs)) in UNIFORM_AND_NEIGHBOURS
+    assert probs[652] > 0.2  # "military uniform" clearly among the answers
+
+
+def test_checkpoint_reader_rejects_other_files(tmp_path):
+    from training.torch_checkpoint import CheckpointError, read_legacy_checkpoint
+
+    bad = tmp_path / "x.pth"
+    bad.write_bytes(b"PK\x03\x04 not a legacy pickle")
+    with pytest.raises(CheckpointError):
+        read_legacy_checkpoint(bad)
+
+
+def test_segmentation_model_is_gray_in_probability_out_and_saves_plainly(tmp_path):
+    model = build_model("efficientnet_unet", 64, decoder_filters=(16, 8, 8, 8))
+    assert model.input_shape == (None, 64, 64, 1) and model.output_shape == (None, 64, 64, 1)
+    assert model.get_layer("encoder_features").output.shape[1:3] == (2, 2)
+    n = pretrained.load_imagenet_weights(model, "lite0")
+    assert n == 97  # stem + 16 blocks, no classifier head
+    x = np.random.default_rng(0).standard_normal((2, 64, 64, 1)).astype(np.float32)
+    out = np.asarray(model.predict_on_batch(x))
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", compile=False)
+    assert np.allclose(np.asarray(again.predict_on_batch(x)), out, atol=1e-6)
+    with pytest.raises(ValueError, match="divisible by 32"):
+        build_model("efficientnet_unet", 100)
+    with pytest.raises(ValueError, match="architecture"):
+        build_model("resnet", 64)
