@@ -53,7 +53,7 @@ def test_segmentation_model_is_gray_in_probability_out_and_saves_plainly(tmp_pat
     assert model.input_shape == (None, 64, 64, 1) and model.output_shape == (None, 64, 64, 1)
     assert model.get_layer("encoder_features").output.shape[1:3] == (2, 2)
     n = pretrained.load_imagenet_weights(model, "lite0")
-    assert n == 97  # stem + 16 blocks, no classifier head
+    assert n == 96  # stem conv + bn, 4 layers in block 0, 6 in each other block; no head
     x = np.random.default_rng(0).standard_normal((2, 64, 64, 1)).astype(np.float32)
     out = np.asarray(model.predict_on_batch(x))
     assert 0.0 <= out.min() and out.max() <= 1.0
