@@ -121,7 +121,8 @@ def select(samples: list[Sample], keys: list[str]) -> list[Sample]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
     p.add_argument("--organ", required=True, choices=sorted(ORGANS))
-    p.add_argument("--data-dir", required=True)
+    p.add_argument("--data-dir", required=True, action="append",
+                   help="the data set(s) the manifest names; repeat for several")
     p.add_argument("--weights", default=None, help="default: the bundled weights/<organ>.keras")
     p.add_argument("--manifest", default=None,
                    help="split manifest (default: weights/<organ>_split.json)")
@@ -142,8 +143,8 @@ def main(argv=None) -> int:
 def evaluate_split(organ, args) -> int:
     from unet.segmenter import Segmenter
 
-    dataset = find_dataset(args.data_dir)
-    samples = dataset.samples
+    datasets = [find_dataset(d) for d in args.data_dir]
+    samples = [s for d in datasets for s in d.samples]
     if args.split != "all":
         manifest_path = Path(args.manifest or organ.weight_path.parent / f"{organ.key}_split.json")
         try:
@@ -151,7 +152,9 @@ def evaluate_split(organ, args) -> int:
         except (OSError, ValueError) as exc:
             raise DatasetError(f"Cannot read the split manifest {manifest_path}; pass "
                                "--manifest FILE (written next to each training run).") from exc
-        samples = select(samples, [i["key"] for i in manifest["splits"][args.split]])
+        from training.export import split_samples
+
+        samples = split_samples(datasets, manifest, args.split)
         if not samples:
             print(f"error: no image of the {args.split} split found in {args.data_dir}",
                   file=sys.stderr)
@@ -160,7 +163,8 @@ def evaluate_split(organ, args) -> int:
     print(f"weights: {segmenter.source}")
     fig = Path(args.out).with_suffix(".png") if args.out else None
     result = evaluate(segmenter, samples, figure=fig, title=f"{organ.display_name} {args.split}")
-    print(format_table(f"{organ.display_name} {args.split} ({dataset.layout})", result["summary"]))
+    layouts = "+".join(d.layout for d in datasets)
+    print(format_table(f"{organ.display_name} {args.split} ({layouts})", result["summary"]))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     return 0

@@ -62,13 +62,18 @@ def _atomic_text(dst: Path, text: str) -> None:
 
 
 def split_samples(datasets, manifest: dict, name: str) -> list:
-    """The samples of one split of the manifest, from every data set it names."""
+    """The samples of one split of the manifest, from every data set it names.
+
+    A data set the manifest does not name (the same cases in another layout, e.g. DDTI_raw for
+    a thyroidultrasound run) is matched on file stems alone."""
     from training.evaluate import select
 
     items = manifest["splits"][name]
+    named = {i.get("dataset") for i in items}
     chosen = []
     for d in datasets:
-        keys = [i["key"] for i in items if i.get("dataset", d.root.name) == d.root.name]
+        mine = d.root.name in named
+        keys = [i["key"] for i in items if not mine or i.get("dataset") == d.root.name]
         chosen.extend(select(d.samples, keys))
     return chosen
 

@@ -94,7 +94,7 @@ class _Unpickler(pickle.Unpickler):
         return self.storages[key]
 
 
-def read_legacy_checkpoint(path: str | Path) -> "OrderedDict[str, np.ndarray]":
+def read_legacy_checkpoint(path: str | Path) -> OrderedDict[str, np.ndarray]:
     """name -> float32/int array, in the checkpoint's own order."""
     storages: dict[str, _Storage] = {}
     with open(path, "rb") as f:
