@@ -209,6 +209,7 @@ def main(argv=None) -> int:
         rows = list(csv.DictReader(open(run_dir / "history.csv")))
         info = {"command": "python -m training (re-exported with python -m training.export)",
                 "seed": manifest["seed"], "image_size": int(model.input_shape[1]),
+                "architecture": organ.architecture,
                 "model_kwargs": dict(organ.model_kwargs), "epochs_run": len(rows),
                 "best_val_dice": max(float(r["val_dice"]) for r in rows)}
     info["re_exported_with"] = "python -m training.export " + " ".join(
