@@ -208,3 +208,10 @@ def test_bundled_estimator_if_fitted_prefers_the_clean_mask(organ):
     assert clean > noisy
     test = card[Q.CARD_KEY]["test"]["all"]
     assert test["images"] > 0 and -1.0 <= test["spearman_all"] <= 1.0
+
+
+def test_a_fit_for_other_weights_is_ignored():
+    model, _ = fit_quality(_synthetic_rows(60), max_bad_share=0.05)
+    block = {**model.to_card(), "model_version": "breast-old"}
+    assert Q.QualityModel.from_card({"version": "breast-old", Q.CARD_KEY: block}) is not None
+    assert Q.QualityModel.from_card({"version": "breast-new", Q.CARD_KEY: block}) is None

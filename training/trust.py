@@ -363,7 +363,10 @@ def quality_summary(pred, dice, lesion, threshold) -> dict:
     }
 
 
-def fit_organ_check(organ_key: str, layer: str, feats: dict[str, np.ndarray], l2: float):
+def fit_organ_check(organ_key: str, layer: str, feats: dict[str, np.ndarray], l2: float,
+                    own_val: np.ndarray | None = None, max_flagged: float = 0.04):
+    """Softmax regression over organs + "other"; the margin is the smallest one (>= 0) that
+    flags at most ``max_flagged`` of this organ's validation images (``own_val``)."""
     from unet.organ_check import OTHER, OrganCheck
 
     classes = tuple(sorted(ORGANS)) + (OTHER,)
@@ -372,17 +375,43 @@ def fit_organ_check(organ_key: str, layer: str, feats: dict[str, np.ndarray], l2
     mean, scale = x.mean(0), x.std(0)
     scale[scale < 1e-6] = 1.0
     w, b = fit_softmax((x - mean) / scale, labels, len(classes), l2)
-    return OrganCheck(organ_key, classes, layer, mean, scale, w, b, 0.0)
+    check = OrganCheck(organ_key, classes, layer, mean, scale, w, b, 0.0)
+    if own_val is not None and len(own_val):
+        odds = np.sort(check.log_odds(own_val))
+        k = int(np.floor(max_flagged * len(odds)))  # this many may stay flagged
+        margin = max(0.0, float(-odds[k]) + 1e-6) if odds[k] < 0 else 0.0
+        check = OrganCheck(organ_key, classes, layer, mean, scale, w, b, margin)
+    return check
 
 
 # --------------------------------------------------------------------------- card
 
+def _compact_lists(value, found: list):
+    """Replace lists of numbers (and of such lists) by placeholders, remembered in ``found``."""
+    if isinstance(value, dict):
+        return {k: _compact_lists(v, found) for k, v in value.items()}
+    if isinstance(value, list) and value and all(
+            isinstance(v, (int, float)) or (isinstance(v, list) and all(
+                isinstance(u, (int, float)) for u in v)) for v in value):
+        found.append(value)
+        return f"@@compact{len(found) - 1}@@"
+    if isinstance(value, list):
+        return [_compact_lists(v, found) for v in value]
+    return value
+
+
 def write_card_keys(card_path: Path, updates: dict) -> None:
-    """Set only ``updates``' keys in the card, atomically (temp file, then os.replace)."""
+    """Set only ``updates``' keys in the card, atomically (temp file, then os.replace). Their
+    numeric arrays are written one per line, so the card stays readable."""
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
-    card.update(updates)
+    found: list = []
+    card.update({k: _compact_lists(v, found) for k, v in updates.items()})
+    text = json.dumps(card, indent=1)
+    for i, value in enumerate(found):
+        text = text.replace(f'"@@compact{i}@@"', json.dumps(value))
+    json.loads(text)  # still valid JSON
     tmp = card_path.with_name(card_path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(card, indent=1) + "\n")
+    tmp.write_text(text + "\n")
     os.replace(tmp, card_path)
 
 
@@ -424,6 +453,8 @@ def main(argv=None) -> int:
                    help="images per half of a folder outside the manifests (200)")
     p.add_argument("--negatives", type=int, default=280, help="synthetic negatives to fit on")
     p.add_argument("--organ-l2", type=float, default=1e-3)
+    p.add_argument("--max-right-organ-flagged", type=float, default=0.04,
+                   help="share of this organ's validation images the organ check may flag")
     p.add_argument("--cache", default=None, help="npz of computed features (reused if present)")
     p.add_argument("--dry-run", action="store_true", help="print, do not write the card")
     p.add_argument("--limit-eval", type=int, default=None, help=argparse.SUPPRESS)
@@ -555,7 +586,9 @@ def run(args) -> int:
             feats[e["organ"]].append(e["train"])
     feats[OTHER].append(data["negatives_train"])
     feats = {c: np.vstack(v) for c, v in feats.items() if v}
-    check = fit_organ_check(organ.key, layer, feats, args.organ_l2)
+    own_val = np.array([r["organ_features"] for r in val], np.float64)
+    check = fit_organ_check(organ.key, layer, feats, args.organ_l2, own_val,
+                            args.max_right_organ_flagged)
 
     def flag_rate(x):
         x = np.asarray(x, np.float64)
@@ -607,7 +640,9 @@ def run(args) -> int:
     print(f"targets on test: Spearman >= 0.6: {'met' if ok_rho else 'MISSED'}; "
           f"<= 5 % unflagged lesion images with Dice < 0.5: {'met' if ok_bad else 'MISSED'}")
     print(f"\n=== {organ.display_name} model: organ check (layer {layer!r}) ===")
-    print("fitted on: " + ", ".join(f"{c} {len(v)}" for c, v in feats.items()))
+    print("fitted on: " + ", ".join(f"{c} {len(v)}" for c, v in feats.items())
+          + f"; margin {check.margin:.2f} (validation: {flag_rate(own_val):.1%} of "
+          f"{len(own_val)} {organ.key} images flagged)")
     for name, r in own_test.items():
         print(f"  right organ, test {name}: {_fmt(r['flagged_share'], True)} of {r['images']} "
               "flagged (target <= 5 %)")

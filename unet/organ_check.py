@@ -9,9 +9,9 @@ organ plus synthetic photographs, documents and other non-ultrasound pictures, g
 probability of each class (``breast``, ``thyroid``, ..., ``other``). Its parameters are plain
 JSON numbers in the model card under ``"organ_check"``; inference is NumPy only.
 
-An image is flagged when another class is more probable than the selected organ (or the
-organ's probability is below the card's ``flag_below``, 0 by default). The message says what it
-looks like instead:
+An image is flagged when another class is more probable than the selected organ by more than
+the card's ``margin`` (log-probability; chosen on the organ's validation split so that few of
+its own scans are flagged). The message says what it looks like instead:
 
 * "This looks like a thyroid scan: switch to the thyroid model?"
 * "This does not look like an ultrasound scan."
@@ -143,25 +143,32 @@ class OrganCheck:
     scale: np.ndarray
     weights: np.ndarray  # (features, classes)
     bias: np.ndarray  # (classes,)
-    flag_below: float = 0.0  # also flag when P(own organ) is below this (0: most-probable rule)
+    margin: float = 0.0  # flag when another class's log-probability exceeds the own by more
 
     @classmethod
     def from_card(cls, card: dict | None) -> OrganCheck | None:
         params = (card or {}).get(CARD_KEY) if isinstance(card, dict) else None
         if not isinstance(params, dict) or "weights" not in params:
             return None
+        if not fitted_for_this_model(params, card):
+            return None
         try:
-            return cls(
+            check = cls(
                 organ=str(params["organ"]), classes=tuple(params["classes"]),
                 layer=str(params["layer"]),
                 mean=np.asarray(params["mean"], np.float64),
                 scale=np.asarray(params["scale"], np.float64),
                 weights=np.asarray(params["weights"], np.float64),
                 bias=np.asarray(params["bias"], np.float64),
-                flag_below=float(params.get("flag_below", 0.0)),
+                margin=float(params.get("margin", 0.0)),
             )
         except (KeyError, TypeError, ValueError):
             return None
+        n, k = check.mean.shape[0], len(check.classes)
+        if check.scale.shape != (n,) or check.weights.shape != (n, k) or \
+                check.bias.shape != (k,) or check.organ not in check.classes:
+            return None
+        return check
 
     def to_card(self) -> dict:
         return {
@@ -169,7 +176,8 @@ class OrganCheck:
             "features": "pooled encoder (mean, max per channel) + " + ", ".join(IMAGE_STAT_NAMES),
             "mean": _plain(self.mean), "scale": _plain(self.scale),
             "weights": _plain(self.weights), "bias": _plain(self.bias),
-            "flag_below": float(self.flag_below),
+            "margin": float(f"{self.margin:.4g}"),
+            "rule": "flagged when log P(another class) - log P(this organ) > margin",
         }
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
@@ -177,12 +185,17 @@ class OrganCheck:
         z = (np.asarray(features, np.float64) - self.mean) / self.scale
         return softmax(z @ self.weights + self.bias)
 
-    def flags(self, features: np.ndarray) -> np.ndarray:
-        """(N, F) feature vectors -> bool (N,): another class is the most probable one, or the
-        own organ's probability is below ``flag_below``."""
+    def log_odds(self, features: np.ndarray) -> np.ndarray:
+        """(N, F) -> (N,) log P(this organ) - log P(the most probable other class)."""
         p = np.atleast_2d(self.probabilities(features))
         own = self.classes.index(self.organ)
-        return (p.argmax(axis=1) != own) | (p[:, own] < self.flag_below)
+        others = np.delete(p, own, axis=1).max(axis=1)
+        return np.log(p[:, own] + 1e-300) - np.log(others + 1e-300)
+
+    def flags(self, features: np.ndarray) -> np.ndarray:
+        """(N, F) feature vectors -> bool (N,): another class is more probable than this organ
+        by more than ``margin`` (in log-probability)."""
+        return self.log_odds(features) < -self.margin
 
     def verdict(self, features: np.ndarray) -> tuple[bool, str | None, dict]:
         """(flagged, plain message or None, class probabilities) for one feature vector."""
@@ -192,6 +205,13 @@ class OrganCheck:
             return False, None, probs
         best = max((c for c in self.classes if c != self.organ), key=probs.get)
         return True, warning_text(best, self.organ), probs
+
+
+def fitted_for_this_model(params: dict, card: dict) -> bool:
+    """A fitted block applies only to the weights it was fitted on: its ``model_version`` must
+    be the card's ``version`` (a re-trained model needs ``python -m training.trust`` again)."""
+    fitted, current = params.get("model_version"), card.get("version")
+    return not (fitted and current and fitted != current)
 
 
 def warning_text(looks_like: str, organ: str) -> str:

@@ -206,8 +206,12 @@ class QualityModel:
 
     @classmethod
     def from_card(cls, card: dict | None) -> QualityModel | None:
+        from unet.organ_check import fitted_for_this_model
+
         params = card.get(CARD_KEY) if isinstance(card, dict) else None
         if not isinstance(params, dict) or "coef" not in params:
+            return None
+        if not fitted_for_this_model(params, card):
             return None
         try:
             model = cls(tuple(params["features"]), np.asarray(params["mean"], np.float64),
@@ -270,9 +274,10 @@ class Assessment:
 def assess(segmenter, seg) -> Assessment:
     """Quality estimate and organ check of one segmentation, from the card's fitted models.
 
-    Without a fitted estimator in the card the quality is None and ``low_confidence`` falls
-    back to the mirror agreement (``Segmentation.low_confidence``); without a fitted organ check
-    there is no organ warning. Nothing runs when the card has neither.
+    Without a fitted estimator in the card (or one fitted for other weights: its
+    ``model_version`` is not the card's ``version``) the quality is None and ``low_confidence``
+    falls back to the mirror agreement (``Segmentation.low_confidence``); without a fitted
+    organ check there is no organ warning. Nothing runs when the card has neither.
     """
     from unet.organ_check import OrganCheck
 
@@ -290,6 +295,7 @@ def assess(segmenter, seg) -> Assessment:
     else:
         low = bool(seg.low_confidence)
     warning, probs = None, None
-    if oc is not None and signals.organ_features is not None:
+    if oc is not None and signals.organ_features is not None \
+            and signals.organ_features.shape == oc.mean.shape:
         _, warning, probs = oc.verdict(signals.organ_features)
     return Assessment(quality, bool(low), warning, probs, signals)
