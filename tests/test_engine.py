@@ -55,8 +55,18 @@ def test_bundled_weights_give_the_keras_models_probabilities(organ_key, cache):
     np.testing.assert_allclose(result.probability, reference.probability, atol=1e-4, rtol=0)
     np.testing.assert_allclose(result.uncertainty, reference.uncertainty, atol=1e-4, rtol=0)
 
-    # XNNPACK runs all of it (one partition from the input to the output)
-    assert seg._forward.fully_delegated(Segmenter.TTA_BATCH) is True
+    # every batch the app sends is converted up front, runs all on XNNPACK (one partition from
+    # the input to the output), and gives the Keras model's answers
+    engine = seg._forward
+    assert engine.batch_sizes == list(seg.engine_batch_sizes())
+    assert Segmenter.TTA_BATCH in engine.batch_sizes
+    conversions = engine.conversions
+    for n in engine.batch_sizes:
+        assert engine.fully_delegated(n) is True, f"batch {n}: not all on XNNPACK"
+        views = np.stack([np.roll(x, 7 * k, axis=k % 2) for k in range(n)]).astype(np.float32)
+        np.testing.assert_allclose(seg.predict_batch(views), _keras(seg.model, views)[..., 0],
+                                   atol=1e-4, rtol=0)
+    assert engine.conversions == conversions  # nothing converted at request time
 
 
 def test_any_batch_size_is_converted_on_first_use_and_kept(cache):

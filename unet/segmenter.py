@@ -78,8 +78,9 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> float:
 class Segmenter:
     """Loads an organ's U-Net once; `segment(gray)` runs it with test-time augmentation."""
 
-    # The batch segment() sends (identity and mirror image), converted for the engine up front;
-    # a batch of another size works too and is converted on its first use.
+    # The batch segment() sends (identity and mirror image). The engine converts it, and the
+    # quality estimate's TTA batch (unet.quality), up front; a batch of another size works too
+    # and is converted on its first use (seconds, then cached).
     TTA_BATCH = 2
 
     def __init__(self, organ: str | OrganConfig, *, weights: str | Path | None = None, model=None,
@@ -133,7 +134,8 @@ class Segmenter:
             try:
                 from unet.engine import LiteRTEngine
 
-                litert = LiteRTEngine(self.model, weights=weights, batch_sizes=(self.TTA_BATCH,))
+                litert = LiteRTEngine(self.model, weights=weights,
+                                      batch_sizes=self.engine_batch_sizes())
                 return litert, f"{litert.name} ({litert.threads} threads)"
             except Exception as exc:  # noqa: BLE001 - any failure: the Keras model still answers
                 _warn_fallback_once(f"{type(exc).__name__}: {exc}")
@@ -146,6 +148,17 @@ class Segmenter:
             return (lambda x: fn(x).numpy()), "Keras model (tf.function)"
         return ((lambda x: keras.ops.convert_to_numpy(model.predict_on_batch(x))),
                 f"Keras model ({keras.backend.backend()} predict_on_batch)")
+
+    def engine_batch_sizes(self) -> tuple[int, ...]:
+        """The batch sizes the app sends: segment()'s and the quality estimate's."""
+        sizes = {self.TTA_BATCH}
+        try:
+            from unet.quality import TTA
+        except ImportError:  # no quality estimate (or renamed): converted on first use
+            pass
+        else:
+            sizes.add(len(TTA))
+        return tuple(sorted(sizes))
 
     @staticmethod
     def _read_card(weights) -> dict:
