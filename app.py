@@ -34,7 +34,14 @@ from unet.inputs import UPLOAD_SUFFIXES, parse_frame  # noqa: E402
 from unet.model_card import card_markdown  # noqa: E402
 from unet.reader import MAX_PIXELS  # noqa: E402
 from unet.registry import ORGANS, get_organ  # noqa: E402
-from unet.result import Result, View, lesion_table, render, segment_upload  # noqa: E402
+from unet.result import (  # noqa: E402
+    Result,
+    View,
+    box_is_partial,
+    lesion_table,
+    render,
+    segment_upload,
+)
 from unet.result import segment_api as run_segment_api  # noqa: E402
 from unet.scratch import scratch  # noqa: E402
 from unet.segmenter import Segmenter  # noqa: E402
@@ -97,30 +104,32 @@ N_FEATURE_LAYERS = 4  # feature-map galleries on the teaching tab
 _NO_LESIONS = {"unit": "px", "lesions": []}
 
 
+def _legend(mode: str, result: Result | None) -> str:
+    legend = summary.LEGENDS.get(mode, "")
+    if result is not None and not result.released:
+        box = result.analysis.segmentation.field_of_view
+        if box_is_partial(box, result.analysis.image.pixels.shape):
+            legend += "  \n" + summary.FOV_NOTE
+    return legend
+
+
 def _update_outputs(view: View | None, result: Result | None, mode: str) -> tuple:
     """The result panel's PANEL_SIZE values; an empty panel when ``view`` is None."""
     if view is None:
         empty = pd.DataFrame([], columns=lesion_table(_NO_LESIONS)[0])
         off = gr.DownloadButton(value=None, interactive=False)
-        return (None, None, summary.LEGENDS.get(mode, ""), "", empty, None, "", off, off, off, None)
+        return (None, None, summary.LEGENDS.get(mode, ""), "", empty, None, summary.TRUTH_HINT,
+                off, off, off, None)
     headers, rows = lesion_table(view.measurements)
-    table = pd.DataFrame(rows, columns=headers)
-    truth_md = ""
-    if view.scores is not None:
-        truth_md = (f"**Dice {view.scores['dice']:.3f} · IoU {view.scores['iou']:.3f}** at "
-                    f"threshold {view.threshold:.2f} (1 = perfect agreement, 0 = none).  \n"
-                    f"{summary.COMPARISON_LEGEND}")
-        if result is not None and result.truth_note:
-            truth_md += f"  \n{result.truth_note}"
     files = view.files
     return (
         view.overlay,
         (view.original, view.overlay),
-        summary.LEGENDS.get(mode, ""),
+        _legend(mode, result),
         summary.summary_markdown(view, result),
-        table,
+        pd.DataFrame(rows, columns=headers),
         view.comparison,
-        truth_md,
+        summary.truth_markdown(view, result),
         gr.DownloadButton(value=str(files["mask"]), interactive=True),
         gr.DownloadButton(value=str(files["overlay"]), interactive=True),
         gr.DownloadButton(value=str(files["report"]), interactive=True),
@@ -183,19 +192,24 @@ def segment_for_ui(segmenters: Segmenters, file, organ: str, threshold: float, m
                    opacity: float, scale, frame, previous: Result | None) -> tuple:
     """Upload / Segment / example / organ change: run the model once, then render.
 
-    Returns (state, status, *result panel, ground-truth file); a new image clears the
-    ground-truth file, which belonged to the previous one.
+    Returns (state, status, *result panel, ground-truth file). The same image again (another
+    organ, say) keeps its ground-truth mask and scores it anew; a new image clears the
+    ground-truth file, which belonged to the previous one, and says so.
     """
     if not file:
         return (None, "Please upload an ultrasound image first, or click an example below.",
                 *_update_outputs(None, None, mode), None)
     try:
         t0 = time.perf_counter()
-        result = segment_upload(file, organ, segmenters, frame=parse_frame(frame),
-                                   previous=previous)
+        frame = parse_frame(frame)
+        result = segment_upload(file, organ, segmenters, frame=frame, previous=previous)
         seconds = time.perf_counter() - t0
+        same_image = (previous is not None and not previous.released
+                      and previous.source == result.source and previous.frame == frame)
+        if same_image and previous.truth is not None:
+            result.truth, result.truth_note = previous.truth, previous.truth_note
         view = render(result, mode=mode, threshold=threshold, opacity=opacity,
-                         mm_per_pixel=scale, out_dir=scratch().new_dir())
+                      mm_per_pixel=scale, out_dir=scratch().new_dir())
     except (ImageInputError, ModelUnavailableError) as exc:
         gr.Warning(str(exc), title="This could not be segmented")
         return (None, _error_box(str(exc)), *_update_outputs(None, None, mode), None)
@@ -205,8 +219,14 @@ def segment_for_ui(segmenters: Segmenters, file, organ: str, threshold: float, m
                    "keeps happening, try another export of the image.")
         return (None, _error_box(message), *_update_outputs(None, None, mode), None)
     outputs = _update_outputs(view, result, mode)
-    summary = outputs[3] + f"\n\nSegmented in {seconds:.2f} s."
-    return (result, "", *outputs[:3], summary, *outputs[4:], None)
+    text = outputs[3] + f"\n\nSegmented in {seconds:.2f} s."
+    truth_file = None
+    if result.truth is not None:
+        truth_file = gr.skip()  # kept, and scored against this model's mask
+    elif previous is not None and previous.truth is not None:
+        text += ("\n\n*The ground-truth mask was removed: it belonged to the previous "
+                 "image.*")
+    return (result, "", *outputs[:3], text, *outputs[4:], truth_file)
 
 
 def example_for_ui(segmenters: Segmenters, example: Example, mode: str, opacity: float, scale,
@@ -232,9 +252,12 @@ def add_truth(result: Result | None, truth_file, mode: str, threshold: float,
     Returns (state, status, *result panel, selected result tab).
     """
     result = _live(result)
+    if result is None and not truth_file:
+        return (result, "", *[gr.skip()] * PANEL_SIZE, gr.skip())
     if result is None:
-        message = "Upload and segment the image first, then its ground-truth mask."
-        return (result, _error_box(message), *[gr.skip()] * PANEL_SIZE, gr.skip())
+        message = ("⚠️ **Upload the image first.** Then add its ground-truth mask: it is "
+                   "compared with the model's outline of that image.")
+        return (result, message, *[gr.skip()] * PANEL_SIZE, gr.skip())
     if not truth_file:
         result.truth, result.truth_note = None, ""
         return (*rerender(result, mode, threshold, opacity, scale), gr.skip())
@@ -283,37 +306,52 @@ def model_texts(segmenters: Segmenters, organ: str) -> tuple[str, str]:
     return architecture_markdown(segmenter.model, config), card_markdown(segmenter, config)
 
 
+INPUT_LABEL = "What goes in: the image area, in grey, resized to the network's square input"
+
+
 def teaching_view(segmenters: Segmenters, result: Result | None) -> tuple:
-    """(network input, probability map, note, *one gallery per feature layer) for the current
-    image; ``N_FEATURE_LAYERS`` galleries, unused ones hidden."""
+    """(network input, probability map, note, *one gallery per feature layer, *one heading per
+    gallery) for the current image; ``N_FEATURE_LAYERS`` of each, unused ones hidden."""
     hidden = [gr.Gallery(value=None, visible=False)] * N_FEATURE_LAYERS
+    no_headings = [gr.Markdown(value="", visible=False)] * N_FEATURE_LAYERS
     result = _live(result)
     if result is None:
         return (None, None, "Segment an image on the **Segment** tab first (or click an "
-                "example); then come back here to look inside the network.", *hidden)
+                "example); then come back here to look inside the network.", *hidden,
+                *no_headings)
     try:
         segmenter = segmenters.get(result.organ)
         maps = feature_maps(result.analysis, segmenter)
     except ModelUnavailableError as exc:
-        return (None, None, f"⚠️ {exc}", *hidden)
+        return (None, None, f"⚠️ {exc}", *hidden, *no_headings)
     except Exception as exc:
         log_failure("feature maps failed", exc)
         return (None, None, "⚠️ The feature maps could not be computed for this image.",
-                *hidden)
+                *hidden, *no_headings)
+    size = segmenter.input_size
+    height, width = maps["area_size"]
     note = (f"Inside the **{result.organ.display_name}** model, for your image. Each tile is "
-            "one filter's response (yellow = strong, dark = none): the four most active filters "
-            "of a few levels. Early levels respond to edges and speckle texture; deeper levels "
-            "are coarser (look at their size in pixels) and respond to whole regions; the last "
-            "decoder level is already close to the lesion's shape. These pictures come from one "
-            "pass of the image itself; the Segment tab's result averages it with its mirror "
-            "image.")
-    galleries = [
-        gr.Gallery(value=layer["maps"], visible=True,
-                   label=f"{layer['title']}: {layer['size'][0]}×{layer['size'][1]} px, "
-                         f"{layer['filters']} filters")
-        for layer in maps["layers"][:N_FEATURE_LAYERS]]
-    return (maps["input"], maps["probability"], note,
-            *galleries, *hidden[len(galleries):])
+            "one filter's response (yellow = strong, dark = weak): the four most active "
+            "filters of a few levels. Early levels respond to edges and speckle texture; deeper "
+            "levels are coarser (look at their size in pixels) and respond to larger regions, "
+            "not always the lesion: a filter may light up fat, muscle or shadow. No single map "
+            "is the outline; the network combines many of them into the probability map "
+            "above. These pictures come from one pass of the image itself; the Segment tab's "
+            "result averages it with its mirror image.")
+    layers = maps["layers"][:N_FEATURE_LAYERS]
+    galleries = [gr.Gallery(value=layer["maps"], visible=True,
+                            label=f"{layer['title']}: {layer['size'][0]}×{layer['size'][1]} "
+                                  f"px, {layer['filters']} filters") for layer in layers]
+    headings = [gr.Markdown(value=f"**{layer['title']}**: {layer['size'][0]}×"
+                                  f"{layer['size'][1]} px, {layer['filters']} filters "
+                                  "(four shown, each enlarged)", visible=True)
+                for layer in layers]
+    net_input = gr.Image(
+        value=maps["input"],
+        label=f"What goes in: the image area ({width} × {height} px), in grey, squeezed into "
+              f"the network's {size} × {size} square")
+    return (net_input, maps["probability"], note, *galleries, *hidden[len(galleries):],
+            *headings, *no_headings[len(headings):])
 
 
 # ------------------------------------------------------------------------------------ layout
@@ -330,7 +368,10 @@ def _input_column(default_t: float, examples: list[Example]) -> SimpleNamespace:
     gr.Markdown(f"PNG, JPEG, BMP, TIFF, WebP or DICOM (.dcm), up to {MAX_FILE_SIZE[:-2]} MB. "
                 "Click or drop a file; it is segmented at once. A new file replaces the "
                 "current one.", elem_classes="small-note")
-    ui.segment_btn = gr.Button("Segment", variant="primary")
+    with gr.Row():
+        ui.segment_btn = gr.Button("Segment", variant="primary", scale=1)
+        ui.replace_btn = gr.UploadButton("Upload another image", file_types=UPLOAD_TYPES,
+                                         file_count="single", scale=1, elem_id="replace")
     ui.status = gr.Markdown("", elem_id="status")
     ui.examples = gr.Gallery(
         [(str(e.path), e.caption) for e in examples],
@@ -417,28 +458,29 @@ def _teaching_tab(arch_text: str) -> SimpleNamespace:
     ui = SimpleNamespace()
     with gr.Tab("How it works", id="teach") as ui.tab:
         ui.arch_md = gr.Markdown(arch_text)
-        ui.note = gr.Markdown("Segment an image first; its feature maps appear here.")
+        ui.note = gr.Markdown("Segment an image first; its feature maps appear here.",
+                              elem_id="teach-note")
         with gr.Row():
-            ui.net_input = gr.Image(label="What goes in: the image area, resized and in grey",
-                                    type="numpy", interactive=False, height=260, format="png")
+            ui.net_input = gr.Image(label=INPUT_LABEL, type="numpy", interactive=False,
+                                    height=320, format="png", elem_id="net-input")
             ui.net_output = gr.Image(label="What comes out: lesion probability per pixel "
                                            "(dark = 0, yellow = 1)", type="numpy",
-                                     interactive=False, height=260, format="png")
+                                     interactive=False, height=320, format="png")
         gr.Markdown("#### Inside the network: feature maps")
-        ui.galleries = []
-        for row in range(N_FEATURE_LAYERS // 2):
-            with gr.Row():
-                for col in range(2):
-                    ui.galleries.append(gr.Gallery(
-                        label=f"Level {2 * row + col + 1}", columns=4, rows=1, height=190,
-                        object_fit="contain", format="png", allow_preview=True,
-                        visible=False))
+        ui.galleries, ui.headings = [], []
+        for _ in range(N_FEATURE_LAYERS):
+            # the heading sits above the gallery: a gallery's own label would cover a tile
+            ui.headings.append(gr.Markdown("", visible=False))
+            ui.galleries.append(gr.Gallery(
+                show_label=False, columns=4, rows=1, height=300, object_fit="contain",
+                format="png", allow_preview=True, visible=False,
+                elem_classes="feature-maps"))
         gr.Markdown(
             "The probability map is turned into the mask by the **threshold**: every pixel at "
             "or above it is lesion. Holes are filled and specks smaller than 0.2 % of the image "
             "are dropped. The model runs twice in one batch, on the image and its mirror image; "
             "their average is the probability and their disagreement is the **uncertainty "
-            "map** and the **confidence**.")
+            "map**.")
     return ui
 
 
@@ -462,6 +504,9 @@ def _about_tab() -> None:
 # ------------------------------------------------------------------------------------ wiring
 
 _PRIVATE = {"api_visibility": "private"}
+# Runs in the browser before a new file is handled: closes the warnings of an earlier file.
+CLEAR_TOASTS = ("(...args) => { document.querySelectorAll('.toast-close')"
+                ".forEach((button) => button.click()); return args; }")
 
 
 def _model_event(seg: SimpleNamespace) -> dict:
@@ -490,7 +535,13 @@ def _wire_segment_tab(models: Segmenters, seg: SimpleNamespace, state, teach, ca
             return (gr.skip(),) * len(segment_outputs) + (t, *texts)
         return (*run(file, organ_key, t, m, o, s, f, previous, request), t, *texts)
 
-    seg.upload.upload(run, segment_inputs, segment_outputs, **model_event)
+    seg.upload.upload(run, segment_inputs, segment_outputs, js=CLEAR_TOASTS, **model_event)
+
+    def replace(file, organ_key, t, m, o, s, f, previous, request: gr.Request):
+        return (file, *run(file, organ_key, t, m, o, s, f, previous, request))
+
+    seg.replace_btn.upload(replace, [seg.replace_btn, *segment_inputs[1:]],
+                           [seg.upload, *segment_outputs], js=CLEAR_TOASTS, **model_event)
     seg.segment_btn.click(run, segment_inputs, segment_outputs, **model_event)
     # The organ choice is wired to .input (a user's change only), so that an example, which
     # sets the organ itself, runs the model once.
@@ -513,7 +564,7 @@ def _wire_segment_tab(models: Segmenters, seg: SimpleNamespace, state, teach, ca
         return (*outputs, *model_texts(models, example.organ), gr.Gallery(selected_index=None))
 
     seg.examples.select(run_example, example_inputs, [*example_outputs, seg.examples],
-                        **model_event)
+                        js=CLEAR_TOASTS, **model_event)
     if seg.truth_example_index is not None:
         def run_truth_example(m, o, s, previous, request: gr.Request):
             example = examples[seg.truth_example_index]
@@ -523,7 +574,8 @@ def _wire_segment_tab(models: Segmenters, seg: SimpleNamespace, state, teach, ca
             return (*outputs, *model_texts(models, example.organ), tab)
 
         seg.truth_example.click(run_truth_example, example_inputs,
-                                [*example_outputs, seg.result_tabs], **model_event)
+                                [*example_outputs, seg.result_tabs], js=CLEAR_TOASTS,
+                                **model_event)
 
     # .input (a user's change, not a programmatic one such as the organ's threshold reset)
     # fires while a slider is dragged; "always_last" drops the intermediate positions that
@@ -536,7 +588,7 @@ def _wire_segment_tab(models: Segmenters, seg: SimpleNamespace, state, teach, ca
 
     truth_inputs = [state, seg.truth_file, seg.mode, seg.threshold, seg.opacity, seg.scale]
     truth_outputs = [state, seg.status, *seg.panel, seg.result_tabs]
-    seg.truth_file.upload(add_truth, truth_inputs, truth_outputs, **_PRIVATE)
+    seg.truth_file.upload(add_truth, truth_inputs, truth_outputs, js=CLEAR_TOASTS, **_PRIVATE)
     seg.truth_file.clear(add_truth, truth_inputs, truth_outputs, **_PRIVATE)
 
 
@@ -545,7 +597,7 @@ def _wire_teaching_tab(models: Segmenters, teach: SimpleNamespace, state) -> Non
         return teaching_view(models, result)
 
     teach.tab.select(show, [state], [teach.net_input, teach.net_output, teach.note,
-                                     *teach.galleries], **_PRIVATE)
+                                     *teach.galleries, *teach.headings], **_PRIVATE)
 
 
 def _public_api(models: Segmenters) -> None:

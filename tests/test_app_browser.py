@@ -162,6 +162,63 @@ def test_every_example_works_after_the_clean_ups(browser, served, tmp_path):
     page.close()
 
 
+def test_ground_truth_workflow_and_teaching_tab(browser, url, tmp_path):
+    """Mask before image, the example with its true mask, another image replacing it while on
+    the ground-truth tab, the field-of-view box, and the teaching tab's feature maps."""
+    from unet.examples import load_examples
+
+    with_truth = next(e for e in load_examples() if e.truth is not None)
+    page = browser.new_page(viewport={"width": 1360, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.locator("#examples button.thumbnail-item").first.wait_for()
+    page.get_by_text("Check against a ground-truth mask").click()
+    page.locator("#truth-upload input[type=file]").set_input_files(str(with_truth.truth))
+    status = page.locator("#status")
+    status.get_by_text("Upload the image first.").wait_for(timeout=20_000)
+    assert "could not be segmented" not in status.inner_text()
+    shot(page, tmp_path, "truth_mask_first")
+
+    page.locator("#truth-example").click()
+    page.get_by_text("IoU").first.wait_for(timeout=60_000)
+    assert not status.inner_text().strip()  # the earlier message is gone
+    swatches = page.locator(".swatch")
+    assert swatches.count() == 3
+    colours = {swatches.nth(i).evaluate("e => getComputedStyle(e).backgroundColor")
+               for i in range(3)}
+    assert colours == {"rgb(40, 200, 40)", "rgb(230, 40, 230)", "rgb(255, 220, 0)"}
+    assert swatches.first.bounding_box()["width"] >= 8  # drawn, not an empty glyph box
+    shot(page, tmp_path, "truth_example")
+
+    # Another image, straight away (no clearing first), while on "Against ground truth".
+    thyroid = next(e for e in load_examples() if e.organ == "thyroid")
+    with page.expect_file_chooser() as chooser:
+        page.locator("#replace").click()
+    chooser.value.set_files(str(thyroid.path))
+    page.wait_for_function(
+        "name => document.querySelector('#upload')?.innerText.includes(name)",
+        arg=thyroid.path.stem, timeout=60_000)
+    page.locator("#summary").get_by_text("ground-truth mask was removed").wait_for(
+        timeout=60_000)
+    page.get_by_text("to see Dice and IoU here").first.wait_for()  # the hint is back
+    page.get_by_role("tab", name="Result").click()
+    page.get_by_text("Thin yellow box").first.wait_for()  # the field of view is drawn
+    shot(page, tmp_path, "replaced_on_truth_tab")
+
+    page.get_by_role("tab", name="How it works").click()
+    page.locator("#teach-note").get_by_text("not always the lesion").wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    tiles = page.locator(".feature-maps img")
+    assert tiles.count() >= 8
+    box = tiles.first.bounding_box()
+    assert box["width"] >= 140 and box["height"] >= 140  # large enough to read
+    assert "squeezed into" in page.locator("#net-input").inner_text()
+    shot(page, tmp_path, "teaching")
+    assert not errors, errors
+    page.close()
+
+
 @pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOT") != "1",
                     reason="set UPDATE_SCREENSHOT=1 to rewrite docs/screenshot.png")
 def test_readme_screenshot(browser, url):

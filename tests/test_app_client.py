@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -18,11 +19,11 @@ from PIL import Image
 import app
 from tests import bad_inputs
 from tests.app_fixtures import running_app, test_models, write_phantom
-from unet import ground_truth, inputs, summary
+from unet import ground_truth, inputs, summary, teaching, trust
 from unet.errors import ImageInputError
 from unet.examples import EXAMPLES_DIR, host_examples, load_examples
 from unet.model_card import card_markdown
-from unet.result import Result, render
+from unet.result import Result, display_copy, render
 from unet.scratch import Scratch, scratch
 from unet.segmenters import Segmenters, default_threshold
 from unet.teaching import feature_maps
@@ -61,6 +62,11 @@ def phantom(tmp_path):
     return write_phantom(tmp_path, seed=3, height=240, width=300)
 
 
+def shown_shape(image: np.ndarray) -> tuple[int, int, int]:
+    """The size an image is shown at in the browser (small ones enlarged)."""
+    return display_copy(np.zeros((*image.shape[:2], 3), np.uint8)).shape
+
+
 def read_png(path) -> np.ndarray:
     with Image.open(path) as im:
         assert im.format == "PNG"
@@ -84,12 +90,15 @@ def test_segment_returns_lossless_mask_at_image_size(client, phantom, models):
     path, image, truth = phantom
     mask_path, overlay_path, report = client.predict(handle_file(path), "breast", 0.5,
                                                      api_name="/segment")
-    assert Path(mask_path).name == "lesion_mask.png"
+    # named after the organ and the time, never after the upload
+    assert re.fullmatch(r"breast_\d{8}-\d{4}_mask\.png", Path(mask_path).name)
     mask = read_png(mask_path)
     assert mask.shape == image.shape and mask.dtype == np.uint8  # (H, W): one grey channel
     assert set(np.unique(mask).tolist()) <= {0, 255}
     overlay = read_png(overlay_path)
-    assert overlay.shape == (*image.shape, 3)
+    assert re.fullmatch(r"breast_\d{8}-\d{4}_overlay\.png", Path(overlay_path).name)
+    # the image, then a legend band below it
+    assert overlay.shape[1:] == (image.shape[1], 3) and overlay.shape[0] > image.shape[0]
 
     assert report["organ"] == "breast" and report["threshold"] == 0.5
     assert report["model_version"] and "disclaimer" in report
@@ -216,7 +225,7 @@ def test_slider_change_rerenders_without_a_model_call(served, segmenters, models
             kept, status, overlay, (before, after), legend, *_ = app.rerender(
                 state, mode, threshold, 0.7, None)
             assert kept is state and status == ""
-            assert overlay.shape == (*phantom[1].shape, 3)
+            assert overlay.shape == shown_shape(phantom[1])
             assert before.shape == after.shape == overlay.shape
             assert legend == summary.LEGENDS[mode]
     assert segmenter.calls == calls
@@ -251,12 +260,37 @@ def test_no_lesion_is_stated(segmenters, phantom):
     assert "No lesion found" in summary.summary_markdown(view, state)
 
 
-def test_low_confidence_is_flagged_in_plain_words(segmenters, phantom):
+def test_trust_is_worded_in_one_place():
+    from types import SimpleNamespace as NS
+
+    # before a quality estimate exists: the mirror agreement, flagged below its bound
+    old = NS(segmentation=NS(confidence=0.3, low_confidence=True))
+    facts = trust.quality_facts(old)
+    assert facts == trust.QualityFacts(None, True, None, 0.3)
+    assert "Low confidence: check by eye" in "".join(trust.quality_markdown(facts))
+    assert trust.quality_cells(facts) == {"Mirror agreement (0-1)": "0.30",
+                                          "Warnings": "low confidence: check by eye"}
+    # with the estimate and the organ check
+    new = NS(quality=0.62, low_confidence=False, segmentation=NS(confidence=0.9),
+             organ_warning="This looks like a thyroid scan: switch to the thyroid model?")
+    facts = trust.quality_facts(new)
+    text = "\n".join(trust.quality_markdown(facts))
+    assert "Expected overlap with an expert outline ≈ 0.62" in text
+    assert "switch to the thyroid model?" in text and "Low confidence" not in text
+    assert trust.quality_cells(facts) == {
+        "Expected overlap (0-1)": "0.62",
+        "Warnings": "This looks like a thyroid scan: switch to the thyroid model?"}
+    assert trust.quality_report(facts) == {"quality": 0.62, "low_confidence": False,
+                                           "organ_warning": new.organ_warning}
+
+
+def test_low_confidence_is_flagged_in_plain_words(segmenters, phantom, monkeypatch):
     state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
                                None, None)[0]
-    state.analysis.segmentation.confidence = 0.3
+    low = trust.QualityFacts(0.31, True, None, 0.9)
+    monkeypatch.setattr(summary, "quality_facts", lambda *args: low)
     text = summary.summary_markdown(render(state), state)
-    assert "Low confidence: check by eye" in text
+    assert "Low confidence: check by eye" in text and "≈ 0.31" in text
 
 
 def test_bad_file_in_ui_shows_message_and_clears_result(segmenters, tmp_path):
@@ -337,7 +371,7 @@ def test_ground_truth_dice_and_comparison(segmenters, tmp_path):
     Image.fromarray(np.where(truth, 255, 0).astype(np.uint8)).save(truth_path)
     out = app.add_truth(state, str(truth_path), "filled", 0.5, 0.4, None)
     state, status, comparison, truth_md = out[0], out[1], out[7], out[8]
-    assert status == "" and comparison.shape == (*image.shape, 3)
+    assert status == "" and comparison.shape == shown_shape(image)
     expected = ground_truth.overlap_scores(state.analysis.mask(0.5), truth)
     assert f"Dice {expected['dice']:.3f}" in truth_md and "IoU" in truth_md
     assert out[12]["ground_truth"]["dice"] == pytest.approx(expected["dice"], abs=1e-4)
@@ -347,7 +381,7 @@ def test_ground_truth_dice_and_comparison(segmenters, tmp_path):
     Image.fromarray(np.where(truth, 255, 0).astype(np.uint8)).resize(
         (image.shape[1] // 2, image.shape[0] // 2), Image.NEAREST).save(half)
     out = app.add_truth(state, str(half), "filled", 0.5, 0.4, None)
-    assert out[7].shape == (*image.shape, 3) and "resized" in out[8]
+    assert out[7].shape == shown_shape(image) and "resized" in out[8]
 
     # Another shape: refused with both sizes named.
     odd = tmp_path / "odd.png"
@@ -371,23 +405,50 @@ def test_teaching_tab(segmenters, phantom):
     state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
                                None, None)[0]
     calls = segmenters.get("breast").calls
-    net_in, net_out, note, *galleries = app.teaching_view(segmenters, state)
-    size = segmenters.get("breast").input_size
-    assert net_in.shape == net_out.shape == (size, size, 3)
-    assert len(galleries) == app.N_FEATURE_LAYERS
-    labels = [g.label for g in galleries]
-    assert labels[0].startswith(f"Encoder level 0: {size}×{size} px")
-    assert any(label.startswith("Bottleneck") for label in labels)
+    net_in, net_out, note, *rest = app.teaching_view(segmenters, state)
+    galleries, headings = rest[:app.N_FEATURE_LAYERS], rest[app.N_FEATURE_LAYERS:]
+    segmenter = segmenters.get("breast")
+    size = segmenter.input_size
+    height, width = phantom[1].shape
+    assert net_out.shape == (size, size, 3)
+    # the input says how the image area was resized (a portrait image is squeezed)
+    assert f"({width} × {height} px)" in net_in.label and f"{size} × {size}" in net_in.label
+    assert "not always the lesion" in note and "close to the lesion" not in note
+    assert len(galleries) == len(headings) == app.N_FEATURE_LAYERS
+    titles = [h.value for h in headings]
+    assert titles[0].startswith(f"**Encoder level 0**: {size}×{size} px")
+    assert any(t.startswith("**Bottleneck**") for t in titles)
     assert all(g.visible and len(g.value) == 4 for g in galleries)
-    assert segmenters.get("breast").calls == calls  # a sub-model, not the segmenter
-    maps = feature_maps(state.analysis, segmenters.get("breast"))
-    assert [layer["name"] for layer in maps["layers"]] == [
-        "enc0_relu2", "enc2_relu2", "bottleneck_relu2", "dec0_relu2"]
+    assert segmenter.calls == calls  # a sub-model, not the segmenter
+    maps = feature_maps(state.analysis, segmenter)
+    assert [layer["name"] for layer in maps["layers"]] == list(
+        teaching.feature_layers(segmenter.model))
+    assert all(tile.shape[:2] == (224, 224) for layer in maps["layers"]
+               for tile, _ in layer["maps"])  # large enough to read
     assert app.teaching_view(segmenters, None)[0] is None
 
     arch, card = app.model_texts(segmenters, "breast")
-    assert f"{size}×{size}" in arch and "Bottleneck" in arch and "| 256 |" in arch
+    bottom = teaching.architecture(segmenter.model)["bottleneck"]
+    assert f"{size}×{size}" in arch and f"| Bottleneck | {bottom[0]}×{bottom[1]} |" in arch
     assert "Model card: Breast" in card and "not for diagnosis" in card
+
+
+def test_teaching_reads_any_encoder_decoder():
+    from unet.model import build_unet
+
+    unet = build_unet(64, depth=3, base_filters=4, normalization="batch", dropout=0.1)
+    assert teaching.feature_layers(unet) == ("enc0_relu2", "enc1_relu2", "bottleneck_relu2",
+                                             "dec0_relu2")
+    arch = teaching.architecture(unet)
+    assert arch["encoder"] == [(64, 64, 4), (32, 32, 8), (16, 16, 16)]
+    assert arch["bottleneck"] == (8, 8, 32) and arch["decoder"][0] == (64, 64, 4)
+    efficientnet = pytest.importorskip("unet.efficientnet_unet")
+    other = efficientnet.build_efficientnet_unet(64)
+    found = teaching.levels(other)
+    assert found["bottleneck"][1][:2] == (2, 2)
+    assert [shape[:2] for _, shape in found["encoder"]] == [(32, 32), (16, 16), (8, 8),
+                                                            (4, 4)]
+    assert "Bottleneck | 2×2" in teaching.architecture_markdown(other, app.get_organ("breast"))
 
 
 def test_card_markdown_shows_data_metrics_and_limits(models):
@@ -548,3 +609,115 @@ def test_parse_helpers():
     assert inputs.parse_frame(None) is None and inputs.parse_frame(2.0) == 2
     with pytest.raises(ImageInputError):
         inputs.parse_frame(1.5)
+
+
+# ------------------------------------------------------------- the trial's smaller findings
+
+
+def test_a_scan_given_as_ground_truth_is_refused(segmenters, phantom):
+    path, image, _ = phantom
+    state = app.segment_for_ui(segmenters, path, "breast", 0.5, "filled", 0.4, None, None,
+                               None)[0]
+    out = app.add_truth(state, path, "filled", 0.5, 0.4, None)  # the scan itself
+    assert "does not look like a mask" in out[1] and out[0].truth is None
+    assert out[8] == summary.TRUTH_HINT  # no stale comparison
+    assert not ground_truth.is_near_binary(image)
+    jpeg_like = np.where(image > 128, 250, 3).astype(np.uint8)
+    jpeg_like[::10, ::10] = 128  # a few compression artefacts (1 %)
+    assert ground_truth.is_near_binary(jpeg_like) and ground_truth.is_near_binary(image * 0)
+
+
+def test_both_empty_is_agreement_not_a_score(segmenters, tmp_path):
+    from unet.phantom import make_phantom
+
+    image, _ = make_phantom(240, 300, seed=5, lesion=False)
+    path, truth = tmp_path / "normal.png", tmp_path / "normal_mask.png"
+    Image.fromarray(image).save(path)
+    Image.fromarray(np.zeros_like(image)).save(truth)
+    state = app.segment_for_ui(segmenters, str(path), "breast", 0.5, "filled", 0.4, None, None,
+                               None)[0]
+    app.add_truth(state, str(truth), "filled", 0.5, 0.4, None)
+    out = app.rerender(state, "filled", 0.95, 0.4, None)  # above anything: nothing marked
+    text = out[8]
+    if state.analysis.mask(0.95).any():
+        pytest.skip("the model marks this lesion-free phantom even at 0.95")
+    assert "Both empty: agreement (no lesion)" in text and "Dice" not in text
+    assert out[12]["ground_truth"]["both_empty"] is True
+
+
+def test_comparison_key_uses_colour_swatches_not_emoji():
+    legend = summary.COMPARISON_LEGEND
+    assert legend.count("background:rgb(") == 3
+    assert not any(ord(ch) > 0x2FFF for ch in legend)  # no emoji squares
+
+
+def test_changing_organ_keeps_and_rescores_the_truth_a_new_image_drops_it(segmenters, tmp_path):
+    path, image, truth = write_phantom(tmp_path)
+    truth_path = tmp_path / "truth.png"
+    Image.fromarray(np.where(truth, 255, 0).astype(np.uint8)).save(truth_path)
+    state = app.segment_for_ui(segmenters, path, "breast", 0.5, "filled", 0.4, None, None,
+                               None)[0]
+    state = app.add_truth(state, str(truth_path), "filled", 0.5, 0.4, None)[0]
+    out = app.segment_for_ui(segmenters, path, "thyroid", 0.5, "filled", 0.4, None, None, state)
+    thyroid = out[0]
+    assert thyroid.organ.key == "thyroid" and thyroid.truth is not None
+    expected = ground_truth.overlap_scores(thyroid.analysis.mask(0.5), truth)
+    assert f"Dice {expected['dice']:.3f}" in out[8]  # scored against the thyroid mask
+    assert out[-1] == app.gr.skip()  # the truth file stays
+    other = write_phantom(tmp_path, seed=9, name="other.png")[0]
+    out = app.segment_for_ui(segmenters, other, "thyroid", 0.5, "filled", 0.4, None, None,
+                             thyroid)
+    assert out[0].truth is None and out[-1] is None
+    assert "ground-truth mask was removed" in out[5] and out[8] == summary.TRUTH_HINT
+
+
+def test_mask_before_image_says_to_upload_the_image_first(tmp_path):
+    mask = tmp_path / "mask.png"
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(mask)
+    status = app.add_truth(None, str(mask), "filled", 0.5, 0.4, None)[1]
+    assert status.startswith("⚠️ **Upload the image first.**")
+    assert "could not be segmented" not in status
+    assert app.add_truth(None, None, "filled", 0.5, 0.4, None)[1] == ""  # cleared: no message
+
+
+def test_downloads_tell_cases_apart_and_carry_their_facts(segmenters, phantom, tmp_path):
+    from datetime import UTC, datetime
+
+    state = app.segment_for_ui(segmenters, phantom[0], "thyroid", 0.5, "contour", 0.4, None,
+                               None, None)[0]
+    when = datetime(2026, 11, 27, 14, 12, 30, tzinfo=UTC)
+    view = render(state, mode="contour", threshold=0.35, out_dir=tmp_path / "out", now=when)
+    names = {key: path.name for key, path in view.files.items()}
+    assert names == {"mask": "thyroid_20261127-1412_mask.png",
+                     "overlay": "thyroid_20261127-1412_overlay.png",
+                     "report": "thyroid_20261127-1412_report.json"}
+    report = json.loads(view.files["report"].read_text())
+    assert report["created_utc"] == "2026-11-27T14:12:30Z" and report["organ"] == "thyroid"
+    assert report["threshold"] == 0.35 and report["model_version"]
+    assert {"quality", "low_confidence", "organ_warning"} <= set(report)
+    overlay = read_png(view.files["overlay"])
+    height, width = phantom[1].shape
+    band = overlay[height:]
+    assert overlay.shape[1] == width and len(band) >= 20
+    assert band.mean() < 60 and (band > 200).any()  # a dark band with light text on it
+    from unet.downloads import overlay_legend
+
+    legend = " ".join(overlay_legend("Thyroid", "contour", 0.35))
+    assert "threshold 0.35" in legend and "NOT FOR DIAGNOSIS" in legend
+
+
+def test_field_of_view_box_and_enlarged_small_images(segmenters, tmp_path):
+    from unet.phantom import make_scanner_frame
+
+    frame, _, _ = make_scanner_frame(300, 400, seed=2)
+    path = tmp_path / "screen.png"
+    Image.fromarray(frame).save(path)
+    state, _, overlay, _, legend, *_ = app.segment_for_ui(
+        segmenters, str(path), "thyroid", 0.5, "filled", 0.0, None, None, None)
+    box = state.analysis.segmentation.field_of_view
+    assert box != (0, 0, 300, 400) and summary.FOV_NOTE in legend
+    factor = overlay.shape[0] // 300
+    assert factor >= 2 and overlay.shape[:2] == (300 * factor, 400 * factor)  # enlarged
+    edge = overlay[box.y0 * factor:box.y1 * factor, box.x0 * factor + factor // 2]
+    yellow = (edge[..., 0] > 200) & (edge[..., 1] > 170) & (edge[..., 2] < 90)
+    assert yellow.mean() > 0.8  # the box's left edge, in yellow

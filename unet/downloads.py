@@ -1,10 +1,14 @@
-"""The files a user downloads: the mask PNG, the overlay PNG and the JSON report."""
+"""The files a user downloads: the mask PNG, the overlay PNG (with a legend band) and the JSON
+report, named after the organ and the time, never after the upload."""
 
 from __future__ import annotations
 
 import json
+import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -16,18 +20,54 @@ def write_png(path: Path, array: np.ndarray) -> Path:
     return path
 
 
-def write_outputs(out_dir: Path, mask: np.ndarray, overlay: np.ndarray,
-                  report: dict) -> dict[str, Path]:
-    """``lesion_mask.png`` (0/255 at the image's size), ``overlay.png`` and ``report.json``.
+def file_stem(organ: str, when: datetime) -> str:
+    """``breast_20261127-1412``: organ and time (UTC) tell downloads apart; the upload's own
+    name never appears (it may hold a patient's name)."""
+    return f"{organ}_{when.astimezone(UTC):%Y%m%d-%H%M}"
 
-    File names never contain the upload's name (it may hold a patient's name).
-    """
+
+def write_outputs(out_dir: Path, mask: np.ndarray, overlay: np.ndarray, report: dict, *,
+                  organ: str, when: datetime) -> dict[str, Path]:
+    """``<organ>_<time>_mask.png`` (0/255 at the image's size), ``<organ>_<time>_overlay.png``
+    and ``<organ>_<time>_report.json`` in ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    stem = file_stem(organ, when)
     files = {
-        "mask": write_png(out_dir / "lesion_mask.png", np.where(mask, 255, 0).astype(np.uint8)),
-        "overlay": write_png(out_dir / "overlay.png", overlay),
-        "report": out_dir / "segmentation_report.json",
+        "mask": write_png(out_dir / f"{stem}_mask.png", np.where(mask, 255, 0).astype(np.uint8)),
+        "overlay": write_png(out_dir / f"{stem}_overlay.png", overlay),
+        "report": out_dir / f"{stem}_report.json",
     }
-    files["report"].write_text(json.dumps(report, indent=2))
+    files["report"].write_text(json.dumps(report, indent=2, ensure_ascii=False))
     return files
+
+
+_MODE_LEGENDS = {
+    "filled": "red = lesion (probability >= {t:.2f})",
+    "contour": "red line = lesion outline (probability >= {t:.2f})",
+    "heatmap": "colour = lesion probability (threshold {t:.2f} not applied)",
+    "uncertainty": "colour = disagreement of mirrored predictions (threshold {t:.2f})",
+}
+
+
+def overlay_legend(organ_name: str, mode: str, threshold: float) -> list[str]:
+    """The lines of the downloaded overlay's legend band."""
+    return [f"{organ_name} model, threshold {threshold:.2f}: "
+            + _MODE_LEGENDS.get(mode, _MODE_LEGENDS["filled"]).format(t=threshold),
+            "Research and teaching demo - NOT FOR DIAGNOSIS"]
+
+
+def with_legend(rgb: np.ndarray, lines: list[str]) -> np.ndarray:
+    """``rgb`` with a dark band below it carrying ``lines`` (wrapped to the image's width)."""
+    height, width = rgb.shape[:2]
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.35, min(1.0, width / 1000))
+    thickness = 1 if scale < 0.7 else 2
+    (char_w, char_h), _ = cv2.getTextSize("M", font, scale, thickness)
+    per_line = max(10, (width - 12) // max(1, char_w))
+    wrapped = [part for line in lines for part in textwrap.wrap(line, per_line)]
+    step = int(char_h * 1.8)
+    band = np.full((step * len(wrapped) + step // 2, width, 3), 24, np.uint8)
+    for i, text in enumerate(wrapped):
+        cv2.putText(band, text, (6, step * (i + 1)), font, scale, (235, 235, 235), thickness,
+                    cv2.LINE_AA)
+    return np.vstack([rgb, band])

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from unet.analysis import Analysis, analyze
-from unet.downloads import write_outputs
+
+try:  # newer analysis modules assess each result (quality estimate, organ check)
+    from unet.analysis import analyze_loaded
+except ImportError:  # pragma: no cover - older unet.analysis
+    analyze_loaded = None
+from unet.downloads import overlay_legend, with_legend, write_outputs
 from unet.errors import ImageInputError
 from unet.ground_truth import overlap_scores
 from unet.inputs import parse_scale, parse_threshold
@@ -23,6 +29,7 @@ from unet.measurements import Measurements
 from unet.overlay import render_comparison
 from unet.registry import OrganConfig, get_organ
 from unet.segmenters import Segmenters
+from unet.trust import quality_facts, quality_report
 
 # Images larger than this (longer side, pixels) are shown downscaled in the browser; the
 # downloads always keep the image's own size.
@@ -72,8 +79,11 @@ def segment_upload(source, organ: str | OrganConfig, segmenters: Segmenters, *,
     if (previous is not None and not previous.released and previous.source == source
             and previous.frame == frame):
         image = previous.analysis.image
-        analysis = Analysis(organ, image, segmenter.segment(image.pixels), segmenter.version,
-                            segmenter.source)
+        if analyze_loaded is not None:  # segments and assesses (quality, organ check)
+            analysis = analyze_loaded(image, organ, segmenter=segmenter)
+        else:
+            analysis = Analysis(organ, image, segmenter.segment(image.pixels),
+                                segmenter.version, segmenter.source)
     else:
         if not os.path.exists(source):
             raise ImageInputError(MSG_FILE_GONE)
@@ -97,36 +107,74 @@ class View:
 
 def render(result: Result, *, mode: str = "filled", threshold: float | None = None,
            opacity: float = 0.4, mm_per_pixel: float | None = None,
-           out_dir: Path | None = None) -> View:
-    """Derive the overlay, table data, report and download files from the cached analysis."""
+           out_dir: Path | None = None, now: datetime | None = None) -> View:
+    """Derive the overlay, table data, report and download files from the cached analysis.
+
+    The shown overlay also outlines the field of view (the area the model looked at) when it
+    is not the whole image; the downloaded overlay carries a legend band instead.
+    """
     analysis = result.analysis
     t = analysis.segmentation.threshold if threshold is None else float(threshold)
     mm = parse_scale(mm_per_pixel)
     mask = analysis.mask(t)
     overlay = analysis.overlay(mode=mode, threshold=t, opacity=float(opacity))
     report = analysis.report(t, mm)  # measures the lesions once; the table reads it from here
+    created = (now or datetime.now(UTC)).astimezone(UTC)
+    report = {"created_utc": created.strftime("%Y-%m-%dT%H:%M:%SZ"), **report,
+              **{k: v for k, v in quality_report(quality_facts(analysis, report)).items()
+                 if k not in report}}
     comparison = scores = None
     if result.truth is not None:
         scores = overlap_scores(mask, result.truth)
+        scores["both_empty"] = not mask.any() and not result.truth.any()
         comparison = render_comparison(analysis.image.pixels, mask, result.truth,
                                        opacity=float(opacity))
         report["ground_truth"] = {"dice": round(scores["dice"], 4),
-                                  "iou": round(scores["iou"], 4)}
+                                  "iou": round(scores["iou"], 4),
+                                  "both_empty": scores["both_empty"]}
     original = cv2.cvtColor(analysis.image.pixels, cv2.COLOR_GRAY2RGB)
+    box = analysis.segmentation.field_of_view
+    shown = draw_box(overlay, box) if box_is_partial(box, mask.shape) else overlay
     view = View(
-        overlay=display_copy(overlay), original=display_copy(original),
+        overlay=display_copy(shown), original=display_copy(original),
         comparison=None if comparison is None else display_copy(comparison),
         scores=scores, measurements=report["measurements"], report=report, threshold=t,
     )
     if out_dir is not None:
-        view.files = write_outputs(out_dir, mask, overlay, report)
+        legend = overlay_legend(analysis.organ.display_name, mode, t)
+        view.files = write_outputs(out_dir, mask, with_legend(overlay, legend), report,
+                                   organ=analysis.organ.key, when=created)
     return view
 
 
-def display_copy(rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.ndarray:
-    """A copy for the browser: large images are downscaled (area interpolation)."""
+def box_is_partial(box, shape: tuple[int, int]) -> bool:
+    """True when the field of view leaves out part of the image."""
+    return (box.y0, box.x0, box.y1, box.x1) != (0, 0, shape[0], shape[1])
+
+
+def draw_box(rgb: np.ndarray, box, color=(255, 215, 0)) -> np.ndarray:
+    """A copy of ``rgb`` with a thin rectangle around ``box`` (the field of view)."""
+    out = rgb.copy()
+    thickness = max(1, round(max(rgb.shape[:2]) / 400))
+    cv2.rectangle(out, (box.x0, box.y0), (box.x1 - 1, box.y1 - 1), color, thickness,
+                  lineType=cv2.LINE_AA)
+    return out
+
+
+DISPLAY_MIN_SIDE = 640  # smaller images are shown enlarged (whole factors, sharp pixels)
+
+
+def display_copy(rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE,
+                 min_side: int = DISPLAY_MIN_SIDE) -> np.ndarray:
+    """A copy for the browser: large images are downscaled (area interpolation), small ones
+    enlarged by a whole factor (nearest neighbour, so that pixels stay pixels)."""
     height, width = rgb.shape[:2]
-    scale = max_side / max(height, width)
+    longest = max(height, width)
+    if longest < min_side:
+        factor = min(4, -(-min_side // longest))
+        return cv2.resize(rgb, (width * factor, height * factor),
+                          interpolation=cv2.INTER_NEAREST)
+    scale = max_side / longest
     if scale >= 1:
         return rgb
     size = (max(1, round(width * scale)), max(1, round(height * scale)))

@@ -1,10 +1,12 @@
 """The result in plain words, for the web app: the summary under the image, the display
-legends and the ground-truth comparison text. No Gradio here: these are strings."""
+legends and the ground-truth comparison text (the quality facts are worded in
+:mod:`unet.trust`). No Gradio here: these are strings."""
 
 from __future__ import annotations
 
 from unet.overlay import COMPARISON_COLORS
 from unet.result import Result, View
+from unet.trust import quality_facts, quality_markdown
 
 LEGENDS = {
     "filled": "**Red:** lesion, where the probability reaches the threshold.",
@@ -15,9 +17,24 @@ LEGENDS = {
     "uncertainty": "**Colour:** how much the original and the mirrored predictions disagree, "
                    "purple (a little) to yellow (a lot). Bright areas: check by eye.",
 }
-_SQUARES = {"ground truth only (missed)": "🟩", "prediction only (false alarm)": "🟪",
-            "overlap (agreement)": "🟨"}
-COMPARISON_LEGEND = " · ".join(f"{_SQUARES.get(name, '■')} {name}" for name in COMPARISON_COLORS)
+FOV_NOTE = ("**Thin yellow box:** the image area the model looked at (found automatically; "
+            "outside it nothing is marked).")
+
+
+def swatch(rgb: tuple[int, int, int]) -> str:
+    """A small coloured square as HTML (no emoji font needed)."""
+    r, g, b = rgb
+    return (f'<span class="swatch" style="display:inline-block;width:0.9em;height:0.9em;'
+            f'background:rgb({r},{g},{b});border:1px solid #555;border-radius:2px;'
+            f'vertical-align:-0.1em;margin-right:0.3em"></span>')
+
+
+COMPARISON_LEGEND = " · ".join(f"{swatch(rgb)}{name}" for name, rgb in COMPARISON_COLORS.items())
+TRUTH_HINT = ("Upload a ground-truth mask (left, *Check against a ground-truth mask*) to see "
+              "Dice and IoU here.")
+
+
+# ----------------------------------------------------------------------------------- summary
 
 
 def summary_markdown(view: View, result: Result | None) -> str:
@@ -46,13 +63,8 @@ def summary_markdown(view: View, result: Result | None) -> str:
                     f"area {largest['area_px']:,} px²")
         lines.append(f"{'Largest' if count > 1 else 'Size'}: {size} (longest × perpendicular "
                      f"diameter), at threshold {view.threshold:.2f}.")
-    agreement = rep["confidence"]
-    if rep["low_confidence"]:
-        lines.append(f"⚠️ **Low confidence: check by eye.** The original and mirrored "
-                     f"predictions agree only {agreement:.0%}.")
-    else:
-        lines.append(f"**Confidence {agreement:.0%}**: the original and mirrored predictions "
-                     "agree.")
+    analysis = result.analysis if result is not None else None
+    lines += quality_markdown(quality_facts(analysis, rep))
     spacing = m["spacing_mm"]
     if rep["spacing_source"] == "file":
         lines.append(f"Scale: {spacing[1]:.3g} × {spacing[0]:.3g} mm per pixel, from the file.")
@@ -69,3 +81,19 @@ def summary_markdown(view: View, result: Result | None) -> str:
         lines.append(f"Model: {organ}, version `{rep['model_version']}`.")
     return "\n\n".join(lines)
 
+
+
+def truth_markdown(view: View, result: Result | None) -> str:
+    """The comparison with a ground-truth mask in words (or the hint when there is none)."""
+    if view.scores is None:
+        return TRUTH_HINT
+    if view.scores.get("both_empty"):
+        head = (f"**Both empty: agreement (no lesion)** at threshold {view.threshold:.2f}: the "
+                "model marks nothing and the ground truth has no lesion.")
+    else:
+        head = (f"**Dice {view.scores['dice']:.3f} · IoU {view.scores['iou']:.3f}** at "
+                f"threshold {view.threshold:.2f} (1 = perfect agreement, 0 = none).")
+    text = f"{head}  \n{COMPARISON_LEGEND}"
+    if result is not None and result.truth_note:
+        text += f"  \n{result.truth_note}"
+    return text

@@ -11,20 +11,56 @@ from unet.analysis import Analysis
 from unet.registry import OrganConfig
 from unet.segmenter import Segmenter
 
+_PASS_THROUGH = {"Dropout", "SpatialDropout2D", "Identity", "GaussianNoise"}
+
+
+def levels(model) -> dict:
+    """The network's levels, read from its layers' output sizes (any encoder-decoder network).
+
+    The layers with a 2-D output, in order, fall into runs of one spatial size. The runs before
+    the smallest size are the encoder levels, the run at the smallest size is the bottleneck,
+    the runs after it are the decoder levels; each level is represented by its last layer
+    (layers that only pass values through at inference, such as dropout, are skipped). The
+    output layers (one channel) are not a level. Returns ``{"encoder": [(name, (h, w, c))],
+    "bottleneck": (name, (h, w, c)), "decoder": [(name, (h, w, c))]}``, encoder largest
+    first, decoder smallest first (the order of the forward pass).
+    """
+    import keras
+
+    seq = []
+    for layer in model.layers:
+        shape = getattr(layer.output, "shape", None)
+        if (isinstance(layer, keras.layers.InputLayer) or shape is None or len(shape) != 4
+                or type(layer).__name__ in _PASS_THROUGH):
+            continue
+        seq.append((layer.name, (int(shape[1]), int(shape[2]), int(shape[3]))))
+    while len(seq) > 1 and seq[-1][1][2] == 1:  # the output (and its logit): not a level
+        seq.pop()
+    runs: list[list] = []
+    for name, shape in seq:
+        if runs and runs[-1][-1][1][:2] == shape[:2]:
+            runs[-1].append((name, shape))
+        else:
+            runs.append([(name, shape)])
+    while len(runs) > 1 and runs[0][-1][1][2] <= 3:  # the input copied to colour channels
+        runs.pop(0)
+    smallest = min(run[0][1][0] * run[0][1][1] for run in runs)
+    bottom = max(i for i, run in enumerate(runs) if run[0][1][0] * run[0][1][1] == smallest)
+    return {"encoder": [run[-1] for run in runs[:bottom]], "bottleneck": runs[bottom][-1],
+            "decoder": [run[-1] for run in runs[bottom + 1:]]}
+
 
 def architecture(model) -> dict:
-    """Levels of a U-Net built by :func:`unet.model.build_unet`: sizes and filter counts."""
-    def shape(name):
-        out = model.get_layer(name).output.shape
-        return int(out[1]), int(out[2]), int(out[3])
+    """Levels of an encoder-decoder network: sizes and filter counts (see :func:`levels`).
 
-    names = {layer.name for layer in model.layers}
-    depth = sum(1 for n in names if n.startswith("enc") and n.endswith("_relu2"))
+    ``decoder`` is listed finest first, so that ``decoder[i]`` has the size of ``encoder[i]``
+    when the network is symmetric."""
+    found = levels(model)
     return {
         "input": tuple(int(v) for v in model.input_shape[1:]),
-        "encoder": [shape(f"enc{i}_relu2") for i in range(depth)],
-        "bottleneck": shape("bottleneck_relu2"),
-        "decoder": [shape(f"dec{i}_relu2") for i in range(depth)],
+        "encoder": [shape for _, shape in found["encoder"]],
+        "bottleneck": found["bottleneck"][1],
+        "decoder": [shape for _, shape in reversed(found["decoder"])],
         "output": tuple(int(v) for v in model.output_shape[1:]),
         "parameters": int(model.count_params()),
         "layers": len(model.layers),
@@ -40,23 +76,27 @@ def architecture_markdown(model, organ: OrganConfig) -> str:
         return f"{s[0]}×{s[1]} ×{s[2]}"
 
     width = max(len(cell(s)) for s in enc) + 2
+    by_size = {d[:2]: d for d in dec}
     lines = ["encoder (down)" + " " * (width + 14) + "decoder (up)"]
-    for i, (e, d) in enumerate(zip(enc, dec, strict=True)):
+    for i, e in enumerate(enc):
         pad = " " * (2 * i)
-        arrow = "─" * max(4, 2 * (len(enc) - i) + 6) + "►"
-        lines.append(f"{pad}{cell(e):<{width}}{arrow} {cell(d)}")
+        d = by_size.get(e[:2])
+        arrow = "─" * max(4, 2 * (len(enc) - i) + 6) + "►" if d else ""
+        lines.append(f"{pad}{cell(e):<{width}}{arrow} {cell(d) if d else ''}".rstrip())
     lines.append(" " * (2 * len(enc) + 2) + f"{cell(bottom)}  bottleneck")
     size = arch["input"]
-    rows = [f"| Input | {size[0]}×{size[1]} | {size[2]} | the image, resized |"]
+    rows = [f"| Input | {size[0]}×{size[1]} | {size[2]} | the image area, resized to a square |"]
     for i, s in enumerate(enc):
-        rows.append(f"| Encoder level {i} | {s[0]}×{s[1]} | {s[2]} | two 3×3 convolutions, "
-                    "then max-pooling halves the size |")
+        rows.append(f"| Encoder level {i} | {s[0]}×{s[1]} | {s[2]} | convolutions, then the "
+                    "size is halved |")
     rows.append(f"| Bottleneck | {bottom[0]}×{bottom[1]} | {bottom[2]} | the coarsest, most "
                 "abstract view |")
-    for i in reversed(range(len(dec))):
-        s = dec[i]
-        rows.append(f"| Decoder level {i} | {s[0]}×{s[1]} | {s[2]} | up-sampling, joined with "
-                    f"encoder level {i} (skip), two 3×3 convolutions |")
+    sizes = [e[:2] for e in enc]
+    for s in reversed(dec):
+        level = sizes.index(s[:2]) if s[:2] in sizes else None
+        skip = f", joined with encoder level {level} (skip)" if level is not None else ""
+        name = f"Decoder level {level}" if level is not None else "Decoder level"
+        rows.append(f"| {name} | {s[0]}×{s[1]} | {s[2]} | up-sampling{skip}, convolutions |")
     out = arch["output"]
     rows.append(f"| Output | {out[0]}×{out[1]} | {out[2]} | lesion probability per pixel "
                 "(sigmoid) |")
@@ -84,13 +124,13 @@ _feature_lock = threading.Lock()
 
 
 def feature_layers(model) -> tuple[str, ...]:
-    """A few encoder and decoder layers to show: enc0, a middle encoder level, the bottleneck,
-    a middle decoder level and dec0 (those that exist)."""
-    names = {layer.name for layer in model.layers}
-    depth = sum(1 for n in names if n.startswith("enc") and n.endswith("_relu2"))
-    mid = depth // 2
-    wanted = ["enc0_relu2", f"enc{mid}_relu2", "bottleneck_relu2", "dec0_relu2"]
-    return tuple(dict.fromkeys(n for n in wanted if n in names))
+    """A few layers to show: the first encoder level, a middle one, the bottleneck, a middle
+    decoder level and the last decoder level (those that exist, without repeats)."""
+    found = levels(model)
+    enc, dec = [n for n, _ in found["encoder"]], [n for n, _ in found["decoder"]]
+    wanted = [enc[0] if enc else None, enc[len(enc) // 2] if enc else None,
+              found["bottleneck"][0], dec[-1] if dec else None]
+    return tuple(dict.fromkeys(n for n in wanted if n))
 
 
 def _feature_model(segmenter: Segmenter):
@@ -109,13 +149,17 @@ def _feature_model(segmenter: Segmenter):
         return sub, names
 
 
-_LAYER_TITLES = {"enc": "Encoder level", "dec": "Decoder level"}
-
-
-def _layer_title(name: str) -> str:
-    if name.startswith("bottleneck"):
-        return "Bottleneck"
-    return f"{_LAYER_TITLES[name[:3]]} {name[3:].split('_')[0]}"
+def _layer_titles(model) -> dict[str, str]:
+    """Layer name -> "Encoder level 0", "Bottleneck", "Decoder level 0" (decoder levels are
+    numbered like the encoder level of their size)."""
+    found = levels(model)
+    titles = {name: f"Encoder level {i}" for i, (name, _) in enumerate(found["encoder"])}
+    titles[found["bottleneck"][0]] = "Bottleneck"
+    sizes = [shape[:2] for _, shape in found["encoder"]]
+    for name, shape in found["decoder"]:
+        titles[name] = (f"Decoder level {sizes.index(shape[:2])}" if shape[:2] in sizes
+                        else "Decoder level")
+    return titles
 
 
 def colorize(values: np.ndarray, colormap: int = cv2.COLORMAP_VIRIDIS) -> np.ndarray:
@@ -128,13 +172,14 @@ def colorize(values: np.ndarray, colormap: int = cv2.COLORMAP_VIRIDIS) -> np.nda
 
 
 def feature_maps(analysis: Analysis, segmenter: Segmenter, *, per_layer: int = 4,
-                 tile: int = 160) -> dict:
+                 tile: int = 224) -> dict:
     """What the network sees, a few feature maps of each chosen layer, and what it outputs.
 
     One forward pass of the image itself (no mirror) through a sub-model of the organ's
     network. Channels shown are the ``per_layer`` most active ones (highest mean activation)
     of each layer. Returns ``{"input": RGB, "probability": RGB, "layers": [{"name", "title",
-    "size": (h, w), "filters", "maps": [(RGB, caption), ...]}, ...]}``; input and probability
+    "size": (h, w), "filters", "maps": [(RGB, caption), ...]}, ...], "area_size": (h, w)}``
+    (the image area's size before it was resized to the square input); input and probability
     are at the network's resolution, the maps are enlarged to ``tile`` pixels with
     nearest-neighbour so that their real resolution stays visible.
     """
@@ -146,6 +191,7 @@ def feature_maps(analysis: Analysis, segmenter: Segmenter, *, per_layer: int = 4
     sub, names = _feature_model(segmenter)
     *outputs, probability = sub(x, training=False)
     layers = []
+    titles = _layer_titles(segmenter.model)
     for name, out in zip(names, outputs, strict=True):
         act = np.asarray(out)[0]
         strongest = np.argsort(-act.mean(axis=(0, 1)), kind="stable")[:per_layer]
@@ -154,7 +200,7 @@ def feature_maps(analysis: Analysis, segmenter: Segmenter, *, per_layer: int = 4
             image = cv2.resize(colorize(act[..., channel]), (tile, tile),
                                interpolation=cv2.INTER_NEAREST)
             maps.append((image, f"filter #{int(channel) + 1}"))
-        layers.append({"name": name, "title": _layer_title(name),
+        layers.append({"name": name, "title": titles.get(name, name),
                        "size": (int(act.shape[0]), int(act.shape[1])),
                        "filters": int(act.shape[-1]), "maps": maps})
     size = segmenter.input_size
@@ -163,6 +209,7 @@ def feature_maps(analysis: Analysis, segmenter: Segmenter, *, per_layer: int = 4
     heat = cv2.applyColorMap((probability * 255 + 0.5).astype(np.uint8), cv2.COLORMAP_INFERNO)
     return {
         "input": cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB),
+        "area_size": (int(crop.shape[0]), int(crop.shape[1])),  # (h, w) before resizing
         "layers": layers,
         "probability": cv2.cvtColor(heat, cv2.COLOR_BGR2RGB),
     }

@@ -1,0 +1,90 @@
+"""How far to trust one result: the quality estimate, the low-confidence flag and the
+wrong-organ warning, read once and worded in one place for the summary, the JSON report and the
+batch table.
+
+The model side (``unet.analysis`` / ``unet.segmenter``) may provide, on the analysis or on its
+segmentation: ``quality`` (float 0-1, the expected overlap with an expert outline),
+``low_confidence`` (bool) and ``organ_warning`` (a sentence, or None). Each is read with a
+default, so this works before and after they exist; change the wording here only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class QualityFacts:
+    """What the app says about how far to trust one result."""
+
+    quality: float | None  # expected overlap with an expert outline (0-1), when estimated
+    low_confidence: bool  # the app's flag: check by eye
+    organ_warning: str | None  # e.g. "This looks like a thyroid scan: switch to ...?"
+    agreement: float | None  # agreement of the original and mirrored predictions (0-1)
+
+
+def _attribute(analysis, name: str):
+    """``name`` on the analysis, else on its segmentation, else None."""
+    if analysis is None:
+        return None
+    value = getattr(analysis, name, None)
+    if value is None:
+        value = getattr(getattr(analysis, "segmentation", None), name, None)
+    return value
+
+
+def quality_facts(analysis, report: dict | None = None) -> QualityFacts:
+    """The quality facts of one result, read from the analysis (or its report) when the model
+    provides them; works whether or not a quality estimate or organ check is installed."""
+    report = report or {}
+    quality = _attribute(analysis, "quality")
+    if quality is None:
+        quality = report.get("quality")
+    low = _attribute(analysis, "low_confidence")
+    if low is None:
+        low = report.get("low_confidence", False)
+    warning = _attribute(analysis, "organ_warning")
+    if warning is None or isinstance(warning, bool):
+        warning = report.get("organ_warning") if isinstance(report.get("organ_warning"),
+                                                                str) else None
+    agreement = _attribute(analysis, "confidence")
+    if agreement is None:
+        agreement = report.get("confidence")
+    return QualityFacts(None if quality is None else float(quality), bool(low),
+                        warning or None, None if agreement is None else float(agreement))
+
+
+def quality_markdown(facts: QualityFacts) -> list[str]:
+    """The summary's lines about trust (one paragraph each)."""
+    lines = []
+    if facts.organ_warning:
+        lines.append(f"⚠️ **{facts.organ_warning}**")
+    if facts.quality is not None:
+        estimate = (f"Expected overlap with an expert outline ≈ {facts.quality:.2f} (0-1, "
+                    "estimated from the model's own signals)")
+        lines.append(f"⚠️ **Low confidence: check by eye.** {estimate}." if facts.low_confidence
+                     else f"**{estimate}.**")
+    elif facts.low_confidence:
+        lines.append("⚠️ **Low confidence: check by eye.** The original and mirrored "
+                     f"predictions agree only {facts.agreement or 0:.0%}.")
+    elif facts.agreement is not None:
+        lines.append(f"**Confidence {facts.agreement:.0%}**: the original and mirrored "
+                     "predictions agree.")
+    return lines
+
+
+def quality_cells(facts: QualityFacts) -> dict[str, str]:
+    """The batch table's columns about trust, as text."""
+    warnings = [w for w in (facts.organ_warning,
+                            "low confidence: check by eye" if facts.low_confidence else None) if w]
+    value = facts.quality if facts.quality is not None else facts.agreement
+    name = ("Expected overlap (0-1)" if facts.quality is not None
+            else "Mirror agreement (0-1)")
+    return {name: "n/a" if value is None else f"{value:.2f}", "Warnings": "; ".join(warnings)}
+
+
+def quality_report(facts: QualityFacts) -> dict:
+    """The JSON report's fields about trust."""
+    return {"quality": None if facts.quality is None else round(facts.quality, 4),
+            "low_confidence": facts.low_confidence,
+            "organ_warning": facts.organ_warning}
