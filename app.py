@@ -27,6 +27,7 @@ import gradio as gr  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from unet import summary  # noqa: E402
+from unet.batch import run_batch  # noqa: E402
 from unet.errors import ImageInputError  # noqa: E402
 from unet.examples import EXAMPLES_DIR, Example, load_examples  # noqa: E402
 from unet.ground_truth import read_truth  # noqa: E402
@@ -484,6 +485,32 @@ def _teaching_tab(arch_text: str) -> SimpleNamespace:
     return ui
 
 
+def _batch_tab() -> SimpleNamespace:
+    ui = SimpleNamespace()
+    with gr.Tab("Batch", id="batch"):
+        gr.Markdown("Segment several images at once (or a zip of them), for teaching and "
+                    "research: one row per image, overlay thumbnails, and one zip with the "
+                    "masks, the overlays and a CSV of the measurements. A file that cannot be "
+                    "read gets a row with the reason; the others still run.")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=300):
+                ui.organ = gr.Radio(ORGAN_CHOICES, value=DEFAULT_ORGAN, label="Organ",
+                                    elem_id="batch-organ")
+                ui.files = gr.File(label="Images or a zip", file_count="multiple",
+                                   file_types=[*UPLOAD_TYPES, ".zip"], height=160,
+                                   elem_id="batch-files")
+                ui.run = gr.Button("Segment all", variant="primary", elem_id="batch-run")
+                ui.status = gr.Markdown("", elem_id="batch-status")
+                ui.download = gr.DownloadButton("Masks, overlays and CSV (zip)",
+                                                interactive=False, elem_id="batch-download")
+            with gr.Column(scale=3, min_width=360):
+                ui.table = gr.Dataframe(label="One row per image", interactive=False,
+                                        wrap=True, max_height=420, elem_id="batch-table")
+                ui.gallery = gr.Gallery(label="Overlays", columns=4, height="auto",
+                                        object_fit="contain", elem_id="batch-gallery")
+    return ui
+
+
 def _card_tab(card_text: str) -> gr.Markdown:
     with gr.Tab("Model card", id="card"):
         return gr.Markdown(card_text)
@@ -600,6 +627,42 @@ def _wire_teaching_tab(models: Segmenters, teach: SimpleNamespace, state) -> Non
                                      *teach.galleries, *teach.headings], **_PRIVATE)
 
 
+def batch_for_ui(segmenters: Segmenters, files, organ: str, progress=None) -> tuple:
+    """The Batch tab: (status, table, thumbnails, zip download)."""
+    off = gr.DownloadButton(value=None, interactive=False)
+    paths = [f if isinstance(f, str) else getattr(f, "name", f) for f in (files or [])]
+    if not paths:
+        return ("Add some images (or a zip of them) first.", None, None, off)
+
+    def report(done, total, name):
+        if progress is not None:
+            progress((done, total), desc="Segmenting" if done < total else "Writing the zip")
+
+    try:
+        result = run_batch(paths, organ, segmenters, scratch().new_dir(), progress=report)
+    except Exception as exc:
+        log_failure("batch failed", exc)
+        return ("⚠️ Something went wrong while running this batch. Please try again.", None,
+                None, off)
+    done = len(result.rows) - result.failed
+    status = (f"**{done} of {len(result.rows)} image{'s' if len(result.rows) != 1 else ''} "
+              f"segmented** with the {get_organ(organ).display_name} model"
+              + (f"; {result.failed} could not be used (see the table)." if result.failed
+                 else "."))
+    table = pd.DataFrame(result.rows, columns=result.headers)
+    return (status, table, result.thumbnails,
+            gr.DownloadButton(value=str(result.archive), interactive=True))
+
+
+def _wire_batch_tab(models: Segmenters, batch: SimpleNamespace) -> None:
+    def run(files, organ, progress=gr.Progress()):
+        return batch_for_ui(models, files, organ, progress)
+
+    batch.run.click(run, [batch.files, batch.organ],
+                    [batch.status, batch.table, batch.gallery, batch.download],
+                    concurrency_id="model", concurrency_limit=1, **_PRIVATE)
+
+
 def _public_api(models: Segmenters) -> None:
     """The one public endpoint, ``/segment``, on hidden components (no UI of its own)."""
     with gr.Group(visible=False):
@@ -655,11 +718,13 @@ def build_demo(segmenters: Mapping[str, Segmenter] | Segmenters | None = None) -
         with gr.Tabs():
             seg = _segment_tab(default_t, examples)
             teach = _teaching_tab(arch_text)
+            batch = _batch_tab()
             card_md = _card_tab(card_text)
             _about_tab()
         _public_api(models)
         _wire_segment_tab(models, seg, state, teach, card_md, examples)
         _wire_teaching_tab(models, teach, state)
+        _wire_batch_tab(models, batch)
         demo.unload(forget_session)
     return demo
 
