@@ -505,7 +505,9 @@ def _batch_tab() -> SimpleNamespace:
                                                 interactive=False, elem_id="batch-download")
             with gr.Column(scale=3, min_width=360):
                 ui.table = gr.Dataframe(label="One row per image", interactive=False,
-                                        wrap=True, max_height=420, elem_id="batch-table")
+                                        wrap=True, max_height=420, elem_id="batch-table",
+                                        column_widths=["22%", "11%", "8%", "17%", "12%",
+                                                       "9%", "21%"])
                 ui.gallery = gr.Gallery(label="Overlays", columns=4, height="auto",
                                         object_fit="contain", elem_id="batch-gallery")
     return ui

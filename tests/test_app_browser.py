@@ -219,6 +219,33 @@ def test_ground_truth_workflow_and_teaching_tab(browser, url, tmp_path):
     page.close()
 
 
+def test_batch_tab(browser, url, tmp_path):
+    from unet.examples import load_examples
+
+    breast = [str(e.path) for e in load_examples() if e.organ == "breast"]
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    page = browser.new_page(viewport={"width": 1360, "height": 1000})
+    page.goto(url)
+    page.get_by_role("tab", name="Batch").click()
+    page.locator("#batch-files input[type=file]").set_input_files([*breast, str(bad)])
+    page.wait_for_function("() => document.querySelector('#batch-files')?.innerText"
+                           ".includes('notes')", timeout=60_000)
+    page.locator("#batch-run").click()
+    page.locator("#batch-status").get_by_text("images segmented").wait_for(timeout=120_000)
+    assert f"{len(breast)} of {len(breast) + 1} images segmented" in page.locator(
+        "#batch-status").inner_text()
+    table = page.locator("#batch-table").inner_text()
+    assert "notes.png" in table and "not an image file we can read" in table
+    assert page.locator("#batch-gallery img").count() == len(breast)
+    with page.expect_download() as info:
+        page.locator("#batch-download").click()
+    assert info.value.suggested_filename.endswith(".zip")
+    page.wait_for_timeout(1000)
+    shot(page, tmp_path, "batch")
+    page.close()
+
+
 @pytest.mark.skipif(os.environ.get("UPDATE_SCREENSHOT") != "1",
                     reason="set UPDATE_SCREENSHOT=1 to rewrite docs/screenshot.png")
 def test_readme_screenshot(browser, url):
