@@ -78,8 +78,8 @@ PRIVACY_MD = (
     "**Privacy.** Your image is used only to answer your requests. Uploaded files and result "
     "files are deleted from the server within about 20 minutes; the decoded image stays in the "
     "server's memory (so that the sliders work without running the model again) until you close "
-    "this tab, or 15 minutes after your last change. Result files are named `lesion_mask.png`, "
-    "`overlay.png` and `segmentation_report.json`, never after your file. Nothing is logged but "
+    "this tab, or 15 minutes after your last change. Result files are named after the organ and "
+    "the time (`breast_20261127-1412_mask.png`), never after your file. Nothing is logged but "
     "errors, and never image data or DICOM tags. Still: remove patient names from file names "
     "before uploading."
 )
