@@ -15,12 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from unet.analysis import Analysis, analyze
-
-try:  # newer analysis modules assess each result (quality estimate, organ check)
-    from unet.analysis import analyze_loaded
-except ImportError:  # pragma: no cover - older unet.analysis
-    analyze_loaded = None
+from unet.analysis import Analysis, analyze, analyze_loaded
 from unet.downloads import overlay_legend, with_legend, write_outputs
 from unet.errors import ImageInputError
 from unet.ground_truth import overlap_scores
@@ -79,11 +74,8 @@ def segment_upload(source, organ: str | OrganConfig, segmenters: Segmenters, *,
     if (previous is not None and not previous.released and previous.source == source
             and previous.frame == frame):
         image = previous.analysis.image
-        if analyze_loaded is not None:  # segments and assesses (quality, organ check)
-            analysis = analyze_loaded(image, organ, segmenter=segmenter)
-        else:
-            analysis = Analysis(organ, image, segmenter.segment(image.pixels),
-                                segmenter.version, segmenter.source)
+        # segments and assesses again (quality estimate, organ check) with the other model
+        analysis = analyze_loaded(image, organ, segmenter=segmenter)
     else:
         if not os.path.exists(source):
             raise ImageInputError(MSG_FILE_GONE)
