@@ -23,10 +23,7 @@ def main() -> None:
     import app
     from benchmarks.speed import fresh_model
 
-    try:
-        from unet.segmenters import Segmenters
-    except ImportError:  # before the app's model registry moved out of unet.report
-        from unet.report import Segmenters
+    from unet.segmenters import Segmenters
     from unet.registry import ORGANS
     from unet.segmenter import Segmenter
 
