@@ -22,10 +22,9 @@ def main() -> None:
         sys.path.insert(0, root)
     import app
     from benchmarks.speed import fresh_model
-
-    from unet.segmenters import Segmenters
     from unet.registry import ORGANS
     from unet.segmenter import Segmenter
+    from unet.segmenters import Segmenters
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     t0 = time.perf_counter()
