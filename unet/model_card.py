@@ -21,6 +21,17 @@ def _percent(value, *, unit: bool = False) -> str:
 
 
 _SET_NAMES = {"test": "Test split", "test_raw_frames": "Test split, uncropped scanner frames"}
+_ARCHITECTURES = {"efficientnet_unet": "U-Net on an EfficientNet-Lite0 encoder",
+                  "unet": "U-Net trained from scratch"}
+
+
+def _set_name(key: str) -> str:
+    """`test:BUSBRA` -> 'Test split: BUSBRA' (per data set or scanner)."""
+    if key in _SET_NAMES:
+        return _SET_NAMES[key]
+    if key.startswith("test:"):
+        return "Test split: " + key.split(":", 1)[1]
+    return key
 
 
 def card_markdown(segmenter: Segmenter | None, organ: OrganConfig,
@@ -30,10 +41,10 @@ def card_markdown(segmenter: Segmenter | None, organ: OrganConfig,
     limits = [
         "#### Limits",
         "- A research and teaching demo, **not a medical device and not for diagnosis**.",
-        "- Trained on one public data set; scanners, presets and patients unlike it may give "
-        "wrong masks without warning.",
-        "- The confidence is the agreement of two views of the same image (original and "
-        "mirrored), not a calibrated probability of being right.",
+        "- Trained on public data sets (see Data); scanners, presets and patients unlike them may "
+        "give wrong masks without warning.",
+        "- The quality estimate predicts the overlap with an expert outline from the model's own "
+        "signals; it is fitted on validation images and is not a guarantee.",
         "- Sizes are in millimetres only when the DICOM file states its pixel spacing or you type "
         "a scale; otherwise they are in pixels.",
     ]
@@ -49,10 +60,16 @@ def card_markdown(segmenter: Segmenter | None, organ: OrganConfig,
     lines = [title, "", f"- **Version:** `{_fmt(card.get('version'))}`",
              f"- **Weights:** {segmenter.source}",
              f"- **Intended use:** {_fmt(card.get('intended_use'))}"]
-    data = card.get("dataset") or {}
+    data = card.get("dataset") or []
+    data = [data] if isinstance(data, dict) else data  # one data set, or several (breast)
     if data:
-        lines.append(f"- **Data:** {_fmt(data.get('name'))} ({_fmt(data.get('layout'))}), "
-                     f"{_fmt(data.get('file_count'))} files")
+        lines.append("- **Data:** " + " + ".join(
+            f"{_fmt(d.get('name'))} ({_fmt(d.get('layout'))}, {_fmt(d.get('file_count'))} files)"
+            for d in data if isinstance(d, dict)))
+    if card.get("architecture"):
+        network = _ARCHITECTURES.get(card["architecture"], card["architecture"])
+        lines.append(f"- **Network:** {network}; encoder initialised from "
+                     f"{_fmt(card.get('encoder_init'))}")
     split = card.get("split") or {}
     counts = split.get("counts") or {}
     if counts:
@@ -86,7 +103,7 @@ def card_markdown(segmenter: Segmenter | None, organ: OrganConfig,
             if not isinstance(m, dict):
                 continue
             lines.append(
-                f"| {_SET_NAMES.get(name, name)} | {_fmt(m.get('images'))} | "
+                f"| {_set_name(name)} | {_fmt(m.get('images'))} | "
                 f"{_fmt(m.get('dice_mean'))} | {_fmt(m.get('iou_mean'))} | "
                 f"{_fmt(m.get('precision_mean'))} | {_fmt(m.get('recall_mean'))} | "
                 f"{_fmt(m.get('hd95_px_mean'), 1)} | {_percent(m.get('missed_lesion_rate'))} | "
