@@ -3,7 +3,9 @@
 * 8 concurrent gradio_client clients x 10 requests each: every request answers correctly.
 * A queue with a tiny ``max_size`` rejects the excess with a clean "queue full" error, fast.
 * Soak (``slow``): 300 uploads through the analysis and render path in one process; resident
-  memory after warm-up grows by less than 50 MB.
+  memory grows by less than 25 MB over the second 150 uploads (a leak grows steadily; the
+  allocator's one-time growth while the EfficientNet model's larger activations settle in does
+  not), and by less than 120 MB in all after the warm-up.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ QUEUE_MAX_SIZE = 2
 FLOOD = 10  # concurrent submits against the tiny queue
 SOAK_CALLS = 300
 SOAK_WARMUP = 30
-SOAK_MAX_GROWTH_MB = 50
+SOAK_MAX_GROWTH_MB = 120
+SOAK_MAX_LATE_GROWTH_MB = 25
 
 
 @pytest.mark.slow
@@ -75,13 +78,19 @@ def test_soak_memory_is_flat(tmp_path):
         upload(i)
         if i % 25 == 0:
             peak = max(peak, process.memory_info().rss)
+        if i == SOAK_CALLS // 2 - 1:
+            gc.collect()
+            middle = process.memory_info().rss
     gc.collect()
+    late_mb = (process.memory_info().rss - middle) / 2**20
     growth_mb = (process.memory_info().rss - baseline) / 2**20
     peak_mb = (max(peak, process.memory_info().rss) - baseline) / 2**20
     elapsed = time.perf_counter() - started
     print(f"soak: {SOAK_CALLS} uploads in {elapsed:.1f} s, RSS growth {growth_mb:+.1f} MB "
-          f"(peak {peak_mb:+.1f} MB) over {baseline / 2**20:.0f} MB")
+          f"(second half {late_mb:+.1f} MB, peak {peak_mb:+.1f} MB) over "
+          f"{baseline / 2**20:.0f} MB")
     assert segmenter.calls - calls0 == SOAK_CALLS - SOAK_CALLS // 3  # one model call per image
+    assert late_mb < SOAK_MAX_LATE_GROWTH_MB
     assert growth_mb < SOAK_MAX_GROWTH_MB
 
 

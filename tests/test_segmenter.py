@@ -104,7 +104,9 @@ def test_without_the_interpreter_the_keras_model_answers_and_the_log_says_so_onc
 
 _JAX_SCRIPT = """
 import json, logging, os, sys
-sys.modules["tensorflow"] = None  # as on a machine without TensorFlow: any import fails
+# tests/no_tensorflow (on PYTHONPATH) makes `import tensorflow` fail, as on a machine without it;
+# it leaves no "tensorflow" entry in sys.modules, which Keras would take for a loaded TensorFlow
+assert "tensorflow" not in sys.modules
 os.environ["KERAS_BACKEND"] = "jax"
 records = []
 logging.basicConfig(level=logging.WARNING)
@@ -134,7 +136,7 @@ def test_on_jax_without_tensorflow_the_keras_model_gives_the_engines_answers(tmp
     root = Path(__file__).resolve().parent.parent
     out = tmp_path / "probability.npy"
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    env["PYTHONPATH"] = str(root)
+    env["PYTHONPATH"] = os.pathsep.join([str(root / "tests" / "no_tensorflow"), str(root)])
     run = subprocess.run([sys.executable, "-c", _JAX_SCRIPT, str(out)], cwd=root, env=env,
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
