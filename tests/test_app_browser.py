@@ -60,16 +60,22 @@ def checked_organ(page) -> str:
     return page.locator("#organ input:checked").get_attribute("value") or ""
 
 
+def open_app(browser, url):
+    """A desktop-sized page on the app, and the list its JavaScript errors are collected in."""
+    page = browser.new_page(viewport={"width": 1360, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    return page, errors
+
+
 def overlay_src(page) -> str:
     return page.locator("#overlay-image img").first.get_attribute("src") or ""
 
 
 def test_upload_segment_adjust_and_download(browser, url, tmp_path):
     path, image, _ = write_phantom(tmp_path, seed=2, height=288, width=384)
-    page = browser.new_page(viewport={"width": 1360, "height": 1000})
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
+    page, errors = open_app(browser, url)
     page.get_by_text("Research and teaching demo").first.wait_for()
 
     page.get_by_label("Thyroid").check()
@@ -136,10 +142,7 @@ def test_every_example_works_after_the_clean_ups(browser, served, tmp_path):
 
     demo, address = served
     examples = load_examples()
-    page = browser.new_page(viewport={"width": 1360, "height": 1000})
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(address)
+    page, errors = open_app(browser, address)
     thumbnails = page.locator("#examples button.thumbnail-item")
     thumbnails.first.wait_for()
     assert thumbnails.count() == len(examples)
@@ -169,10 +172,7 @@ def test_ground_truth_workflow_and_teaching_tab(browser, url, tmp_path):
     from unet.examples import load_examples
 
     with_truth = next(e for e in load_examples() if e.truth is not None)
-    page = browser.new_page(viewport={"width": 1360, "height": 1000})
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(url)
+    page, errors = open_app(browser, url)
     page.locator("#examples button.thumbnail-item").first.wait_for()
     page.get_by_text("Check against a ground-truth mask").click()
     page.locator("#truth-upload input[type=file]").set_input_files(str(with_truth.truth))
