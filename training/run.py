@@ -244,7 +244,7 @@ def train_organ(args, argv: list[str]) -> int:
           f"{'ImageNet encoder' if pretrained else 'random init'}, {len(train_data)} steps of "
           f"{cfg.batch_size} per epoch, distribution {distribution}", flush=True)
     t0 = time.time()
-    history = fit(model, train_data, val_data, cfg, run_dir, verbose=2 if args.smoke else 2)
+    history = fit(model, train_data, val_data, cfg, run_dir, verbose=2)
     train_seconds = time.time() - t0
     epochs_run = len(history.history["loss"])
 
