@@ -748,10 +748,13 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     models = Segmenters()
     t0 = time.perf_counter()
-    problems = models.load_all()  # both organs now, so that the first request is fast
-    ready = [key for key in ORGANS if key not in problems]
-    print(f"Models loaded in {time.perf_counter() - t0:.1f} s: ready {ready or 'none'}"
-          + (f", unavailable {sorted(problems)}" if problems else ""), flush=True)
+    # the first organ (the one the page opens with) now; the others while the app starts serving
+    first, others = DEFAULT_ORGAN, [key for key in ORGANS if key != DEFAULT_ORGAN]
+    problems = models.load_all(keys=[first])
+    print(f"{first} model loaded in {time.perf_counter() - t0:.1f} s"
+          + (f"; unavailable: {problems[first]}" if problems else "")
+          + (f"; loading {', '.join(others)} in the background" if others else ""), flush=True)
+    models.load_in_background(others)
     launch(build_demo(models))
 
 

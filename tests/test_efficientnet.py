@@ -64,3 +64,27 @@ def test_segmentation_model_is_gray_in_probability_out_and_saves_plainly(tmp_pat
         build_model("efficientnet_unet", 100)
     with pytest.raises(ValueError, match="architecture"):
         build_model("resnet", 64)
+
+
+def test_training_can_start_from_another_organs_trained_model(tmp_path):
+    """--init-weights (the thyroid recipe starts from the breast model): every layer is copied,
+    also across input sizes (fully convolutional); another architecture is refused by name."""
+    source = build_model("efficientnet_unet", 64, decoder_filters=(16, 8, 8, 8))
+    rng = np.random.default_rng(1)
+    source.set_weights([rng.standard_normal(w.shape).astype(np.float32)
+                        for w in source.get_weights()])
+    path = tmp_path / "breast.keras"
+    source.save(path)
+    (tmp_path / "breast.json").write_text('{"version": "breast-test-1"}')
+    target = build_model("efficientnet_unet", 96, decoder_filters=(16, 8, 8, 8))
+    info = pretrained.load_trained_weights(target, path)
+    assert info["version"] == "breast-test-1" and info["layers"] > 90
+    for a, b in zip(source.get_weights(), target.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    other = build_model("efficientnet_unet", 64, decoder_filters=(32, 16, 8, 8))
+    with pytest.raises(pretrained.PretrainedWeightsError, match="other shapes"):
+        pretrained.load_trained_weights(other, path)
+    with pytest.raises(pretrained.PretrainedWeightsError, match="has no layer"):
+        pretrained.load_trained_weights(build_model("unet", 64, depth=2, base_filters=4), path)
+    with pytest.raises(pretrained.PretrainedWeightsError, match="does not exist"):
+        pretrained.load_trained_weights(target, tmp_path / "missing.keras")

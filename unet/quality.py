@@ -51,6 +51,9 @@ FEATURES = (
 )
 # the regression's inputs: every feature but the empty-mask indicator (empty masks apart)
 MODEL_FEATURES = tuple(f for f in FEATURES if f != "empty_mask")
+# an empty mask's estimate: how close the model came to marking something
+EMPTY_MODEL_FEATURE = "peak_probability"
+EMPTY_MODEL_KEYS = ("mean", "scale", "coef", "intercept")
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -180,8 +183,13 @@ def measure(segmenter, seg, *, encoder_layer: str | None = None,
                                min_area_px=round(seg.min_area_px * scale),
                                min_peak=seg.min_peak)
     signals = Signals(feats, x)
-    if with_embedding and getattr(segmenter, "model", None) is not None:
+    if not with_embedding:
+        return signals
+    if seg.embedding is not None and encoder_layer in (None, seg.embedding_layer):
+        signals.embedding = seg.embedding  # read from the segmenting pass: no second pass
+    elif getattr(segmenter, "model", None) is not None:
         signals.embedding = pooled_encoder_features(segmenter.model, x[None], encoder_layer)[0]
+    if signals.embedding is not None:
         signals.organ_features = feature_vector(signals.embedding, seg.image)
     return signals
 
@@ -192,9 +200,13 @@ def sigmoid(z):
 
 @dataclass(frozen=True)
 class QualityModel:
-    """Logistic regression from standardized features to the expected Dice of a non-empty mask;
-    an empty mask gets ``empty_mask_quality``, the validation share of empty results that were
-    truly lesion-free (the model's signals cannot tell a missed lesion from a normal scan)."""
+    """Logistic regression from standardized features to the expected Dice of a non-empty mask.
+
+    An empty mask: where validation had both kinds of empty result (truly lesion-free, and a
+    missed lesion), ``empty_model`` = (feature, mean, scale, coef, intercept), a one-feature
+    logistic regression on how close the model came to marking something (the peak
+    probability: a missed lesion usually peaks higher than a normal scan); otherwise the
+    constant ``empty_mask_quality``, the validation share of empty results that were right."""
 
     features: tuple[str, ...]
     mean: np.ndarray
@@ -203,6 +215,7 @@ class QualityModel:
     intercept: float
     low_confidence_below: float
     empty_mask_quality: float = 0.5
+    empty_model: tuple | None = None  # (feature, mean, scale, coef, intercept) or None
 
     @classmethod
     def from_card(cls, card: dict | None) -> QualityModel | None:
@@ -218,7 +231,8 @@ class QualityModel:
                         np.asarray(params["scale"], np.float64),
                         np.asarray(params["coef"], np.float64), float(params["intercept"]),
                         float(params["low_confidence_below"]),
-                        float(params.get("empty_mask_quality", 0.5)))
+                        float(params.get("empty_mask_quality", 0.5)),
+                        _empty_model_from_card(params.get("empty_mask_model")))
         except (KeyError, TypeError, ValueError):
             return None
         n = len(model.features)
@@ -235,10 +249,25 @@ class QualityModel:
         out = sigmoid(((self.matrix(rows) - self.mean) / self.scale) @ self.coef
                       + self.intercept)
         empty = np.array([float(r.get("empty_mask", 0.0)) > 0.5 for r in rows])
-        return np.where(empty, self.empty_mask_quality, out)
+        return np.where(empty, self.predict_empty(rows), out)
+
+    def predict_empty(self, rows: list[dict]) -> np.ndarray:
+        """The estimate each row would get if its mask is empty (the chance it is right)."""
+        if self.empty_model is None:
+            return np.full(len(rows), self.empty_mask_quality)
+        name, mean, scale, coef, intercept = self.empty_model
+        x = np.array([float(r[name]) for r in rows], np.float64)
+        return sigmoid((x - mean) / scale * coef + intercept)
 
     def predict(self, features: dict) -> float:
         return float(self.predict_rows([features])[0])
+
+    def _empty_model_card(self, plain) -> dict:
+        if self.empty_model is None:
+            return {}
+        name, *numbers = self.empty_model
+        return {"empty_mask_model": {"feature": name,
+                                     **dict(zip(EMPTY_MODEL_KEYS, plain(numbers), strict=True))}}
 
     def to_card(self) -> dict:
         def plain(a):
@@ -249,15 +278,29 @@ class QualityModel:
                        "(lesion-free image: 1 when the mask is empty, 0 when it is not)",
             "model": "non-empty mask: logistic regression on standardized features, "
                      "sigmoid(coef . (x - mean) / scale + intercept); empty mask: "
-                     "empty_mask_quality",
+                     + ("empty_mask_model, the same form on one feature" if self.empty_model
+                        else "empty_mask_quality"),
             "tta": [{"name": n, "zoom": z, "shift": list(s), "mirrored": m}
                     for n, z, s, m in TTA],
             "features": list(self.features), "mean": plain(self.mean),
             "scale": plain(self.scale), "coef": plain(self.coef),
             "intercept": float(f"{self.intercept:.6g}"),
             "empty_mask_quality": float(f"{self.empty_mask_quality:.4g}"),
+            **self._empty_model_card(plain),
             "low_confidence_below": float(f"{self.low_confidence_below:.4g}"),
         }
+
+
+def _empty_model_from_card(params) -> tuple | None:
+    if params is None:
+        return None
+    name = str(params["feature"])
+    if name not in FEATURES:
+        raise ValueError(f"unknown feature {name!r}")
+    mean, scale, coef, intercept = (float(params[k]) for k in EMPTY_MODEL_KEYS)
+    if not scale > 0:
+        raise ValueError("scale must be positive")
+    return (name, mean, scale, coef, intercept)
 
 
 @dataclass

@@ -38,6 +38,10 @@ class Segmentation:
     threshold: float
     min_area_px: int
     min_peak: float = 0.0
+    # the encoder's pooled features (spatial mean and max) of the unmirrored view, from the same
+    # pass (the organ check reads them); None when the model has no encoder layer to read
+    embedding: np.ndarray | None = field(default=None, repr=False)
+    embedding_layer: str | None = None
 
     @property
     def low_confidence(self) -> bool:
@@ -110,7 +114,11 @@ class Segmenter:
             raise ValueError(f"engine must be 'auto', 'litert' or 'keras', not {engine!r}")
         if engine == "auto":
             engine = "keras" if model is not None else "litert"
-        self._forward, self.engine = self._make_forward(engine, weights)
+        from unet.organ_check import ENCODER_LAYER
+
+        layers = {layer.name for layer in self.model.layers}
+        self.feature_layer = ENCODER_LAYER if ENCODER_LAYER in layers else None
+        self._forward, self._forward_features, self.engine = self._make_forward(engine, weights)
         self.card = self._read_card(weights)
         # the operating point chosen on the validation split travels in the card
         chosen = self.card.get("inference", {}) if isinstance(self.card, dict) else {}
@@ -121,7 +129,8 @@ class Segmenter:
             chosen.get("min_peak_probability", self.organ.min_peak_probability))
 
     def _make_forward(self, engine: str, weights):
-        """(forward pass: float32 batch -> numpy output, the engine's name).
+        """(forward pass: float32 batch -> numpy output, the same returning (output, encoder
+        features) in one pass, the engine's name).
 
         "litert": ``unet.engine.LiteRTEngine``; if it cannot run (no interpreter package, Keras
         not on TensorFlow, a failed conversion) the Keras model instead, said once in the log.
@@ -135,19 +144,39 @@ class Segmenter:
                 from unet.engine import LiteRTEngine
 
                 litert = LiteRTEngine(self.model, weights=weights,
-                                      batch_sizes=self.engine_batch_sizes())
-                return litert, f"{litert.name} ({litert.threads} threads)"
+                                      batch_sizes=self.engine_batch_sizes(),
+                                      feature_layer=self.feature_layer)
+                return (litert, litert.run_with_features,
+                        f"{litert.name} ({litert.threads} threads)")
             except Exception as exc:  # noqa: BLE001 - any failure: the Keras model still answers
                 _warn_fallback_once(f"{type(exc).__name__}: {exc}")
         model = self.model
+        outputs = [model.outputs[0]]
+        if self.feature_layer:
+            outputs.append(model.get_layer(self.feature_layer).output)
+        dual = keras.Model(model.inputs, outputs)
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
             spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
-            fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-            return (lambda x: fn(x).numpy()), "Keras model (tf.function)"
-        return ((lambda x: keras.ops.convert_to_numpy(model.predict_on_batch(x))),
-                f"Keras model ({keras.backend.backend()} predict_on_batch)")
+            fn = tf.function(lambda x: dual(x, training=False), input_signature=[spec])
+            name = "Keras model (tf.function)"
+
+            def both(x):
+                return fn(x)
+        else:
+            name = f"Keras model ({keras.backend.backend()} predict_on_batch)"
+
+            def both(x):
+                return dual.predict_on_batch(x)
+
+        def with_features(x):
+            out = both(x)
+            out = [keras.ops.convert_to_numpy(o)
+                   for o in (out if isinstance(out, (list, tuple)) else [out])]
+            return out[0], (out[1] if len(out) > 1 else None)
+
+        return (lambda x: with_features(x)[0]), with_features, name
 
     def engine_batch_sizes(self) -> tuple[int, ...]:
         """The batch sizes the app sends: segment()'s and the quality estimate's."""
@@ -185,7 +214,13 @@ class Segmenter:
                else Box(0, 0, gray.shape[0], gray.shape[1]))
         crop = gray[box.slice]
         x = to_model_input(crop, self.input_size)
-        out = self.predict_batch(np.stack([x, x[:, ::-1]]))
+        self.calls += 1
+        out, fmap = self._forward_features(np.stack([x, x[:, ::-1]]).astype(np.float32))
+        out = np.asarray(out)[..., 0]
+        embedding = None
+        if fmap is not None:
+            fmap = np.asarray(fmap[0], np.float32)
+            embedding = np.concatenate([fmap.mean(axis=(0, 1)), fmap.max(axis=(0, 1))])
         members = np.stack([out[0], out[1][:, ::-1]])
         t = self.threshold if threshold is None else float(threshold)
         mean = probability_to_frame(members.mean(0), crop.shape)
@@ -201,4 +236,5 @@ class Segmenter:
         probability[box.slice] = mean
         uncertainty[box.slice] = spread
         return Segmentation(gray, probability, uncertainty, confidence, box, t, min_area,
-                            self.min_peak)
+                            self.min_peak, embedding,
+                            self.feature_layer if embedding is not None else None)

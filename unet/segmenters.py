@@ -35,7 +35,9 @@ class Segmenters:
                  loader: Callable[[str], Segmenter] | None = None):
         self._given = dict(given or {})
         self._loader = loader
-        self._lock = threading.Lock()
+        # one lock per organ: two first requests must not load the same model twice, and a
+        # model loading in the background must not hold up requests for another organ
+        self._locks = {key: threading.Lock() for key in ORGANS}
         self._problems: dict[str, str] = {}  # organ key -> message of its last failed load
 
     def get(self, organ: str | OrganConfig) -> Segmenter:
@@ -45,7 +47,7 @@ class Segmenters:
         loader = self._loader
         if loader is None:
             from unet.analysis import get_segmenter as loader
-        with self._lock:  # two first requests must not load the same model twice
+        with self._locks.setdefault(organ.key, threading.Lock()):
             try:
                 segmenter = loader(organ.key)
             except FileNotFoundError as exc:
@@ -61,13 +63,14 @@ class Segmenters:
             self._problems.pop(organ.key, None)
             return segmenter
 
-    def load_all(self, *, warm_up: bool = True) -> dict[str, str]:
-        """Load every organ's model now (and run it once, so the first request is fast).
+    def load_all(self, *, warm_up: bool = True, keys=None) -> dict[str, str]:
+        """Load every organ's model (or those in ``keys``) now, and run it once, so that the
+        first request is fast.
 
         Returns the organs that could not be loaded, with the message a user sees.
         """
         problems = {}
-        for key in ORGANS:
+        for key in (ORGANS if keys is None else keys):
             try:
                 segmenter = self.get(key)
             except ModelUnavailableError as exc:
@@ -76,6 +79,14 @@ class Segmenters:
             if warm_up:
                 segmenter.segment(np.full((64, 64), 64, np.uint8))
         return problems
+
+    def load_in_background(self, keys) -> threading.Thread:
+        """Load these organs' models in a background thread (the app serves meanwhile; a
+        request for one of them waits for its load, not for a second one)."""
+        thread = threading.Thread(target=self.load_all, kwargs={"keys": list(keys)},
+                                  name="load-models", daemon=True)
+        thread.start()
+        return thread
 
     def unavailable(self) -> dict[str, str]:
         """Organs whose model failed to load or whose weight file is missing (nothing is
