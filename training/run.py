@@ -57,7 +57,8 @@ def parse_args(argv=None):
                    help="override the organ's architecture (default: the registry's; 'unet' is "
                         "the from-scratch U-Net)")
     p.add_argument("--no-pretrained", action="store_true",
-                   help="start the encoder from random weights instead of ImageNet")
+                   help="start from random weights (neither ImageNet nor the recipe's "
+                        "--init-weights)")
     p.add_argument("--init-weights", default=None, metavar="FILE",
                    help="start from this trained .keras of the same architecture instead of "
                         "ImageNet (default: the organ's recipe, e.g. thyroid starts from "
