@@ -110,3 +110,15 @@ def test_bundled_check_if_fitted_flags_a_document(organ):
     seg = Segmenter(organ)
     result = assess(seg, seg.segment(_document(seed=8)))
     assert result.organ_warning is not None
+
+
+def test_margin_holds_each_validation_set_under_the_share_with_confidence():
+    from training.trust import _margin_for, wilson_upper
+
+    rng = np.random.default_rng(0)
+    odds = np.concatenate([rng.uniform(1, 5, 90), -rng.uniform(0.5, 4, 10)])  # 10 % below 0
+    m = _margin_for(odds, 0.05)
+    flagged = int((odds < -m).sum())
+    assert wilson_upper(flagged, len(odds)) <= 0.05 < wilson_upper(flagged + 1, len(odds))
+    assert 0 < flagged < 10  # some stay flagged: the margin is the smallest that qualifies
+    assert _margin_for(np.abs(odds), 0.05) == 0.0  # nothing flagged at margin 0: no margin
