@@ -118,7 +118,7 @@ def convert(model, batch_size: int, feature_layer: str | None = None) -> bytes:
     shape = [int(batch_size), *(int(d) for d in model.input_shape[1:])]
     spec = tf.TensorSpec(shape, tf.float32)
     if feature_layer is not None:
-        model = keras.Model(model.inputs, [model.outputs[0],
+        model = keras.Model(model.input, [model.outputs[0],
                                            model.get_layer(feature_layer).output])
     fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
     frozen = convert_variables_to_constants_v2(fn.get_concrete_function())

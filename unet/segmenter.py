@@ -154,7 +154,7 @@ class Segmenter:
         outputs = [model.outputs[0]]
         if self.feature_layer:
             outputs.append(model.get_layer(self.feature_layer).output)
-        dual = keras.Model(model.inputs, outputs)
+        dual = keras.Model(model.input, outputs)
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
