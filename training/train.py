@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 
 from training.losses import BceDiceLoss
+from training.memory import KeepAllocatorBuffers
 from training.metrics import DiceScore
 from unet.architectures import build_model
 
@@ -68,6 +69,7 @@ def fit(model, train_data, val_data, cfg: TrainConfig, run_dir: Path, *, verbose
     """Train with checkpointing; returns the History. The best weights end up in the model."""
     run_dir.mkdir(parents=True, exist_ok=True)
     callbacks = [
+        KeepAllocatorBuffers(),  # TensorFlow's data pipeline would page-fault every buffer
         keras.callbacks.ModelCheckpoint(
             str(run_dir / "best.keras"), monitor="val_dice", mode="max", save_best_only=True
         ),
