@@ -7,30 +7,38 @@ import textwrap
 import pytest
 
 PROBE = textwrap.dedent("""
-    import ctypes, resource, sys
+    import ctypes, sys
     import numpy as np
     from training.memory import keep_buffers
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+            "fordblks", "keepcost")]
+
     libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
     libc.mallopt(-1, 128 * 1024)  # what TensorFlow's generator dataset sets
     if sys.argv[1] == "fixed":
         assert keep_buffers()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(60):
-        # a 1.5 MB activation buffer, written, then freed (under 2 MB, so no transparent huge
-        # page can back it: 384 page faults each when it is a fresh mapping)
-        a = np.ones(1536 << 10, np.uint8)
+    mapped = []
+    for _ in range(5):
+        before = libc.mallinfo2().hblkhd  # bytes in mmapped blocks
+        a = np.ones(48 << 20, np.uint8)  # a 48 MB activation buffer (a batch's feature map)
+        mapped.append(libc.mallinfo2().hblkhd - before)
         del a
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    print(min(mapped))
 """)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_buffers_are_reused_instead_of_page_faulted_each_time():
-    faults = {}
+def test_buffers_come_from_the_heap_instead_of_a_fresh_mapping_each_time():
+    mapped = {}
     for mode in ("patched", "fixed"):
         out = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True,
                              text=True, check=True, timeout=120)
-        faults[mode] = int(out.stdout.strip().splitlines()[-1])
-    # patched: each buffer is a fresh mapping (384 faults each); fixed: the heap's, reused
-    assert faults["patched"] > 10_000
-    assert faults["fixed"] < faults["patched"] / 5
+        mapped[mode] = int(out.stdout.strip().splitlines()[-1])
+    # patched: each buffer is its own mapping (mapped, page-faulted, unmapped every step; glibc
+    # maps anything over 32 MB once the threshold is frozen); fixed: from the heap, reused
+    assert mapped["patched"] >= 48 << 20
+    assert mapped["fixed"] == 0

@@ -2,8 +2,9 @@
 
 TensorFlow's generator dataset (what Keras feeds a `PyDataset` through on that backend) sets
 glibc's M_TRIM_THRESHOLD to 128 KB when it starts ("Memory patch applied" in the log). Setting it
-also freezes M_MMAP_THRESHOLD at 128 KB, so every activation buffer of a training step is a fresh
-mmap, page-faulted in and handed back after use: measured on this project's 2-core machine, a
+also freezes M_MMAP_THRESHOLD (128 KB by default, 32 MB at most), so the large buffers of a
+training step (a batch's feature maps are tens of MB) are each a fresh mmap, page-faulted in and
+handed back after use: measured on this project's 2-core machine, a
 training step of 16 images at 224 px took 4.35 s with that setting (3.6 s of it in the kernel,
 1.2 M page faults per step) and 2.52 s with large buffers kept on the heap and reused. The breast
 CPU run before this fix spent as much time in the kernel as in the model (user 5,889 s, system
