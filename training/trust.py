@@ -323,13 +323,12 @@ def fit_empty_model(peak: np.ndarray, right: np.ndarray, l2: float = 1.0) -> tup
 
 
 def _empty_estimates(peak_train, right_train, peak_test, use_peak: bool) -> np.ndarray:
-    from unet.quality import sigmoid
+    from unet.quality import predict_empty_model
 
     fitted = fit_empty_model(peak_train, right_train) if use_peak else None
     if fitted is None:
         return np.full(len(peak_test), _empty_quality(right_train.astype(float)))
-    _, mean, scale, coef, intercept = fitted
-    return sigmoid((peak_test - mean) / scale * coef + intercept)
+    return predict_empty_model(fitted, peak_test)
 
 
 def fit_quality(rows: list[dict], max_bad_share: float, l2_grid=(0.3, 1.0, 3.0, 10.0, 30.0)):

@@ -117,7 +117,12 @@ def _encoder_fn(model, layer_name: str):
 def pooled_encoder_features(model, inputs: np.ndarray, layer_name: str | None = None) -> np.ndarray:
     """(N, S, S, 1) standardized model inputs -> (N, 2C) spatial mean and max of the encoder."""
     name = layer_name or encoder_layer_name(model)
-    fmap = _encoder_fn(model, name)(inputs).astype(np.float32)
+    return pool_features(_encoder_fn(model, name)(inputs))
+
+
+def pool_features(fmap: np.ndarray) -> np.ndarray:
+    """(N, h, w, C) feature maps -> (N, 2C): their spatial mean, then their spatial max."""
+    fmap = np.asarray(fmap, np.float32)
     return np.concatenate([fmap.mean(axis=(1, 2)), fmap.max(axis=(1, 2))], axis=1)
 
 

@@ -255,9 +255,8 @@ class QualityModel:
         """The estimate each row would get if its mask is empty (the chance it is right)."""
         if self.empty_model is None:
             return np.full(len(rows), self.empty_mask_quality)
-        name, mean, scale, coef, intercept = self.empty_model
-        x = np.array([float(r[name]) for r in rows], np.float64)
-        return sigmoid((x - mean) / scale * coef + intercept)
+        x = np.array([float(r[self.empty_model[0]]) for r in rows], np.float64)
+        return predict_empty_model(self.empty_model, x)
 
     def predict(self, features: dict) -> float:
         return float(self.predict_rows([features])[0])
@@ -289,6 +288,12 @@ class QualityModel:
             **self._empty_model_card(plain),
             "low_confidence_below": float(f"{self.low_confidence_below:.4g}"),
         }
+
+
+def predict_empty_model(empty_model: tuple, values: np.ndarray) -> np.ndarray:
+    """The one-feature logistic regression (feature, mean, scale, coef, intercept) at values."""
+    _, mean, scale, coef, intercept = empty_model
+    return sigmoid((np.asarray(values, np.float64) - mean) / scale * coef + intercept)
 
 
 def _empty_model_from_card(params) -> tuple | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from unet.fov import Box, find_field_of_view
+from unet.organ_check import pool_features
 from unet.postprocess import clean_mask, min_area_from_fraction
 from unet.preprocess import probability_to_frame, to_model_input
 from unet.registry import OrganConfig, get_organ
@@ -159,19 +160,14 @@ class Segmenter:
             import tensorflow as tf
 
             spec = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
-            fn = tf.function(lambda x: dual(x, training=False), input_signature=[spec])
+            run = tf.function(lambda x: dual(x, training=False), input_signature=[spec])
             name = "Keras model (tf.function)"
-
-            def both(x):
-                return fn(x)
         else:
+            run = dual.predict_on_batch
             name = f"Keras model ({keras.backend.backend()} predict_on_batch)"
 
-            def both(x):
-                return dual.predict_on_batch(x)
-
         def with_features(x):
-            out = both(x)
+            out = run(x)
             out = [keras.ops.convert_to_numpy(o)
                    for o in (out if isinstance(out, (list, tuple)) else [out])]
             return out[0], (out[1] if len(out) > 1 else None)
@@ -217,10 +213,7 @@ class Segmenter:
         self.calls += 1
         out, fmap = self._forward_features(np.stack([x, x[:, ::-1]]).astype(np.float32))
         out = np.asarray(out)[..., 0]
-        embedding = None
-        if fmap is not None:
-            fmap = np.asarray(fmap[0], np.float32)
-            embedding = np.concatenate([fmap.mean(axis=(0, 1)), fmap.max(axis=(0, 1))])
+        embedding = None if fmap is None else pool_features(np.asarray(fmap)[:1])[0]
         members = np.stack([out[0], out[1][:, ::-1]])
         t = self.threshold if threshold is None else float(threshold)
         mean = probability_to_frame(members.mean(0), crop.shape)
