@@ -62,3 +62,34 @@ def test_summary_false_positive_rate_and_means():
     assert s["missed_lesion_rate"] == pytest.approx(0.5)
     assert s["hd95_px_mean"] == pytest.approx(3.0)
     assert s["per_class"]["normal"]["predicted_lesion_rate"] == pytest.approx(0.5)
+
+
+def test_balanced_dice_weighs_lesion_free_scans_as_half():
+    lesion = box((16, 16), 0, 0, 8, 8)
+    empty = np.zeros((16, 16), bool)
+    # one lesion image half found, two normal scans: one left empty, one with a false blob
+    t = np.stack([lesion, empty, empty])[..., None].astype("float32")
+    p = np.stack([box((16, 16), 0, 0, 8, 4), empty, box((16, 16), 2, 2, 4, 4)])[..., None]
+    metric = M.BalancedDice()
+    metric.update_state(t, p.astype("float32"))
+    expected = 0.5 * M.dice(t[0, ..., 0], p[0, ..., 0]) + 0.5 * (1 / 2)
+    assert float(metric.result()) == pytest.approx(expected)
+
+
+def test_balanced_dice_sees_a_false_blob_that_plain_dice_hides():
+    lesion, empty = box((16, 16), 0, 0, 8, 8), np.zeros((16, 16), bool)
+    t = np.stack([lesion] * 9 + [empty])[..., None].astype("float32")
+    p = np.stack([lesion] * 9 + [box((16, 16), 2, 2, 4, 4)])[..., None].astype("float32")
+    plain, balanced = M.DiceScore(), M.BalancedDice()
+    plain.update_state(t, p)
+    balanced.update_state(t, p)
+    assert float(plain.result()) == pytest.approx(0.9)
+    assert float(balanced.result()) == pytest.approx(0.5)
+
+
+def test_balanced_dice_without_lesion_free_scans_is_lesion_dice():
+    t = box((16, 16), 0, 0, 8, 8)[None, ..., None].astype("float32")
+    p = box((16, 16), 0, 0, 8, 4)[None, ..., None].astype("float32")
+    metric = M.BalancedDice()
+    metric.update_state(t, p)
+    assert float(metric.result()) == pytest.approx(M.dice(t[0], p[0]))

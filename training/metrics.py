@@ -38,6 +38,48 @@ class DiceScore(keras.metrics.Metric):
         return {**super().get_config(), "threshold": self.threshold}
 
 
+@keras.saving.register_keras_serializable(package="unet_training")
+class BalancedDice(keras.metrics.Metric):
+    """Half mean Dice over images with a lesion, half the share of lesion-free images left empty.
+
+    The checkpoint score: in a validation set of 300 lesion images and 27 normal scans, plain
+    mean Dice hardly moves when the model starts marking a lesion on every normal scan. Without
+    lesion-free images it is the mean lesion Dice."""
+
+    def __init__(self, threshold=0.5, name="balanced_dice", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.threshold = threshold
+        self.lesion_dice = self.add_variable(shape=(), initializer="zeros", name="lesion_dice")
+        self.lesion_count = self.add_variable(shape=(), initializer="zeros", name="lesion_count")
+        self.empty_right = self.add_variable(shape=(), initializer="zeros", name="empty_right")
+        self.empty_count = self.add_variable(shape=(), initializer="zeros", name="empty_count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.cast(y_true > 0.5, "float32")
+        y_pred = ops.cast(y_pred > self.threshold, "float32")
+        truth_area = ops.sum(y_true, axis=(1, 2, 3))
+        pred_area = ops.sum(y_pred, axis=(1, 2, 3))
+        inter = ops.sum(y_true * y_pred, axis=(1, 2, 3))
+        has_lesion = ops.cast(truth_area > 0, "float32")
+        dice = 2.0 * inter / ops.maximum(truth_area + pred_area, 1.0)
+        self.lesion_dice.assign_add(ops.sum(dice * has_lesion))
+        self.lesion_count.assign_add(ops.sum(has_lesion))
+        self.empty_right.assign_add(ops.sum((1.0 - has_lesion) * ops.cast(pred_area == 0, "float32")))
+        self.empty_count.assign_add(ops.sum(1.0 - has_lesion))
+
+    def result(self):
+        lesion = self.lesion_dice / ops.maximum(self.lesion_count, 1.0)
+        empty = self.empty_right / ops.maximum(self.empty_count, 1.0)
+        return ops.where(self.empty_count > 0, 0.5 * lesion + 0.5 * empty, lesion)
+
+    def reset_state(self):
+        for v in (self.lesion_dice, self.lesion_count, self.empty_right, self.empty_count):
+            v.assign(0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
+
+
 def dice(truth: np.ndarray, pred: np.ndarray) -> float:
     """Dice of two bool masks; both empty -> 1.0."""
     t, p = truth.astype(bool), pred.astype(bool)

@@ -16,13 +16,14 @@ class Recipe:
     crops_per_epoch: int = 0  # lesion-free crops (cut beside lesions) added to each epoch
     pretrained: bool = True  # ImageNet encoder, where the architecture has one
     init_from: str | None = None  # start from this organ's bundled weights instead of ImageNet
+    presence_weight: float = 0.0  # image-level "lesion present" loss on the peak probability
 
 
 RECIPES: dict[str, Recipe] = {
     # BUSI + BUS-BRA: lesion-free BUSI scans drawn 3x per epoch, plus lesion-free crops
     # sized so that each default CPU command ends within 90 minutes on 2 cores (see README)
     "breast": Recipe(epochs=12, batch_size=16, learning_rate=1e-3, patience=6, warmup_epochs=1,
-                     negative_repeat=3, crops_per_epoch=150),
+                     negative_repeat=3, crops_per_epoch=150, presence_weight=0.5),
     # DDTI crops, started from the bundled breast model (ultrasound features): on three seeds/splits
     # +0.014 validation and test Dice over the ImageNet start (README, "thyroid v3")
     "thyroid": Recipe(epochs=60, batch_size=16, learning_rate=1e-3, patience=20, warmup_epochs=2,
@@ -30,6 +31,6 @@ RECIPES: dict[str, Recipe] = {
 }
 
 SMOKE = Recipe(epochs=2, batch_size=4, learning_rate=2e-3, patience=5, warmup_epochs=1,
-               negative_repeat=2, crops_per_epoch=4)
+               negative_repeat=2, crops_per_epoch=4, presence_weight=0.5)
 SMOKE_MODEL_KWARGS = {"unet": dict(depth=3, base_filters=8),
                       "efficientnet_unet": dict(decoder_filters=(16, 8, 8, 8))}

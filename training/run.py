@@ -142,7 +142,8 @@ def train_organ(args, argv: list[str]) -> int:
         prepare_sample,
     )
     from training.recipes import RECIPES, SMOKE, SMOKE_MODEL_KWARGS
-    from training.train import TrainConfig, choose_distribution, compile_model, fit
+    from training.train import (CHECKPOINT_MONITOR, TrainConfig, choose_distribution,
+                                compile_model, fit)
     from unet.registry import get_organ
 
     started = time.time()
@@ -161,6 +162,7 @@ def train_organ(args, argv: list[str]) -> int:
         learning_rate=args.learning_rate or recipe.learning_rate,
         patience=recipe.patience,
         warmup_epochs=recipe.warmup_epochs,
+        presence_weight=recipe.presence_weight,
     )
     if args.threads:
         set_cpu_threads(args.threads)
@@ -280,6 +282,9 @@ def train_organ(args, argv: list[str]) -> int:
         "epochs_run": epochs_run,
         "epochs_max": cfg.epochs,
         "best_val_dice": float(max(history.history.get("val_dice", [0.0]))),
+        "checkpoint_monitor": CHECKPOINT_MONITOR,
+        "best_val_balanced_dice": float(max(history.history.get(CHECKPOINT_MONITOR, [0.0]))),
+        "presence_weight": recipe.presence_weight,
         "batch_size": cfg.batch_size,
         "learning_rate": cfg.learning_rate,
         "negative_repeat": recipe.negative_repeat,

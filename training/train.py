@@ -1,5 +1,5 @@
 """Fit a model: AdamW with warm-up and cosine decay, early stopping and best checkpoint on the
-validation Dice, a CSV log and Keras progress bars. Backend-neutral (TensorFlow, JAX, PyTorch)."""
+validation's balanced Dice (lesion Dice and lesion-free scans left empty, half each), a CSV log and Keras progress bars. Backend-neutral (TensorFlow, JAX, PyTorch)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import keras
 
 from training.losses import BceDiceLoss
 from training.memory import KeepAllocatorBuffers
-from training.metrics import DiceScore
+from training.metrics import BalancedDice, DiceScore
 from unet.architectures import build_model
 
 DISTRIBUTIONS = ("auto", "none", "data_parallel")
+CHECKPOINT_MONITOR = "val_balanced_dice"
 
 
 def choose_distribution(name: str) -> str:
@@ -42,6 +43,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_epochs: int = 3
     patience: int = 25
+    presence_weight: float = 0.0
 
 
 def compile_model(architecture: str, model_kwargs: dict, input_size: int, steps_per_epoch: int,
@@ -61,7 +63,8 @@ def compile_model(architecture: str, model_kwargs: dict, input_size: int, steps_
         warmup_steps=warmup,
     )
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
-    model.compile(optimizer=optimizer, loss=BceDiceLoss(), metrics=[DiceScore()])
+    model.compile(optimizer=optimizer, loss=BceDiceLoss(presence_weight=cfg.presence_weight),
+                  metrics=[DiceScore(), BalancedDice()])
     return model
 
 
@@ -71,10 +74,10 @@ def fit(model, train_data, val_data, cfg: TrainConfig, run_dir: Path, *, verbose
     callbacks = [
         KeepAllocatorBuffers(),  # TensorFlow's data pipeline would page-fault every buffer
         keras.callbacks.ModelCheckpoint(
-            str(run_dir / "best.keras"), monitor="val_dice", mode="max", save_best_only=True
+            str(run_dir / "best.keras"), monitor=CHECKPOINT_MONITOR, mode="max", save_best_only=True
         ),
         keras.callbacks.EarlyStopping(
-            monitor="val_dice", mode="max", patience=cfg.patience, restore_best_weights=True
+            monitor=CHECKPOINT_MONITOR, mode="max", patience=cfg.patience, restore_best_weights=True
         ),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
     ]
