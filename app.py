@@ -304,7 +304,7 @@ def model_texts(segmenters: Segmenters, organ: str) -> tuple[str, str]:
     except ModelUnavailableError as exc:
         text = f"⚠️ {exc}"
         return text, card_markdown(None, config, str(exc))
-    return architecture_markdown(segmenter.model, config), card_markdown(segmenter, config)
+    return architecture_markdown(segmenter.architecture, config), card_markdown(segmenter, config)
 
 
 INPUT_LABEL = "What goes in: the image area, in grey, resized to the network's square input"

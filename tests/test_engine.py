@@ -161,3 +161,51 @@ def test_concurrent_calls_get_their_own_answers():
     for i, outs in results.items():
         for k, out in enumerate(outs):
             np.testing.assert_array_equal(out, expected[(i + k) % len(inputs)])
+
+
+_SERVE_WITHOUT_TENSORFLOW = """
+import json, sys
+import numpy as np
+from unet.engine import LiteRTEngine
+engine = LiteRTEngine(None, weights=sys.argv[1], batch_sizes=(2,),
+                      feature_layer="enc1_relu2")
+x = np.load(sys.argv[2])
+prob, features = engine.run_with_features(x)
+np.save(sys.argv[3], prob)
+print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "keras": "keras" in sys.modules,
+                  "conversions": engine.conversions, "features": list(features.shape),
+                  "bottleneck": list(engine.architecture()["bottleneck"])}))
+"""
+
+
+def test_a_weight_file_is_served_without_tensorflow_in_the_process(tmp_path, cache):
+    """The app's path: the engine made from the file alone converts in a child process, so the
+    serving process never imports TensorFlow or Keras; a second start reads the cache."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    model = build_unet(64, depth=2, base_filters=4)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    x = np.random.default_rng(6).standard_normal((2, 64, 64, 1)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    runs = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", _SERVE_WITHOUT_TENSORFLOW, str(path), str(tmp_path / "x.npy"),
+             str(tmp_path / "p.npy")], env=env, capture_output=True, text=True, timeout=600,
+            check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        np.testing.assert_allclose(np.load(tmp_path / "p.npy"), _keras(model, x), atol=1e-4,
+                                   rtol=0)
+    for facts in runs:
+        assert not facts["tensorflow"] and not facts["keras"], facts
+        assert facts["features"] == [2, 32, 32, 8]
+        assert facts["bottleneck"] == [16, 16, 16]
+    assert runs[0]["conversions"] == 1 and runs[1]["conversions"] == 0, runs

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,21 +96,20 @@ class Segmenter:
         from a file (the app, the CLI, training's evaluation and export), "keras" for a model
         given in code (tests, teaching: converting costs seconds per model). When "litert" cannot
         run here, the Keras model answers instead, and the log says so once."""
-        import keras
-
         self.organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
+        self._model = model
+        self._model_lock = threading.Lock()
+        self._litert = None
         if model is not None:
-            self.model, self.source = model, "model given in code (not trained weights)"
-        else:
-            if weights is None:
-                from unet.weights import resolve_weights
+            self.source = "model given in code (not trained weights)"
+        elif weights is None:
+            from unet.weights import resolve_weights
 
-                src = resolve_weights(self.organ)
-                weights, self.source = src.path, src.description
-            else:
-                self.source = f"file {weights}"
-            self.model = keras.saving.load_model(weights, compile=False)
-        self.input_size = int(self.model.input_shape[1])
+            src = resolve_weights(self.organ)
+            weights, self.source = src.path, src.description
+        else:
+            self.source = f"file {weights}"
+        self._weights = weights
         self.calls = 0  # model invocations, for tests and benchmarks
         if engine not in ("auto", "litert", "keras"):
             raise ValueError(f"engine must be 'auto', 'litert' or 'keras', not {engine!r}")
@@ -117,7 +117,8 @@ class Segmenter:
             engine = "keras" if model is not None else "litert"
         from unet.organ_check import ENCODER_LAYER
 
-        layers = {layer.name for layer in self.model.layers}
+        input_shape, layers = self._network_facts(load=engine != "litert")
+        self.input_size = int(input_shape[0])
         self.feature_layer = ENCODER_LAYER if ENCODER_LAYER in layers else None
         self._forward, self._forward_features, self.engine = self._make_forward(engine, weights)
         self.card = self._read_card(weights)
@@ -129,6 +130,43 @@ class Segmenter:
         self.min_peak = float(
             chosen.get("min_peak_probability", self.organ.min_peak_probability))
 
+    @property
+    def model(self):
+        """The Keras model: given, or loaded from the weight file on first use (the LiteRT
+        engine serves without it; the teaching tab and the Keras fallback need it)."""
+        if self._model is None:
+            with self._model_lock:
+                if self._model is None:
+                    import keras
+
+                    self._model = keras.saving.load_model(self._weights, compile=False)
+        return self._model
+
+    def _network_facts(self, *, load: bool) -> tuple[tuple[int, ...], tuple[str, ...]]:
+        """(input shape, layer names), from the file's config when the model is not loaded."""
+        if self._model is None and not load:
+            from unet.keras_file import UnreadableModelFile, read_facts
+
+            try:
+                facts = read_facts(self._weights)
+                return facts.input_shape, facts.layer_names
+            except UnreadableModelFile as exc:  # loading it says what is wrong, for the log
+                log.debug("%s", exc)
+        model = self.model
+        return tuple(int(d) for d in model.input_shape[1:]), tuple(x.name for x in model.layers)
+
+    @property
+    def architecture(self) -> dict:
+        """The network's levels and sizes (``unet.network_shape.architecture``), without
+        loading Keras where the engine stored them."""
+        if self._model is None and self._litert is not None:
+            arch = self._litert.architecture()
+            if arch is not None:
+                return arch
+        from unet.network_shape import architecture
+
+        return architecture(self.model)
+
     def _make_forward(self, engine: str, weights):
         """(forward pass: float32 batch -> numpy output, the same returning (output, encoder
         features) in one pass, the engine's name).
@@ -138,19 +176,20 @@ class Segmenter:
         The Keras model runs as a compiled ``tf.function`` on TensorFlow, and through
         ``predict_on_batch`` (compiled by the backend) elsewhere, e.g. on JAX without TensorFlow.
         """
-        import keras
-
         if engine == "litert":
             try:
                 from unet.engine import LiteRTEngine
 
-                litert = LiteRTEngine(self.model, weights=weights,
+                litert = LiteRTEngine(self._model, weights=weights,
                                       batch_sizes=self.engine_batch_sizes(),
                                       feature_layer=self.feature_layer)
+                self._litert = litert
                 return (litert, litert.run_with_features,
                         f"{litert.name} ({litert.threads} threads)")
             except Exception as exc:  # noqa: BLE001 - any failure: the Keras model still answers
                 _warn_fallback_once(f"{type(exc).__name__}: {exc}")
+        import keras
+
         model = self.model
         outputs = [model.outputs[0]]
         if self.feature_layer:
