@@ -64,7 +64,8 @@ class BalancedDice(keras.metrics.Metric):
         dice = 2.0 * inter / ops.maximum(truth_area + pred_area, 1.0)
         self.lesion_dice.assign_add(ops.sum(dice * has_lesion))
         self.lesion_count.assign_add(ops.sum(has_lesion))
-        self.empty_right.assign_add(ops.sum((1.0 - has_lesion) * ops.cast(pred_area == 0, "float32")))
+        left_empty = ops.cast(pred_area == 0, "float32")
+        self.empty_right.assign_add(ops.sum((1.0 - has_lesion) * left_empty))
         self.empty_count.assign_add(ops.sum(1.0 - has_lesion))
 
     def result(self):

@@ -142,8 +142,13 @@ def train_organ(args, argv: list[str]) -> int:
         prepare_sample,
     )
     from training.recipes import RECIPES, SMOKE, SMOKE_MODEL_KWARGS
-    from training.train import (CHECKPOINT_MONITOR, TrainConfig, choose_distribution,
-                                compile_model, fit)
+    from training.train import (
+        CHECKPOINT_MONITOR,
+        TrainConfig,
+        choose_distribution,
+        compile_model,
+        fit,
+    )
     from unet.registry import get_organ
 
     started = time.time()

@@ -1,5 +1,6 @@
 """Fit a model: AdamW with warm-up and cosine decay, early stopping and best checkpoint on the
-validation's balanced Dice (lesion Dice and lesion-free scans left empty, half each), a CSV log and Keras progress bars. Backend-neutral (TensorFlow, JAX, PyTorch)."""
+validation's balanced Dice (lesion Dice and lesion-free scans left empty, half each), a CSV log
+and Keras progress bars. Backend-neutral (TensorFlow, JAX, PyTorch)."""
 
 from __future__ import annotations
 

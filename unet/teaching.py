@@ -12,6 +12,7 @@ from unet.network_shape import architecture, levels
 from unet.registry import OrganConfig
 from unet.segmenter import Segmenter
 
+
 def architecture_markdown(model, organ: OrganConfig) -> str:
     """The U-Net's shape as a text diagram and a table, read from the model itself (or from
     its :func:`unet.network_shape.architecture` dict, which the engine keeps without Keras)."""
