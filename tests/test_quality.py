@@ -241,3 +241,32 @@ def test_empty_masks_are_ranked_by_how_close_the_model_came():
     model, info = fit_quality(only_right, max_bad_share=0.05)
     assert info["empty_mask_model"] == "constant" and model.empty_model is None
     assert model.predict(empty | {"peak_probability": 0.85}) > 0.8
+
+
+def test_tta_features_are_kept_only_where_they_predict_dice_clearly_better():
+    rows = _synthetic_rows(120)  # Dice follows the TTA agreement
+    model, info = fit_quality(rows, max_bad_share=0.05)
+    assert info["tta"]["used"] and model.uses_tta
+    assert info["tta"]["out_of_fold_spearman_with"] > info["tta"]["out_of_fold_spearman_without"]
+    # the same images, but Dice follows a signal of the segmenting pass itself
+    rng = np.random.default_rng(2)
+    plain = [{**r, "dice": float(np.clip(r["features"]["prob_inside"] + rng.normal(0, 0.02),
+                                         0, 1))} for r in rows]
+    model, info = fit_quality(plain, max_bad_share=0.05)
+    assert not info["tta"]["used"] and not model.uses_tta
+    assert not set(model.features) & set(Q.TTA_FEATURES)
+    assert model.to_card()["tta"] == []
+
+
+def test_an_estimate_without_tta_features_runs_no_extra_batch():
+    seg_ = fresh_segmenter("breast", S)
+    gray, _ = make_phantom(90, 120, seed=4)
+    seg = seg_.segment(gray)
+    model, _ = fit_quality(_synthetic_rows(60), max_bad_share=0.05, tta="no")
+    seg_.card = {Q.CARD_KEY: model.to_card()}
+    calls = seg_.calls
+    a = Q.assess(seg_, seg)
+    assert seg_.calls == calls, "no TTA batch"
+    assert a.quality is not None and 0.0 <= a.quality <= 1.0
+    assert not set(a.signals.features) & set(Q.TTA_FEATURES)
+    assert a.quality == pytest.approx(model.predict(a.signals.features))

@@ -331,13 +331,43 @@ def _empty_estimates(peak_train, right_train, peak_test, use_peak: bool) -> np.n
     return predict_empty_model(fitted, peak_test)
 
 
-def fit_quality(rows: list[dict], max_bad_share: float, l2_grid=(0.3, 1.0, 3.0, 10.0, 30.0)):
+TTA_WORTH = 0.02  # out-of-fold Spearman the TTA features must add to be worth their batch
+
+
+def fit_quality(rows: list[dict], max_bad_share: float, l2_grid=(0.3, 1.0, 3.0, 10.0, 30.0),
+                tta: str = "auto"):
+    """The quality estimate, with or without the TTA features (``tta``: "auto", "yes", "no").
+
+    "auto": both are fitted; the TTA features are kept only when they raise the out-of-fold
+    Spearman correlation by more than ``TTA_WORTH`` (they cost an extra batch of four images
+    per upload, twice the segmentation's model time)."""
+    from unet.quality import MODEL_FEATURES, NO_TTA_FEATURES
+
+    if tta not in ("auto", "yes", "no"):
+        raise ValueError("tta must be 'auto', 'yes' or 'no'")
+    fits = {}
+    if tta in ("auto", "yes"):
+        fits["yes"] = _fit_quality(rows, max_bad_share, l2_grid, MODEL_FEATURES)
+    if tta in ("auto", "no"):
+        fits["no"] = _fit_quality(rows, max_bad_share, l2_grid, NO_TTA_FEATURES)
+    rho = {k: info["out_of_fold_spearman"] for k, (_, info) in fits.items()}
+    choice = tta
+    if tta == "auto":
+        choice = "yes" if rho["yes"] > rho["no"] + TTA_WORTH else "no"
+    model, info = fits[choice]
+    info["tta"] = {"used": choice == "yes", "rule": f"kept when it adds more than {TTA_WORTH} "
+                   "out-of-fold Spearman", "out_of_fold_spearman_with": rho.get("yes"),
+                   "out_of_fold_spearman_without": rho.get("no")}
+    return model, info
+
+
+def _fit_quality(rows: list[dict], max_bad_share: float, l2_grid, features):
     """Fit on non-empty masks (logistic) and empty masks (a logistic on the peak probability,
     or a constant share); choose the ridge strength, the empty-mask model and the flag
     threshold on out-of-fold predictions (5 folds, grouped by file stem)."""
-    from unet.quality import EMPTY_MODEL_FEATURE, MODEL_FEATURES, QualityModel
+    from unet.quality import EMPTY_MODEL_FEATURE, QualityModel
 
-    x = np.array([[r["features"][f] for f in MODEL_FEATURES] for r in rows], np.float64)
+    x = np.array([[r["features"][f] for f in features] for r in rows], np.float64)
     y = np.array([r["dice"] for r in rows])
     lesion = np.array([r["has_lesion"] for r in rows])
     empty = np.array([r["features"]["empty_mask"] > 0.5 for r in rows])
@@ -365,7 +395,7 @@ def fit_quality(rows: list[dict], max_bad_share: float, l2_grid=(0.3, 1.0, 3.0, 
     w, b = fit_fractional_logistic(z[~empty], y[~empty], l2)
     threshold = choose_threshold(oof, y, lesion, max_bad_share)
     empty_model = fit_empty_model(peak[empty], right[empty]) if use_peak else None
-    model = QualityModel(tuple(MODEL_FEATURES), mean, scale, w, b, threshold,
+    model = QualityModel(tuple(features), mean, scale, w, b, threshold,
                          _empty_quality(y[empty]), empty_model)
     return model, {"l2": l2, "out_of_fold_spearman": rho,
                    "empty_mask_model": EMPTY_MODEL_FEATURE if empty_model else "constant",
@@ -499,6 +529,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-right-organ-flagged", type=float, default=0.05,
                    help="share of this organ's images the organ check may flag (90 %% upper "
                         "bound on each validation set)")
+    p.add_argument("--tta", choices=("auto", "yes", "no"), default="auto",
+                   help="quality features from the extra TTA batch: 'auto' keeps them only "
+                        f"when they add more than {TTA_WORTH} out-of-fold Spearman")
     p.add_argument("--cache", default=None, help="npz of computed features (reused if present)")
     p.add_argument("--dry-run", action="store_true", help="print, do not write the card")
     p.add_argument("--limit-eval", type=int, default=None, help=argparse.SUPPRESS)
@@ -601,7 +634,7 @@ def run(args) -> int:
     if len(val) < 10:
         raise DatasetError("fewer than 10 validation images found: check --data-dir and "
                            "the manifest")
-    model, fit_info = fit_quality(val, args.max_bad_share)
+    model, fit_info = fit_quality(val, args.max_bad_share, tta=args.tta)
 
     def summary(rows):
         if not rows:
@@ -674,6 +707,10 @@ def run(args) -> int:
           f"below {model.low_confidence_below:.3f} (chosen out of fold on validation: at most "
           f"{args.max_bad_share:.0%} of unflagged lesion images with Dice < 0.5, 90 % upper "
           "confidence bound)")
+    t = fit_info["tta"]
+    print(f"TTA features {'used' if t['used'] else 'not used'}: out-of-fold Spearman "
+          f"{_fmt(t['out_of_fold_spearman_with'])} with, {_fmt(t['out_of_fold_spearman_without'])}"
+          f" without ({t['rule']})")
     _print_quality("validation, out of fold", fit_info["out_of_fold_summary"])
     for name, s in q_test.items():
         if s:
@@ -714,6 +751,7 @@ def run(args) -> int:
                           f"{args.max_bad_share:.0%} with 90 % confidence (Wilson upper "
                           "bound)",
         "validation_out_of_fold": fit_info["out_of_fold_summary"],
+        "tta_choice": fit_info["tta"],
         "validation_in_sample": val_summary,
         "test": q_test,
         **({"external": q_external} if q_external else {}),

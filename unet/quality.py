@@ -1,11 +1,14 @@
 """How good is this mask likely to be? An estimate of its Dice overlap with an expert outline.
 
-Signals, all from the model itself (one extra batch per image):
+Signals, all from the model itself (at most one extra batch per image):
 
 * test-time augmentation beyond the mirror image: ``TTA`` (two zooms and two shifts, one of them
   mirrored) run as ONE batch through ``Segmenter.predict_batch``, each member warped back onto
   the original view; the Dice agreement of each member's mask with the delivered mask (mean and
-  minimum), and the consensus (intersection over union of all masks);
+  minimum), and the consensus (intersection over union of all masks). Only where the fitted
+  estimate uses them (``QualityModel.uses_tta``): ``python -m training.trust`` keeps them for
+  a model only when they predict Dice clearly better on validation, since they cost twice the
+  segmentation's model time;
 * the mirror agreement ``Segmentation.confidence`` that ``Segmenter.segment`` already gives;
 * the mean probability and binary entropy inside the mask and in a ring around it, the
   members' per-pixel spread around the lesion, and the share of undecided pixels;
@@ -51,6 +54,10 @@ FEATURES = (
 )
 # the regression's inputs: every feature but the empty-mask indicator (empty masks apart)
 MODEL_FEATURES = tuple(f for f in FEATURES if f != "empty_mask")
+# the features that need the extra TTA batch (two thirds of an upload's model time): a fitted
+# estimate without them runs no extra batch (training.trust chooses per model, on validation)
+TTA_FEATURES = ("tta_dice_mean", "tta_dice_min", "tta_consensus_iou", "tta_spread")
+NO_TTA_FEATURES = tuple(f for f in MODEL_FEATURES if f not in TTA_FEATURES)
 # an empty mask's estimate: how close the model came to marking something
 EMPTY_MODEL_FEATURE = "peak_probability"
 EMPTY_MODEL_KEYS = ("mean", "scale", "coef", "intercept")
@@ -108,9 +115,37 @@ def features_from_maps(base_prob: np.ndarray, base_mask: np.ndarray, members: np
     base_prob: the delivered probability (mean of the original and mirrored passes);
     base_mask: the delivered (cleaned) mask; members: the TTA members' probabilities warped
     back, valid: where each member saw the image; components: lesions in the delivered mask.
+    members=None: no TTA batch was run, and the ``TTA_FEATURES`` are left out.
     """
     m = np.asarray(base_mask, bool)
     s2 = m.size
+    radius = max(2, round(0.04 * m.shape[0]))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    tta = {}
+    if members is not None:
+        tta = _tta_features(base_prob, m, members, valid, kernel, threshold=threshold,
+                            min_area_px=min_area_px, min_peak=min_peak)
+    ring = (cv2.dilate(m.astype(np.uint8), kernel) > 0) & ~m
+    ent = _entropy(base_prob)
+    undecided = (base_prob > 0.2) & (base_prob < 0.8)
+    return {
+        "flip_agreement": float(flip_agreement),
+        **tta,
+        "prob_inside": float(base_prob[m].mean()) if m.any() else 0.0,
+        "entropy_inside": float(ent[m].mean()) if m.any() else 0.0,
+        "prob_ring": float(base_prob[ring].mean()) if ring.any() else 0.0,
+        "entropy_ring": float(ent[ring].mean()) if ring.any() else 0.0,
+        "undecided_share": float(undecided.sum() / (undecided.sum() + m.sum() + 1.0)),
+        "sqrt_area_fraction": float(np.sqrt(m.sum() / s2)),
+        "log_components": float(np.log1p(components)),
+        "peak_probability": float(base_prob.max()),
+        "empty_mask": 0.0 if m.any() else 1.0,
+    }
+
+
+def _tta_features(base_prob, m, members, valid, kernel, *, threshold, min_area_px,
+                  min_peak) -> dict:
+    """How the TTA members' masks agree with the delivered one, and their spread near it."""
     member_masks = [clean_mask(p, threshold, min_area_px=min_area_px, min_peak=min_peak)
                     for p in members]
     dices = [dice(m & v, mm & v) for mm, v in zip(member_masks, valid, strict=True)]
@@ -121,28 +156,13 @@ def features_from_maps(base_prob: np.ndarray, base_mask: np.ndarray, members: np
     consensus = 1.0 if not union.any() else float(inter.sum() / union.sum())
     stack = np.concatenate([base_prob[None], np.where(valid, members, base_prob[None])])
     spread_map = stack.std(axis=0)
-    radius = max(2, round(0.04 * m.shape[0]))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     region = cv2.dilate((m | union).astype(np.uint8), kernel) > 0
-    ring = (cv2.dilate(m.astype(np.uint8), kernel) > 0) & ~m
-    ent = _entropy(base_prob)
-    undecided = (base_prob > 0.2) & (base_prob < 0.8)
     return {
-        "flip_agreement": float(flip_agreement),
         "tta_dice_mean": float(np.mean(dices)),
         "tta_dice_min": float(np.min(dices)),
         "tta_consensus_iou": consensus,
         "tta_spread": float(spread_map[region].mean()) if region.any()
         else float(spread_map.mean()),
-        "prob_inside": float(base_prob[m].mean()) if m.any() else 0.0,
-        "entropy_inside": float(ent[m].mean()) if m.any() else 0.0,
-        "prob_ring": float(base_prob[ring].mean()) if ring.any() else 0.0,
-        "entropy_ring": float(ent[ring].mean()) if ring.any() else 0.0,
-        "undecided_share": float(undecided.sum() / (undecided.sum() + m.sum() + 1.0)),
-        "sqrt_area_fraction": float(np.sqrt(m.sum() / s2)),
-        "log_components": float(np.log1p(components)),
-        "peak_probability": float(base_prob.max()),
-        "empty_mask": 0.0 if m.any() else 1.0,
     }
 
 
@@ -157,8 +177,9 @@ class Signals:
 
 
 def measure(segmenter, seg, *, encoder_layer: str | None = None,
-            with_embedding: bool = True) -> Signals:
-    """Run the TTA batch (one ``predict_batch`` call) and compute the quality features.
+            with_embedding: bool = True, with_tta: bool = True) -> Signals:
+    """Run the TTA batch (one ``predict_batch`` call; none without ``with_tta``) and compute
+    the quality features.
 
     With ``with_embedding`` the encoder's pooled features of the original view come too
     (a forward pass of the encoder only, one image), for the organ check.
@@ -169,8 +190,9 @@ def measure(segmenter, seg, *, encoder_layer: str | None = None,
     box = seg.field_of_view
     crop = seg.image[box.slice]
     x = to_model_input(crop, size)
-    out = segmenter.predict_batch(augment_batch(x))
-    members, valid = warp_back(out)
+    members = valid = None
+    if with_tta:
+        members, valid = warp_back(segmenter.predict_batch(augment_batch(x)))
     base_prob = cv2.resize(seg.probability[box.slice].astype(np.float32), (size, size),
                            interpolation=cv2.INTER_LINEAR)
     delivered = seg.mask()
@@ -240,6 +262,11 @@ class QualityModel:
             return None
         return model
 
+    @property
+    def uses_tta(self) -> bool:
+        """Whether this estimate needs the extra TTA batch."""
+        return any(f in TTA_FEATURES for f in self.features)
+
     def matrix(self, rows: list[dict]) -> np.ndarray:
         return np.array([[float(r[f]) for f in self.features] for r in rows], np.float64)
 
@@ -280,7 +307,7 @@ class QualityModel:
                      + ("empty_mask_model, the same form on one feature" if self.empty_model
                         else "empty_mask_quality"),
             "tta": [{"name": n, "zoom": z, "shift": list(s), "mirrored": m}
-                    for n, z, s, m in TTA],
+                    for n, z, s, m in TTA] if self.uses_tta else [],
             "features": list(self.features), "mean": plain(self.mean),
             "scale": plain(self.scale), "coef": plain(self.coef),
             "intercept": float(f"{self.intercept:.6g}"),
@@ -335,7 +362,7 @@ def assess(segmenter, seg) -> Assessment:
     if qm is None and oc is None:
         return Assessment(None, bool(seg.low_confidence), None)
     signals = measure(segmenter, seg, encoder_layer=oc.layer if oc else None,
-                      with_embedding=oc is not None)
+                      with_embedding=oc is not None, with_tta=qm is not None and qm.uses_tta)
     quality = low = None
     if qm is not None:
         quality = float(np.clip(qm.predict(signals.features), 0.0, 1.0))

@@ -85,8 +85,8 @@ class Segmenter:
     """Loads an organ's U-Net once; `segment(gray)` runs it with test-time augmentation."""
 
     # The batch segment() sends (identity and mirror image). The engine converts it, and the
-    # quality estimate's TTA batch (unet.quality), up front; a batch of another size works too
-    # and is converted on its first use (seconds, then cached).
+    # quality estimate's TTA batch (unet.quality) where the card's estimate uses it, up front; a
+    # batch of another size works too and is converted on its first use (seconds, then cached).
     TTA_BATCH = 2
 
     def __init__(self, organ: str | OrganConfig, *, weights: str | Path | None = None, model=None,
@@ -120,8 +120,8 @@ class Segmenter:
         input_shape, layers = self._network_facts(load=engine != "litert")
         self.input_size = int(input_shape[0])
         self.feature_layer = ENCODER_LAYER if ENCODER_LAYER in layers else None
-        self._forward, self._forward_features, self.engine = self._make_forward(engine, weights)
         self.card = self._read_card(weights)
+        self._forward, self._forward_features, self.engine = self._make_forward(engine, weights)
         # the operating point chosen on the validation split travels in the card
         chosen = self.card.get("inference", {}) if isinstance(self.card, dict) else {}
         self.threshold = float(chosen.get("threshold", self.organ.threshold))
@@ -214,13 +214,13 @@ class Segmenter:
         return (lambda x: with_features(x)[0]), with_features, name
 
     def engine_batch_sizes(self) -> tuple[int, ...]:
-        """The batch sizes the app sends: segment()'s and the quality estimate's."""
+        """The batch sizes the app sends: segment()'s, and the quality estimate's TTA batch
+        where the card's fitted estimate uses it."""
+        from unet.quality import TTA, QualityModel
+
         sizes = {self.TTA_BATCH}
-        try:
-            from unet.quality import TTA
-        except ImportError:  # no quality estimate (or renamed): converted on first use
-            pass
-        else:
+        quality = QualityModel.from_card(self.card)
+        if quality is not None and quality.uses_tta:
             sizes.add(len(TTA))
         return tuple(sorted(sizes))
 
