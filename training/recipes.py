@@ -20,8 +20,9 @@ class Recipe:
 
 
 RECIPES: dict[str, Recipe] = {
-    # BUSI + BUS-BRA: lesion-free BUSI scans drawn 3x per epoch, plus lesion-free crops
-    # sized so that each default CPU command ends within 90 minutes on 2 cores (see README)
+    # BUSI + BUS-BRA: lesion-free BUSI scans drawn 3x per epoch, plus lesion-free crops, and an
+    # image-level presence loss on the peak probability (BUS-BRA has no normal scans: without it
+    # the model learns that every scan has a lesion); 12 epochs = 66 min on 2 CPU cores (README)
     "breast": Recipe(epochs=12, batch_size=16, learning_rate=1e-3, patience=6, warmup_epochs=1,
                      negative_repeat=3, crops_per_epoch=150, presence_weight=0.5),
     # DDTI crops, started from the bundled breast model (ultrasound features): on three seeds/splits
