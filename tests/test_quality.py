@@ -202,7 +202,8 @@ def test_bundled_estimator_if_fitted_prefers_the_clean_mask(organ):
     model = Q.QualityModel.from_card(card)
     if model is None:
         pytest.skip(f"the {organ} card has no fitted quality estimate")
-    assert model.features == Q.MODEL_FEATURES
+    assert model.features in (Q.MODEL_FEATURES, Q.NO_TTA_FEATURES)
+    assert model.uses_tta == card[Q.CARD_KEY]["tta_choice"]["used"]
     assert 0.0 < model.low_confidence_below <= 1.0
     clean, noisy = model.predict(_features(_clean_case())), model.predict(_features(_noisy_case()))
     assert clean > noisy
