@@ -136,6 +136,8 @@ class Segmenter:
         engine serves without it; the teaching tab and the Keras fallback need it)."""
         if self._model is None:
             with self._model_lock:
+                if self._model is None and self._litert is not None:
+                    self._model = self._litert.model  # loaded already for an in-process conversion
                 if self._model is None:
                     import keras
 
