@@ -617,7 +617,8 @@ def render_markdown(report: dict) -> str:
     if "skipped" in apps:
         lines.append(f"| App start-up and memory | | | | | skipped: {apps['skipped']} |")
     for start, app in ({} if "skipped" in apps else apps).items():
-        when = ("empty engine cache: converts the models, as on a fresh machine"
+        when = ("empty engine cache, as on a fresh machine (the flatbuffers shipped in "
+                "weights/ serve where they match; otherwise it converts)"
                 if start == "cold" else "engine cache filled by the run above")
         lines.append(f"| App run as: {app.get('command', '?')}; {when} | | | | | |")
         if "startup_to_first_answer_s" in app:

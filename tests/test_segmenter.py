@@ -116,10 +116,14 @@ import numpy as np
 from unet.phantom import make_scanner_frame
 from unet.segmenter import Segmenter
 frame, _, _ = make_scanner_frame(seed=5)
-breast, again = Segmenter("breast"), Segmenter("breast")  # loading on JAX is slow: one model
+copy = sys.argv[2]  # the bundled weights and card, without the flatbuffer shipped beside them
+breast, again = Segmenter("breast", weights=copy), Segmenter("breast", weights=copy)
 np.save(sys.argv[1], breast.segment(frame).probability)
+shipped = Segmenter("breast")  # with it: LiteRT serves, no TensorFlow needed
+np.save(sys.argv[3], shipped.segment(frame).probability)
 import keras
 print(json.dumps({"backend": keras.backend.backend(), "engines": [breast.engine, again.engine],
+                  "shipped": shipped.engine,
                   "warnings": [m for m in records if "falls back" in m]}))
 """
 
@@ -137,14 +141,26 @@ def test_on_jax_without_tensorflow_the_keras_model_gives_the_engines_answers(tmp
     out = tmp_path / "probability.npy"
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
     env["PYTHONPATH"] = os.pathsep.join([str(root / "tests" / "no_tensorflow"), str(root)])
-    # an empty engine cache: the flatbuffer would need TensorFlow's converter (with one cached,
-    # LiteRT alone would answer, without TensorFlow)
+    # an empty engine cache and no flatbuffer beside the weights: one would need TensorFlow's
+    # converter (with one cached or shipped, LiteRT alone answers, without TensorFlow)
     env["UNET_ENGINE_CACHE"] = str(tmp_path / "engine-cache")
-    run = subprocess.run([sys.executable, "-c", _JAX_SCRIPT, str(out)], cwd=root, env=env,
-                         capture_output=True, text=True, timeout=900)
+    import shutil
+
+    from unet.registry import get_organ
+
+    organ = get_organ("breast")
+    copy = tmp_path / organ.weight_path.name
+    shutil.copyfile(organ.weight_path, copy)
+    shutil.copyfile(organ.card_path, copy.with_suffix(".json"))
+    shipped_out = tmp_path / "shipped.npy"
+    run = subprocess.run([sys.executable, "-c", _JAX_SCRIPT, str(out), str(copy),
+                          str(shipped_out)], cwd=root, env=env, capture_output=True, text=True,
+                         timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     info = json.loads(run.stdout.strip().splitlines()[-1])
     assert info["backend"] == "jax" and all("jax" in e for e in info["engines"])
+    assert info["shipped"].startswith("LiteRT"), info
+    np.testing.assert_allclose(np.load(shipped_out), np.load(out), atol=1e-4)
     # said once, for 2 models: the conversion needs TensorFlow, which is not installed
     assert len(info["warnings"]) == 1 and "tensorflow" in info["warnings"][0], info["warnings"]
 

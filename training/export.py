@@ -174,7 +174,25 @@ def export_run(organ, model, datasets, manifest, info, run_dir: Path, *, export_
     _atomic_text(export_dir / f"{organ.key}_split.json", json.dumps(manifest, indent=1))
     print(f"exported {export_dir / (organ.key + '.keras')} "
           f"({model_path.stat().st_size / 1e6:.1f} MB) and its card")
+    export_engine_bundle(export_dir / f"{organ.key}.keras")
     return card
+
+
+def export_engine_bundle(weights: Path) -> Path | None:
+    """The app's converted flatbuffer beside the exported weights (``unet.engine_bundle``), so a
+    fresh host serves without converting; where Keras does not run on TensorFlow (a JAX machine)
+    it is skipped, and ``python -m unet.engine_bundle`` writes it later on a TensorFlow one."""
+    import keras
+
+    from unet import engine_bundle
+
+    if keras.backend.backend() != "tensorflow":
+        print(f"engine flatbuffer not written (Keras runs on {keras.backend.backend()}): run "
+              f"python -m unet.engine_bundle {weights} where TensorFlow is installed")
+        return None
+    out = engine_bundle.write(weights)
+    print(f"exported {out} ({out.stat().st_size / 1e6:.1f} MB), the engine's flatbuffer")
+    return out
 
 
 def main(argv=None) -> int:

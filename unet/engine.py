@@ -11,14 +11,16 @@ interpreter in favour of LiteRT, which lives on as a separate package that needs
 run time. The conversion itself still uses TensorFlow's converter (``tf.lite.TFLiteConverter``),
 so the engine is used only where Keras runs on TensorFlow.
 
-Where the flatbuffer comes from: converted from the ``.keras`` file when a ``Segmenter`` loads it
-(at start-up), and cached on disk, outside the repository, in ``$UNET_ENGINE_CACHE`` (default
-``$XDG_CACHE_HOME/unet-litert`` or ``~/.cache/unet-litert``), keyed by the SHA-256 of the
-``.keras`` file, the input shape, the batch size and the TensorFlow / Keras / LiteRT versions.
-Not at export into ``weights/``: the ``.keras`` file stays the single source of truth (a second
-file there could drift from it when the weights are retrained, and would tie the bundled files to
-one converter version), and a conversion takes a few seconds per model, paid once per machine
-thanks to the cache. A model given in code (no file) is converted in memory and not cached.
+Where the flatbuffer comes from: shipped beside the ``.keras`` file (``unet.engine_bundle``:
+the export writes ``<organ>.tflite`` for the segmenting batch, with a manifest naming the SHA-256
+of the ``.keras`` it came from), so that a fresh host (a Hugging Face Space after each restart)
+serves at once; batches of other sizes run through it in chunks. The ``.keras`` file stays the
+source of truth: a flatbuffer that does not match it is ignored. Without a matching shipped one,
+the engine converts the ``.keras`` file when a ``Segmenter`` loads it and caches the result on
+disk, outside the repository, in ``$UNET_ENGINE_CACHE`` (default ``$XDG_CACHE_HOME/unet-litert``
+or ``~/.cache/unet-litert``), keyed by the SHA-256 of the ``.keras`` file, the input shape, the
+batch size and the TensorFlow / Keras / LiteRT versions. A model given in code (no file) is
+converted in memory and not cached.
 
 Without TensorFlow in the process: an engine made from a file alone (``LiteRTEngine(None,
 weights=...)``, what the app does) reads the input size from the file's config
@@ -33,8 +35,8 @@ output shape of each transposed convolution at run time (SHAPE, STRIDED_SLICE, P
 XNNPACK does not take, so the graph splits into several delegate partitions with the default
 kernels between them. With a fixed batch the whole graph is one XNNPACK partition. The engine
 therefore keeps one interpreter per batch size: the test-time-augmentation batch is built up
-front, and a batch of another size (more TTA passes later) is converted on its first use and
-kept, so any N works.
+front, and a batch of another size (the quality estimate's) runs in chunks through the shipped
+flatbuffer where there is one, or is converted on its first use and kept, so any N works.
 
 One interpreter must not be invoked from two threads at once, so calls are serialized by a lock
 (the app serves concurrent requests; XNNPACK already uses every core for one call).
@@ -282,11 +284,21 @@ class LiteRTEngine:
         self._architecture: dict | None = None
         self._lock = threading.Lock()
         self.conversions = 0  # flatbuffers converted (not read from the cache), for tests
-        missing = [int(n) for n in batch_sizes if not self._is_cached(int(n))]
+        self._bundle = None  # the flatbuffer shipped beside the .keras file (unet.engine_bundle)
+        if self._weights is not None:
+            from unet import engine_bundle
+
+            self._bundle = engine_bundle.read(
+                self._weights, weights_sha256=self._weights_sha, input_shape=self.input_shape,
+                feature_layer=feature_layer)
+            if self._bundle is not None and self._bundle.architecture:
+                self._architecture = _architecture_from_json(self._bundle.architecture)
+        sizes = sorted({self._run_size(int(n)) for n in batch_sizes})
+        missing = [n for n in sizes if not self._is_cached(n) and not self._is_bundled(n)]
         if missing and self._in_child():
             self._convert_elsewhere(missing)
-        for n in batch_sizes:
-            self._runner(int(n))
+        for n in sizes:
+            self._runner(n)
 
     # ---------------------------------------------------------------------- flatbuffers
 
@@ -306,6 +318,17 @@ class LiteRTEngine:
     def _is_cached(self, batch_size: int) -> bool:
         path = self._cache_path(batch_size)
         return path is not None and path.is_file()
+
+    def _is_bundled(self, batch_size: int) -> bool:
+        return self._bundle is not None and self._bundle.batch_size == batch_size
+
+    def _run_size(self, batch_size: int) -> int:
+        """The flatbuffer batch a batch of ``batch_size`` runs through: its own when it is at
+        hand without converting (or there is no shipped one), else the shipped one, in chunks."""
+        if (self._bundle is None or batch_size in self._runners or batch_size in self._converted
+                or self._is_cached(batch_size) or self._is_bundled(batch_size)):
+            return batch_size
+        return self._bundle.batch_size
 
     def _in_child(self) -> bool:
         """Convert in a child process: a file without a model, and no Keras on TensorFlow here."""
@@ -348,6 +371,8 @@ class LiteRTEngine:
         return self.model
 
     def _flatbuffer(self, batch_size: int) -> bytes | None:
+        if self._is_bundled(batch_size):
+            return self._bundle.content
         path = self._cache_path(batch_size)
         if path is not None and path.is_file():
             try:
@@ -430,13 +455,32 @@ class LiteRTEngine:
         x = np.ascontiguousarray(x, dtype=np.float32)
         if x.shape[1:] != self.input_shape:
             raise ValueError(f"input {x.shape[1:]}, the model takes {self.input_shape}")
+        n = int(x.shape[0])
         with self._lock:
-            interpreter, inp, out, feat = self._runner(int(x.shape[0]))
-            interpreter.set_tensor(inp, x)
-            interpreter.invoke()
-            # get_tensor copies: safe after the lock is released
-            return (interpreter.get_tensor(out),
-                    None if feat is None else interpreter.get_tensor(feat))
+            size = self._run_size(n)
+            if size == n:
+                return self._invoke(self._runner(n), x)
+            # chunks of the shipped batch size, the last one padded with zeros
+            runner = self._runner(size)
+            parts = []
+            for start in range(0, n, size):
+                chunk = x[start:start + size]
+                padded = np.zeros((size, *self.input_shape), np.float32)
+                padded[:len(chunk)] = chunk
+                out, feat = self._invoke(runner, padded)
+                parts.append((out[:len(chunk)], None if feat is None else feat[:len(chunk)]))
+        out = np.concatenate([p[0] for p in parts])
+        feats = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
+        return out, feats
+
+    @staticmethod
+    def _invoke(runner: tuple, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        interpreter, inp, out, feat = runner
+        interpreter.set_tensor(inp, x)
+        interpreter.invoke()
+        # get_tensor copies: safe after the lock is released
+        return (interpreter.get_tensor(out),
+                None if feat is None else interpreter.get_tensor(feat))
 
     @property
     def batch_sizes(self) -> list[int]:
