@@ -244,6 +244,28 @@ def test_empty_masks_are_ranked_by_how_close_the_model_came():
     assert model.predict(empty | {"peak_probability": 0.85}) > 0.8
 
 
+def test_the_empty_mask_model_takes_the_feature_that_tells_the_two_kinds_apart():
+    """Where the share of undecided pixels, not the peak, tells a missed lesion from a normal
+    scan, the fit (chosen out of fold on validation) takes that feature."""
+    rows = _synthetic_rows(80)
+    rng = np.random.default_rng(6)
+    empty = {k: 0.0 for k in Q.FEATURES} | {"empty_mask": 1.0}
+    for i in range(30):
+        missed = i % 3 == 0
+        rows.append({"features": empty | {
+            "peak_probability": float(rng.uniform(0.1, 0.7)),  # the same for both kinds
+            "undecided_share": float(rng.uniform(0.8, 1.0) if missed else rng.uniform(0, 0.3))},
+            "dice": 0.0 if missed else 1.0, "has_lesion": missed, "stem": f"e{i}"})
+    model, info = fit_quality(rows, max_bad_share=0.05)
+    assert info["empty_mask_model"] == "undecided_share"
+    undecided = model.predict(empty | {"peak_probability": 0.4, "undecided_share": 0.95})
+    settled = model.predict(empty | {"peak_probability": 0.4, "undecided_share": 0.05})
+    assert 0.0 <= undecided < 0.5 < settled <= 1.0
+    loaded = Q.QualityModel.from_card({Q.CARD_KEY: model.to_card()})
+    assert loaded.predict(empty | {"peak_probability": 0.4, "undecided_share": 0.95}) \
+        == pytest.approx(undecided, abs=1e-4)
+
+
 def test_tta_features_are_kept_only_where_they_predict_dice_clearly_better():
     rows = _synthetic_rows(120)  # Dice follows the TTA agreement
     model, info = fit_quality(rows, max_bad_share=0.05)

@@ -309,26 +309,25 @@ def _empty_quality(dice: np.ndarray) -> float:
 MIN_EMPTY_PER_KIND = 3  # empty results of each kind (right, missed lesion) to fit on the peak
 
 
-def fit_empty_model(peak: np.ndarray, right: np.ndarray, l2: float = 1.0) -> tuple | None:
-    """(feature, mean, scale, coef, intercept) of P(an empty mask is right | peak probability),
+def fit_empty_model(values: np.ndarray, right: np.ndarray, feature: str,
+                    l2: float = 1.0) -> tuple | None:
+    """(feature, mean, scale, coef, intercept) of P(an empty mask is right | feature's value),
     or None (use the constant share) when either kind has fewer than MIN_EMPTY_PER_KIND."""
-    from unet.quality import EMPTY_MODEL_FEATURE
-
     right = np.asarray(right, bool)
     if min(int(right.sum()), int((~right).sum())) < MIN_EMPTY_PER_KIND:
         return None
-    mean, scale = float(peak.mean()), float(peak.std()) or 1.0
-    w, b = fit_fractional_logistic(((peak - mean) / scale)[:, None], right.astype(float), l2)
-    return (EMPTY_MODEL_FEATURE, mean, scale, float(w[0]), float(b))
+    mean, scale = float(values.mean()), float(values.std()) or 1.0
+    w, b = fit_fractional_logistic(((values - mean) / scale)[:, None], right.astype(float), l2)
+    return (feature, mean, scale, float(w[0]), float(b))
 
 
-def _empty_estimates(peak_train, right_train, peak_test, use_peak: bool) -> np.ndarray:
+def _empty_estimates(v_train, right_train, v_test, feature: str | None) -> np.ndarray:
     from unet.quality import predict_empty_model
 
-    fitted = fit_empty_model(peak_train, right_train) if use_peak else None
+    fitted = fit_empty_model(v_train, right_train, feature) if feature else None
     if fitted is None:
-        return np.full(len(peak_test), _empty_quality(right_train.astype(float)))
-    return predict_empty_model(fitted, peak_test)
+        return np.full(len(v_test), _empty_quality(right_train.astype(float)))
+    return predict_empty_model(fitted, v_test)
 
 
 TTA_WORTH = 0.02  # out-of-fold Spearman the TTA features must add to be worth their batch
@@ -365,7 +364,7 @@ def _fit_quality(rows: list[dict], max_bad_share: float, l2_grid, features):
     """Fit on non-empty masks (logistic) and empty masks (a logistic on the peak probability,
     or a constant share); choose the ridge strength, the empty-mask model and the flag
     threshold on out-of-fold predictions (5 folds, grouped by file stem)."""
-    from unet.quality import EMPTY_MODEL_FEATURE, QualityModel
+    from unet.quality import EMPTY_MODEL_FEATURES, QualityModel
 
     x = np.array([[r["features"][f] for f in features] for r in rows], np.float64)
     y = np.array([r["dice"] for r in rows])
@@ -376,29 +375,34 @@ def _fit_quality(rows: list[dict], max_bad_share: float, l2_grid, features):
     mean, scale = x[~empty].mean(0), x[~empty].std(0)
     scale[scale < 1e-9] = 1.0
     z = (x - mean) / scale
-    peak = np.array([r["features"][EMPTY_MODEL_FEATURE] for r in rows], np.float64)
+    empty_values = {f: np.array([r["features"][f] for r in rows], np.float64)
+                    for f in EMPTY_MODEL_FEATURES}
     right = y >= 0.5  # an empty mask is right exactly when the image is lesion-free
     folds = _folds([r["stem"] for r in rows], 5)
     best = None
-    for l2, use_peak in itertools.product(l2_grid, (False, True)):
+    # the empty-mask model: a constant (None) or a logistic on one of the candidate features
+    for l2, empty_feature in itertools.product(l2_grid, (None, *EMPTY_MODEL_FEATURES)):
+        v = empty_values.get(empty_feature)
         oof = np.zeros(len(rows))
         for f in range(5):
             tr, te = folds != f, folds == f
             w, b = fit_fractional_logistic(z[tr & ~empty], y[tr & ~empty], l2)
             oof[te] = 1 / (1 + np.exp(-(z[te] @ w + b)))
-            oof[te & empty] = _empty_estimates(peak[tr & empty], right[tr & empty],
-                                               peak[te & empty], use_peak)
+            oof[te & empty] = _empty_estimates(
+                None if v is None else v[tr & empty], right[tr & empty],
+                np.zeros(int((te & empty).sum())) if v is None else v[te & empty], empty_feature)
         rho = spearman(oof, y) or -1.0
         if best is None or rho > best[0] + 1e-9:  # ties keep the simpler (constant) model
-            best = (rho, l2, use_peak, oof)
-    rho, l2, use_peak, oof = best
+            best = (rho, l2, empty_feature, oof)
+    rho, l2, empty_feature, oof = best
     w, b = fit_fractional_logistic(z[~empty], y[~empty], l2)
     threshold = choose_threshold(oof, y, lesion, max_bad_share)
-    empty_model = fit_empty_model(peak[empty], right[empty]) if use_peak else None
+    empty_model = (fit_empty_model(empty_values[empty_feature][empty], right[empty],
+                                   empty_feature) if empty_feature else None)
     model = QualityModel(tuple(features), mean, scale, w, b, threshold,
                          _empty_quality(y[empty]), empty_model)
     return model, {"l2": l2, "out_of_fold_spearman": rho,
-                   "empty_mask_model": EMPTY_MODEL_FEATURE if empty_model else "constant",
+                   "empty_mask_model": empty_model[0] if empty_model else "constant",
                    "empty_masks": int(empty.sum()),
                    "empty_masks_truly_lesion_free": int(np.sum(y[empty] >= 0.5)),
                    "out_of_fold_summary": quality_summary(oof, y, lesion, threshold)}

@@ -58,8 +58,9 @@ MODEL_FEATURES = tuple(f for f in FEATURES if f != "empty_mask")
 # estimate without them runs no extra batch (training.trust chooses per model, on validation)
 TTA_FEATURES = ("tta_dice_mean", "tta_dice_min", "tta_consensus_iou", "tta_spread")
 NO_TTA_FEATURES = tuple(f for f in MODEL_FEATURES if f not in TTA_FEATURES)
-# an empty mask's estimate: how close the model came to marking something
-EMPTY_MODEL_FEATURE = "peak_probability"
+# an empty mask's estimate: how close the model came to marking something, by one of these
+# (training.trust chooses on validation: the highest out-of-fold Spearman, or a constant)
+EMPTY_MODEL_FEATURES = ("peak_probability", "undecided_share")
 EMPTY_MODEL_KEYS = ("mean", "scale", "coef", "intercept")
 
 
@@ -227,8 +228,9 @@ class QualityModel:
     An empty mask: where validation had both kinds of empty result (truly lesion-free, and a
     missed lesion), ``empty_model`` = (feature, mean, scale, coef, intercept), a one-feature
     logistic regression on how close the model came to marking something (the peak
-    probability: a missed lesion usually peaks higher than a normal scan); otherwise the
-    constant ``empty_mask_quality``, the validation share of empty results that were right."""
+    probability, or the share of undecided pixels: a missed lesion leaves more of both than a
+    normal scan); otherwise the constant ``empty_mask_quality``, the validation share of empty
+    results that were right."""
 
     features: tuple[str, ...]
     mean: np.ndarray
