@@ -356,11 +356,7 @@ def assess(segmenter, seg) -> Assessment:
     falls back to the mirror agreement (``Segmentation.low_confidence``); without a fitted
     organ check there is no organ warning. Nothing runs when the card has neither.
     """
-    from unet.organ_check import OrganCheck
-
-    card = getattr(segmenter, "card", None)
-    qm = QualityModel.from_card(card)
-    oc = OrganCheck.from_card(card)
+    qm, oc = _fitted_models(segmenter)
     if qm is None and oc is None:
         return Assessment(None, bool(seg.low_confidence), None)
     signals = measure(segmenter, seg, encoder_layer=oc.layer if oc else None,
@@ -376,3 +372,20 @@ def assess(segmenter, seg) -> Assessment:
             and signals.organ_features.shape == oc.mean.shape:
         _, warning, probs = oc.verdict(signals.organ_features)
     return Assessment(quality, bool(low), warning, probs, signals)
+
+
+def _fitted_models(segmenter):
+    """(QualityModel or None, OrganCheck or None) of the segmenter's card, parsed once per card
+    (kept on the segmenter; a card replaced by another object is parsed again)."""
+    from unet.organ_check import OrganCheck
+
+    card = getattr(segmenter, "card", None)
+    cached = getattr(segmenter, "_fitted_models", None)
+    if cached is not None and cached[0] is card:
+        return cached[1], cached[2]
+    models = QualityModel.from_card(card), OrganCheck.from_card(card)
+    try:
+        segmenter._fitted_models = (card, *models)
+    except AttributeError:  # a stand-in object without attributes: parse each time
+        pass
+    return models
