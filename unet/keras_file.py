@@ -6,7 +6,9 @@ the converted flatbuffer without importing TensorFlow (about 600 MB and 4 s, mea
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,18 @@ class SavedModelFacts:
 
 
 def read_facts(path: str | Path) -> SavedModelFacts:
+    """The file's input shape and layer names (read once per file version: the segmenter and
+    its engine both ask at start-up)."""
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise UnreadableModelFile(f"{path}: not a readable .keras model file "
+                                  f"({type(exc).__name__}: {exc})") from exc
+    return _read_facts(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_facts(path: str, _mtime_ns: int, _size: int) -> SavedModelFacts:
     try:
         with zipfile.ZipFile(path) as archive:
             config = json.loads(archive.read("config.json"))
