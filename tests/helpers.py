@@ -37,3 +37,11 @@ def write_image_mask_pairs(root, count: int, height: int = 80, width: int = 96):
         cv2.imwrite(str(root / "images" / f"{i}.png"), gray)
         cv2.imwrite(str(root / "masks" / f"{i}.png"), mask.astype(np.uint8) * 255)
     return root
+
+
+def keras_output(model, x):
+    """The Keras model's own answer for a batch, as NumPy (the reference the engine must match)."""
+    import keras
+
+    return keras.ops.convert_to_numpy(model(x, training=False))
+

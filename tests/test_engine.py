@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.helpers import small_organ
+from tests.helpers import keras_output, small_organ
 from unet.engine import LiteRTEngine, prune_cache, usable_threads
 from unet.fov import find_field_of_view
 from unet.model import build_unet
@@ -18,20 +18,8 @@ from unet.registry import get_organ
 from unet.segmenter import Segmenter
 
 
-def _keras(model, x: np.ndarray) -> np.ndarray:
-    return keras.ops.convert_to_numpy(model(x, training=False))
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """A private engine cache, so that each test converts for itself."""
-    folder = tmp_path / "engine-cache"
-    monkeypatch.setenv("UNET_ENGINE_CACHE", str(folder))
-    return folder
-
-
 @pytest.mark.parametrize("organ_key", ["breast", "thyroid"])
-def test_bundled_weights_give_the_keras_models_probabilities(organ_key, cache):
+def test_bundled_weights_give_the_keras_models_probabilities(organ_key, engine_cache):
     organ = get_organ(organ_key)
     assert organ.weight_path.is_file(), f"{organ.weight_path} is bundled with the app"
     seg = Segmenter(organ_key)
@@ -40,14 +28,14 @@ def test_bundled_weights_give_the_keras_models_probabilities(organ_key, cache):
     # file), so a fresh host converts nothing and caches nothing
     assert seg._litert._bundle is not None, "weights/<organ>.tflite is stale: run " \
         "python -m unet.engine_bundle on the .keras file"
-    assert seg._litert.conversions == 0 and not list(cache.glob("*.tflite"))
+    assert seg._litert.conversions == 0 and not list(engine_cache.glob("*.tflite"))
     # a real-sized input: a scanner frame's field of view at the model's own input size, and its
     # mirror image, as segment() sends them
     frame, _, _ = make_scanner_frame(500, 600, seed=1)
     x = to_model_input(frame[find_field_of_view(frame).slice], seg.input_size)
     batch = np.stack([x, x[:, ::-1]]).astype(np.float32)
     assert batch.shape[1] == batch.shape[2] == seg.model.input_shape[1]
-    expected = _keras(seg.model, batch)[..., 0]
+    expected = keras_output(seg.model, batch)[..., 0]
     got = seg.predict_batch(batch)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
@@ -57,7 +45,7 @@ def test_bundled_weights_give_the_keras_models_probabilities(organ_key, cache):
     prob, features = seg._forward.run_with_features(batch)
     np.testing.assert_allclose(prob[..., 0], expected, atol=1e-4, rtol=0)
     encoder = keras.Model(seg.model.inputs, seg.model.get_layer(seg.feature_layer).output)
-    reference_features = _keras(encoder, batch)
+    reference_features = keras_output(encoder, batch)
     assert features.shape == reference_features.shape and np.ptp(reference_features) > 0.1
     np.testing.assert_allclose(features, reference_features, atol=1e-3 * np.abs(
         reference_features).max(), rtol=0)
@@ -78,21 +66,21 @@ def test_bundled_weights_give_the_keras_models_probabilities(organ_key, cache):
     assert engine.fully_delegated(Segmenter.TTA_BATCH) is True, "not all on XNNPACK"
     for n in sorted({*seg.engine_batch_sizes(), 1, 3}):
         views = np.stack([np.roll(x, 7 * k, axis=k % 2) for k in range(n)]).astype(np.float32)
-        np.testing.assert_allclose(seg.predict_batch(views), _keras(seg.model, views)[..., 0],
+        np.testing.assert_allclose(seg.predict_batch(views), keras_output(seg.model, views)[..., 0],
                                    atol=1e-4, rtol=0)
     assert engine.conversions == 0  # nothing converted at request time
 
 
-def test_any_batch_size_is_converted_on_first_use_and_kept(cache):
+def test_any_batch_size_is_converted_on_first_use_and_kept(engine_cache):
     model = build_unet(64, **small_organ(size=64).model_kwargs)
     engine = LiteRTEngine(model, batch_sizes=(2,))
     assert engine.batch_sizes == [2] and engine.conversions == 1
     rng = np.random.default_rng(3)
     for n in (1, 3, 2, 5):
         x = rng.standard_normal((n, 64, 64, 1)).astype(np.float32)
-        np.testing.assert_allclose(engine(x), _keras(model, x), atol=1e-4, rtol=0)
+        np.testing.assert_allclose(engine(x), keras_output(model, x), atol=1e-4, rtol=0)
     assert engine.batch_sizes == [1, 2, 3, 5] and engine.conversions == 4
-    assert not list(cache.glob("*")), "a model given in code has no file to key a cache on"
+    assert not list(engine_cache.glob("*")), "a model given in code has no file to key a cache on"
     with pytest.raises(ValueError, match="takes"):
         engine(np.zeros((2, 32, 32, 1), np.float32))
 
@@ -106,14 +94,14 @@ def test_runs_on_every_usable_cpu():
     assert engine.threads == expected
 
 
-def test_flatbuffers_are_cached_by_the_weights_file_content(tmp_path, cache):
+def test_flatbuffers_are_cached_by_the_weights_file_content(tmp_path, engine_cache):
     model = build_unet(64, depth=2, base_filters=4)
     path = tmp_path / "m.keras"
     model.save(path)
     x = np.random.default_rng(4).standard_normal((2, 64, 64, 1)).astype(np.float32)
 
     first = LiteRTEngine(model, weights=path)
-    assert first.conversions == 1 and len(list(cache.glob("*.tflite"))) == 1
+    assert first.conversions == 1 and len(list(engine_cache.glob("*.tflite"))) == 1
     again = LiteRTEngine(model, weights=path)
     assert again.conversions == 0  # read from the cache
     np.testing.assert_array_equal(again(x), first(x))
@@ -121,15 +109,15 @@ def test_flatbuffers_are_cached_by_the_weights_file_content(tmp_path, cache):
     other = build_unet(64, depth=2, base_filters=4)  # new weights in the same file name
     other.save(path)
     changed = LiteRTEngine(other, weights=path)
-    assert changed.conversions == 1 and len(list(cache.glob("*.tflite"))) == 2
-    np.testing.assert_allclose(changed(x), _keras(other, x), atol=1e-4, rtol=0)
+    assert changed.conversions == 1 and len(list(engine_cache.glob("*.tflite"))) == 2
+    np.testing.assert_allclose(changed(x), keras_output(other, x), atol=1e-4, rtol=0)
     assert np.abs(changed(x) - first(x)).max() > 1e-3  # not the old model's answers
 
-    for f in cache.glob("*.tflite"):  # a damaged cache file is converted again
+    for f in engine_cache.glob("*.tflite"):  # a damaged cache file is converted again
         f.write_bytes(b"not a flatbuffer")
     repaired = LiteRTEngine(other, weights=path)
     assert repaired.conversions == 1
-    np.testing.assert_allclose(repaired(x), _keras(other, x), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(repaired(x), keras_output(other, x), atol=1e-4, rtol=0)
 
 
 def test_the_cache_keeps_the_most_recently_used_flatbuffers(tmp_path):
@@ -180,7 +168,7 @@ print(json.dumps({"tensorflow": "tensorflow" in sys.modules, "keras": "keras" in
 """
 
 
-def test_a_weight_file_is_served_without_tensorflow_in_the_process(tmp_path, cache):
+def test_a_weight_file_is_served_without_tensorflow_in_the_process(tmp_path, engine_cache):
     """The app's path: the engine made from the file alone converts in a child process, so the
     serving process never imports TensorFlow or Keras; a second start reads the cache."""
     import json
@@ -204,7 +192,7 @@ def test_a_weight_file_is_served_without_tensorflow_in_the_process(tmp_path, cac
             check=False)
         assert done.returncode == 0, done.stderr[-2000:]
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        np.testing.assert_allclose(np.load(tmp_path / "p.npy"), _keras(model, x), atol=1e-4,
+        np.testing.assert_allclose(np.load(tmp_path / "p.npy"), keras_output(model, x), atol=1e-4,
                                    rtol=0)
     for facts in runs:
         assert not facts["tensorflow"] and not facts["keras"], facts

@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import json
 
-import keras
 import numpy as np
 import pytest
 
+from tests.helpers import keras_output
 from unet import engine_bundle
 from unet.engine import LiteRTEngine
 from unet.model import build_unet
-
-
-def _keras(model, x: np.ndarray) -> np.ndarray:
-    return keras.ops.convert_to_numpy(model(x, training=False))
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    folder = tmp_path / "engine-cache"
-    monkeypatch.setenv("UNET_ENGINE_CACHE", str(folder))
-    return folder
 
 
 @pytest.fixture
@@ -35,41 +24,41 @@ def bundled(tmp_path):
     return model, path, flatbuffer
 
 
-def test_a_matching_bundle_serves_every_batch_size_without_converting(bundled, cache):
+def test_a_matching_bundle_serves_every_batch_size_without_converting(bundled, engine_cache):
     model, path, flatbuffer = bundled
     assert flatbuffer == path.with_suffix(".tflite") and flatbuffer.stat().st_size > 1000
     manifest = json.loads(path.with_suffix(".tflite.json").read_text())
     assert manifest["batch_size"] == engine_bundle.BATCH_SIZE and manifest["source"] == "m.keras"
     engine = LiteRTEngine(None, weights=path, batch_sizes=(2, 4))
     assert engine.conversions == 0 and engine.batch_sizes == [2]
-    assert not list(cache.glob("*")), "nothing converted, nothing cached"
+    assert not list(engine_cache.glob("*")), "nothing converted, nothing cached"
     rng = np.random.default_rng(7)
     for n in (1, 2, 3, 4, 5):  # odd sizes: the last chunk is padded, and the padding dropped
         x = rng.standard_normal((n, 64, 64, 1)).astype(np.float32)
         out = engine(x)
         assert out.shape == (n, 64, 64, 1)
-        np.testing.assert_allclose(out, _keras(model, x), atol=1e-4, rtol=0)
+        np.testing.assert_allclose(out, keras_output(model, x), atol=1e-4, rtol=0)
     assert engine.conversions == 0 and engine.batch_sizes == [2]
     assert engine.architecture()["bottleneck"] == (16, 16, 16)
 
 
-def test_a_bundle_of_other_weights_is_ignored(bundled, cache):
+def test_a_bundle_of_other_weights_is_ignored(bundled, engine_cache):
     _, path, _ = bundled
     retrained = build_unet(64, depth=2, base_filters=4)  # new weights, the old flatbuffer beside
     retrained.save(path)
     engine = LiteRTEngine(retrained, weights=path, batch_sizes=(2,))
     assert engine.conversions == 1, "the stale flatbuffer must not answer for new weights"
     x = np.random.default_rng(8).standard_normal((2, 64, 64, 1)).astype(np.float32)
-    np.testing.assert_allclose(engine(x), _keras(retrained, x), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(engine(x), keras_output(retrained, x), atol=1e-4, rtol=0)
 
 
-def test_a_damaged_bundle_is_ignored(bundled, cache):
+def test_a_damaged_bundle_is_ignored(bundled, engine_cache):
     model, path, flatbuffer = bundled
     flatbuffer.write_bytes(flatbuffer.read_bytes()[:-100] + b"\0" * 100)  # same size, new bytes
     engine = LiteRTEngine(model, weights=path, batch_sizes=(2,))
     assert engine.conversions == 1
     x = np.random.default_rng(9).standard_normal((2, 64, 64, 1)).astype(np.float32)
-    np.testing.assert_allclose(engine(x), _keras(model, x), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(engine(x), keras_output(model, x), atol=1e-4, rtol=0)
 
 
 def test_every_shipped_weight_file_is_at_most_20_mb():
