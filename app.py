@@ -338,7 +338,8 @@ def teaching_view(segmenters: Segmenters, result: Result | None) -> tuple:
             "not always the lesion: a filter may light up fat, muscle or shadow. No single map "
             "is the outline; the network combines many of them into the probability map "
             "above. These pictures come from one pass of the image itself; the Segment tab's "
-            "result averages it with its mirror image.")
+            "result averages it with its mirror image (and, for some organs, with zoomed and "
+            "shifted copies).")
     layers = maps["layers"][:N_FEATURE_LAYERS]
     galleries = [gr.Gallery(value=layer["maps"], visible=True,
                             label=f"{layer['title']}: {layer['size'][0]}×{layer['size'][1]} "
@@ -479,10 +480,20 @@ def _teaching_tab(arch_text: str) -> SimpleNamespace:
         gr.Markdown(
             "The probability map is turned into the mask by the **threshold**: every pixel at "
             "or above it is lesion. Holes are filled and specks smaller than 0.2 % of the image "
-            "are dropped. The model runs twice in one batch, on the image and its mirror image; "
-            "their average is the probability and their disagreement is the **uncertainty "
-            "map**.")
+            "are dropped. The model runs on the image and its mirror image in one batch"
+            f"{_extra_views_note()}; their average is the probability and their disagreement "
+            "is the **uncertainty map**.")
     return ui
+
+
+def _extra_views_note() -> str:
+    """Which organs' masks also average the zoomed and shifted views (the registry says)."""
+    names = [o.display_name.lower() for o in ORGANS.values()
+             if o.test_time_augmentation == "flip+views"]
+    if not names:
+        return ""
+    return (f" (the {' and '.join(names)} model{'s' if len(names) > 1 else ''} also on two "
+            "zoomed and two shifted copies, a second batch, each brought back into place)")
 
 
 def _batch_tab() -> SimpleNamespace:

@@ -293,3 +293,11 @@ def test_an_estimate_without_tta_features_runs_no_extra_batch():
     assert a.quality is not None and 0.0 <= a.quality <= 1.0
     assert not set(a.signals.features) & set(Q.TTA_FEATURES)
     assert a.quality == pytest.approx(model.predict(a.signals.features))
+
+
+def test_a_card_names_its_views_and_anything_else_means_the_flip_pair():
+    from unet.test_time_augmentation import VIEW_SETS, view_set_of
+
+    for key, names in VIEW_SETS.items():
+        assert view_set_of(list(names)) == key
+    assert view_set_of(None) == view_set_of([]) == view_set_of(["identity"]) == "flip"

@@ -168,3 +168,44 @@ def test_on_jax_without_tensorflow_the_keras_model_gives_the_engines_answers(tmp
     engine = Segmenter("breast")
     assert engine.engine.startswith("LiteRT")
     np.testing.assert_allclose(np.load(out), engine.segment(frame).probability, atol=1e-4)
+
+
+def test_an_organ_on_flip_plus_views_averages_every_view_that_sees_the_pixel():
+    """The mask of an organ set to "flip+views" is the mean of the flip pair and the four extra
+    views brought back, each counted only where it sees the pixel; the quality estimate then
+    reuses those views instead of running them again."""
+    import dataclasses
+
+    from unet import quality as Q
+    from unet.fov import find_field_of_view
+    from unet.preprocess import probability_to_frame, to_model_input
+    from unet.test_time_augmentation import augment_batch, warp_back
+
+    organ = dataclasses.replace(small_organ(size=64), test_time_augmentation="flip+views")
+    model = build_unet(64, **organ.model_kwargs)
+    seg_views = Segmenter(organ, model=model)
+    seg_flip = Segmenter(small_organ(size=64), model=model)
+    assert (seg_views.views, seg_flip.views) == ("flip+views", "flip")
+    assert seg_views.engine_batch_sizes() == (2, 4) and seg_flip.engine_batch_sizes() == (2,)
+    gray, _, _ = make_scanner_frame(240, 320, seed=2)
+    result = seg_views.segment(gray)
+    assert seg_views.calls == 2  # the flip pair, then the four views as one batch
+    assert result.extra_views is not None and result.extra_views[0].shape == (4, 64, 64)
+
+    box = find_field_of_view(gray)
+    x = to_model_input(gray[box.slice], 64)
+    pair = seg_flip.predict_batch(np.stack([x, x[:, ::-1]]))
+    pair = np.stack([pair[0], pair[1][:, ::-1]])
+    back, valid = warp_back(seg_flip.predict_batch(augment_batch(x)))
+    assert 0.3 < valid.mean() < 1.0  # the zoom-out and the shifts leave part of the input unseen
+    expected = (pair.sum(0) + (back * valid).sum(0)) / (2 + valid.sum(0))
+    np.testing.assert_allclose(result.probability[box.slice],
+                               probability_to_frame(expected, (box.height, box.width)),
+                               atol=1e-5)
+    flip_only = seg_flip.segment(gray).probability
+    assert np.abs(flip_only - result.probability).max() > 1e-3  # the views change the answer
+
+    calls = seg_views.calls
+    signals = Q.measure(seg_views, result)
+    assert seg_views.calls == calls  # no second run of the views
+    assert set(Q.TTA_FEATURES) <= set(signals.features)

@@ -105,6 +105,7 @@ def export_run(organ, model, datasets, manifest, info, run_dir: Path, *, export_
     from training.datasets import find_dataset
     from training.evaluate import evaluate, format_table, select
     from unet.segmenter import Segmenter
+    from unet.test_time_augmentation import VIEW_SETS
 
     if not isinstance(datasets, (list, tuple)):
         datasets = [datasets]
@@ -156,7 +157,7 @@ def export_run(organ, model, datasets, manifest, info, run_dir: Path, *, export_
                       "min_lesion_area_fraction": point["min_lesion_area_fraction"],
                       "min_peak_probability": point["min_peak_probability"],
                       "operating_point": point,
-                      "test_time_augmentation": ["identity", "horizontal flip"]},
+                      "test_time_augmentation": list(VIEW_SETS[segmenter.views])},
         "test_metrics": {name: r["summary"] for name, r in results.items()},
         "weights_file_bytes": model_path.stat().st_size,
         "weights_sha256": whash,

@@ -3,12 +3,13 @@
 Signals, all from the model itself (at most one extra batch per image):
 
 * test-time augmentation beyond the mirror image: ``TTA`` (two zooms and two shifts, one of them
-  mirrored) run as ONE batch through ``Segmenter.predict_batch``, each member warped back onto
-  the original view; the Dice agreement of each member's mask with the delivered mask (mean and
-  minimum), and the consensus (intersection over union of all masks). Only where the fitted
-  estimate uses them (``QualityModel.uses_tta``): ``python -m training.trust`` keeps them for
-  a model only when they predict Dice clearly better on validation, since they cost twice the
-  segmentation's model time;
+  mirrored; ``unet.test_time_augmentation``) run as ONE batch through ``Segmenter.predict_batch``
+  (or reused from ``Segmenter.segment`` where the organ's mask already uses them), each member
+  warped back onto the original view; the Dice agreement of each member's mask with the
+  delivered mask (mean and minimum), and the consensus (intersection over union of all masks).
+  Only where the fitted estimate uses them (``QualityModel.uses_tta``): ``python -m
+  training.trust`` keeps them for a model only when they predict Dice clearly better on
+  validation, since they cost twice the segmentation's model time;
 * the mirror agreement ``Segmentation.confidence`` that ``Segmenter.segment`` already gives;
 * the mean probability and binary entropy inside the mask and in a ring around it, the
   members' per-pixel spread around the lesion, and the share of undecided pixels;
@@ -36,16 +37,12 @@ import numpy as np
 
 from unet.postprocess import clean_mask
 from unet.preprocess import to_model_input
+from unet.test_time_augmentation import EXTRA_VIEWS, augment_batch, warp_back
 
 CARD_KEY = "quality_estimate"
 
-# (name, zoom, shift as a share of the side (x, y), mirrored) - applied about the centre
-TTA = (
-    ("zoom_in", 1.15, (0.0, 0.0), False),
-    ("zoom_out", 0.87, (0.0, 0.0), False),
-    ("shift", 1.0, (0.06, 0.05), False),
-    ("shift_mirrored", 1.0, (-0.06, -0.05), True),
-)
+# the extra views (unet.test_time_augmentation): their agreement with the mask is a signal
+TTA = EXTRA_VIEWS
 
 FEATURES = (
     "flip_agreement", "tta_dice_mean", "tta_dice_min", "tta_consensus_iou", "tta_spread",
@@ -68,39 +65,6 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     """Dice of two bool masks; 1.0 when both are empty."""
     denom = int(a.sum()) + int(b.sum())
     return 1.0 if denom == 0 else float(2 * int((a & b).sum()) / denom)
-
-
-def _affine(size: int, zoom: float, shift: tuple[float, float]) -> np.ndarray:
-    c = (size - 1) / 2.0
-    return np.array([[zoom, 0.0, (1 - zoom) * c + shift[0] * size],
-                     [0.0, zoom, (1 - zoom) * c + shift[1] * size]], np.float64)
-
-
-def augment_batch(x: np.ndarray) -> np.ndarray:
-    """(S, S, 1) standardized input -> (len(TTA), S, S, 1) augmented inputs."""
-    s = x.shape[0]
-    out = []
-    for _, zoom, shift, mirror in TTA:
-        warped = cv2.warpAffine(x[..., 0], _affine(s, zoom, shift), (s, s),
-                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-        out.append(warped[:, ::-1] if mirror else warped)
-    return np.stack(out)[..., None].astype(np.float32)
-
-
-def warp_back(probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(M, S, S) member outputs -> (aligned probabilities, bool valid areas), original view."""
-    s = probabilities.shape[-1]
-    back, valid = [], []
-    ones = np.ones((s, s), np.float32)
-    for p, (_, zoom, shift, mirror) in zip(probabilities, TTA, strict=True):
-        p = p[:, ::-1] if mirror else p
-        a = _affine(s, zoom, shift)
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        back.append(cv2.warpAffine(p.astype(np.float32), a, (s, s), flags=flags,
-                                   borderMode=cv2.BORDER_REPLICATE))
-        valid.append(cv2.warpAffine(ones, a, (s, s), flags=flags,
-                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.99)
-    return np.stack(back), np.stack(valid)
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:
@@ -192,7 +156,9 @@ def measure(segmenter, seg, *, encoder_layer: str | None = None,
     crop = seg.image[box.slice]
     x = to_model_input(crop, size)
     members = valid = None
-    if with_tta:
+    if with_tta and seg.extra_views is not None:  # the mask used them: no second run
+        members, valid = seg.extra_views
+    elif with_tta:
         members, valid = warp_back(segmenter.predict_batch(augment_batch(x)))
     base_prob = cv2.resize(seg.probability[box.slice].astype(np.float32), (size, size),
                            interpolation=cv2.INTER_LINEAR)

@@ -22,6 +22,13 @@ from unet.organ_check import pool_features
 from unet.postprocess import clean_mask, min_area_from_fraction
 from unet.preprocess import probability_to_frame, to_model_input
 from unet.registry import OrganConfig, get_organ
+from unet.test_time_augmentation import (
+    EXTRA_VIEWS,
+    augment_batch,
+    combine,
+    view_set_of,
+    warp_back,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,9 @@ class Segmentation:
     # pass (the organ check reads them); None when the model has no encoder layer to read
     embedding: np.ndarray | None = field(default=None, repr=False)
     embedding_layer: str | None = None
+    # the extra views' answers warped back onto the model input, (probabilities, valid areas),
+    # where the organ's mask averages them (the quality estimate reads them instead of a rerun)
+    extra_views: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def low_confidence(self) -> bool:
@@ -121,9 +131,12 @@ class Segmenter:
         self.input_size = int(input_shape[0])
         self.feature_layer = ENCODER_LAYER if ENCODER_LAYER in layers else None
         self.card = self._read_card(weights)
-        self._forward, self._forward_features, self.engine = self._make_forward(engine, weights)
-        # the operating point chosen on the validation split travels in the card
+        # the operating point chosen on the validation split, and the views it was chosen with,
+        # travel in the card (a card without them: the registry's setting)
         chosen = self.card.get("inference", {}) if isinstance(self.card, dict) else {}
+        self.views = (view_set_of(chosen["test_time_augmentation"])
+                      if "test_time_augmentation" in chosen else self.organ.test_time_augmentation)
+        self._forward, self._forward_features, self.engine = self._make_forward(engine, weights)
         self.threshold = float(chosen.get("threshold", self.organ.threshold))
         self.min_area_fraction = float(
             chosen.get("min_lesion_area_fraction", self.organ.min_lesion_area_fraction))
@@ -218,12 +231,12 @@ class Segmenter:
     def engine_batch_sizes(self) -> tuple[int, ...]:
         """The batch sizes the app sends: segment()'s, and the quality estimate's TTA batch
         where the card's fitted estimate uses it."""
-        from unet.quality import TTA, QualityModel
+        from unet.quality import QualityModel
 
         sizes = {self.TTA_BATCH}
         quality = QualityModel.from_card(self.card)
-        if quality is not None and quality.uses_tta:
-            sizes.add(len(TTA))
+        if self.views == "flip+views" or (quality is not None and quality.uses_tta):
+            sizes.add(len(EXTRA_VIEWS))
         return tuple(sorted(sizes))
 
     @staticmethod
@@ -256,9 +269,13 @@ class Segmenter:
         out = np.asarray(out)[..., 0]
         embedding = None if fmap is None else pool_features(np.asarray(fmap)[:1])[0]
         members = np.stack([out[0], out[1][:, ::-1]])
+        extra = None
+        if self.views == "flip+views":
+            extra = warp_back(self.predict_batch(augment_batch(x)))
+        mean, spread = combine(members, *(extra or ()))
         t = self.threshold if threshold is None else float(threshold)
-        mean = probability_to_frame(members.mean(0), crop.shape)
-        spread = probability_to_frame(members.max(0) - members.min(0), crop.shape)
+        mean = probability_to_frame(mean, crop.shape)
+        spread = probability_to_frame(spread, crop.shape)
         min_area = min_area_from_fraction(gray.shape, self.min_area_fraction)
         confidence = _agreement(*(
             clean_mask(probability_to_frame(m, crop.shape), t, min_area_px=min_area,
@@ -271,4 +288,4 @@ class Segmenter:
         uncertainty[box.slice] = spread
         return Segmentation(gray, probability, uncertainty, confidence, box, t, min_area,
                             self.min_peak, embedding,
-                            self.feature_layer if embedding is not None else None)
+                            self.feature_layer if embedding is not None else None, extra)

@@ -14,7 +14,8 @@ LEGENDS = {
     "heatmap": "**Colour:** lesion probability per pixel, from dark purple (low) through orange "
                "to yellow (high); below 0.05 not coloured. The threshold does not change this "
                "view (it changes the table).",
-    "uncertainty": "**Colour:** how much the original and the mirrored predictions disagree, "
+    "uncertainty": "**Colour:** how much the model's views of the image (the original and its "
+                   "mirror image; for some organs also zoomed and shifted copies) disagree, "
                    "purple (a little) to yellow (a lot). Bright areas: check by eye.",
 }
 FOV_NOTE = ("**Thin yellow box:** the image area the model looked at (found automatically; "
