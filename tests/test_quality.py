@@ -279,6 +279,18 @@ def test_tta_features_are_kept_only_where_they_predict_dice_clearly_better():
     assert not info["tta"]["used"] and not model.uses_tta
     assert not set(model.features) & set(Q.TTA_FEATURES)
     assert model.to_card()["tta"] == []
+    # Dice follows the TTA agreement a little: the views rank better, but by less than their
+    # batch is worth; where the mask runs the views anyway they cost nothing and are kept
+    rng = np.random.default_rng(3)
+    mixed = [{**r, "dice": float(np.clip(0.85 * r["features"]["prob_inside"]
+                                         + 0.15 * r["features"]["tta_dice_mean"]
+                                         + rng.normal(0, 0.05), 0, 1))} for r in rows]
+    model, info = fit_quality(mixed, max_bad_share=0.05)
+    t = info["tta"]
+    assert 0 < t["out_of_fold_spearman_with"] - t["out_of_fold_spearman_without"] < 0.02
+    assert not t["used"] and not model.uses_tta
+    model, info = fit_quality(mixed, max_bad_share=0.05, tta_worth=0.0)
+    assert info["tta"]["used"] and model.uses_tta
 
 
 def test_an_estimate_without_tta_features_runs_no_extra_batch():

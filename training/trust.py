@@ -334,12 +334,13 @@ TTA_WORTH = 0.02  # out-of-fold Spearman the TTA features must add to be worth t
 
 
 def fit_quality(rows: list[dict], max_bad_share: float, l2_grid=(0.3, 1.0, 3.0, 10.0, 30.0),
-                tta: str = "auto"):
+                tta: str = "auto", tta_worth: float = TTA_WORTH):
     """The quality estimate, with or without the TTA features (``tta``: "auto", "yes", "no").
 
     "auto": both are fitted; the TTA features are kept only when they raise the out-of-fold
-    Spearman correlation by more than ``TTA_WORTH`` (they cost an extra batch of four images
-    per upload, twice the segmentation's model time)."""
+    Spearman correlation by more than ``tta_worth``: ``TTA_WORTH`` where they would cost an
+    extra batch of four images per upload (twice the segmentation's model time), 0 where the
+    organ's mask runs those views anyway (``views_free``)."""
     from unet.quality import MODEL_FEATURES, NO_TTA_FEATURES
 
     if tta not in ("auto", "yes", "no"):
@@ -352,10 +353,12 @@ def fit_quality(rows: list[dict], max_bad_share: float, l2_grid=(0.3, 1.0, 3.0, 
     rho = {k: info["out_of_fold_spearman"] for k, (_, info) in fits.items()}
     choice = tta
     if tta == "auto":
-        choice = "yes" if rho["yes"] > rho["no"] + TTA_WORTH else "no"
+        choice = "yes" if rho["yes"] > rho["no"] + tta_worth else "no"
     model, info = fits[choice]
-    info["tta"] = {"used": choice == "yes", "rule": f"kept when it adds more than {TTA_WORTH} "
-                   "out-of-fold Spearman", "out_of_fold_spearman_with": rho.get("yes"),
+    info["tta"] = {"used": choice == "yes", "rule": f"kept when it adds more than {tta_worth} "
+                   "out-of-fold Spearman" + (" (the mask runs the views anyway)"
+                                             if tta_worth == 0 else ""),
+                   "out_of_fold_spearman_with": rho.get("yes"),
                    "out_of_fold_spearman_without": rho.get("no")}
     return model, info
 
@@ -560,7 +563,8 @@ def _collect(args) -> dict:
     own_keys = _manifest_keys(organ.key, args.manifest)
     other_organs = [k for k in sorted(ORGANS) if k != organ.key]
     t0 = time.time()
-    data = {"own": {}, "other": {}, "layer": layer, "version": segmenter.version}
+    data = {"own": {}, "other": {}, "layer": layer, "version": segmenter.version,
+            "views": segmenter.views}
 
     def progress(msg):
         print(f"  [{time.time() - t0:6.0f} s] {msg}", flush=True)
@@ -638,7 +642,9 @@ def run(args) -> int:
     if len(val) < 10:
         raise DatasetError("fewer than 10 validation images found: check --data-dir and "
                            "the manifest")
-    model, fit_info = fit_quality(val, args.max_bad_share, tta=args.tta)
+    views_free = data.get("views") == "flip+views"  # caches from before: the flip pair
+    model, fit_info = fit_quality(val, args.max_bad_share, tta=args.tta,
+                                  tta_worth=0.0 if views_free else TTA_WORTH)
 
     def summary(rows):
         if not rows:
