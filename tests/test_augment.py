@@ -1,7 +1,8 @@
 import numpy as np
 
 from training.augment import AugmentConfig, augment
-from training.pipeline import CachedSplit, SegmentationBatches, epoch_plan, lesion_free_crop
+from training.lesion_free_crops import lesion_free_crop
+from training.pipeline import CachedSplit, SegmentationBatches, epoch_plan
 
 
 def blob_pair(size=64):

@@ -93,3 +93,52 @@ def test_balanced_dice_without_lesion_free_scans_is_lesion_dice():
     metric = M.BalancedDice()
     metric.update_state(t, p)
     assert float(metric.result()) == pytest.approx(M.dice(t[0], p[0]))
+
+
+def _bright_spot_segmenter(size=64):
+    """A model that calls every pixel well above the image's mean brightness lesion."""
+    import dataclasses
+
+    import keras
+
+    from tests.helpers import small_organ
+    from unet.segmenter import Segmenter
+
+    organ = dataclasses.replace(small_organ(size=size), crop_field_of_view=False,
+                                min_peak_probability=0.0)
+    inputs = keras.Input((size, size, 1))
+    out = keras.layers.Lambda(lambda x: keras.ops.sigmoid((x - 1.0) * 20.0))(inputs)
+    return Segmenter(organ, model=keras.Model(inputs, out))
+
+
+def test_the_lesion_free_strip_beside_an_outline_is_scored_on_its_own():
+    from training.evaluate import crop_reported_lesion
+
+    seg_ = _bright_spot_segmenter()
+    rng = np.random.default_rng(0)
+    gray = (60 + rng.normal(0, 4, (120, 160))).clip(0, 255).astype(np.uint8)
+    truth = box(gray.shape, 40, 10, 70, 40)  # the outlined lesion, on the left
+    gray[truth] = 220
+    seg = seg_.segment(gray)
+    assert seg.mask()[truth].mean() > 0.9  # the model finds the outlined lesion
+    assert crop_reported_lesion(seg_, seg, truth) is False  # nothing beside it
+
+    unmarked = gray.copy()
+    unmarked[50:80, 110:140] = 220  # a second bright spot the outline leaves out
+    assert crop_reported_lesion(seg_, seg_.segment(unmarked), truth) is True
+    assert crop_reported_lesion(seg_, seg, np.zeros_like(truth)) is None  # no lesion: no strip
+    assert crop_reported_lesion(seg_, seg, np.ones_like(truth)) is None  # nowhere to cut
+
+
+def test_summary_counts_the_lesion_free_crops():
+    base = {"label": "benign", "has_lesion": True, "predicted_lesion": True, "dice": 0.8,
+            "iou": 0.6, "precision": 0.9, "recall": 0.7, "hd95_px": 3.0, "confidence": 1.0}
+    rows = [{**base, "key": "a", "crop_reported_lesion": True},
+            {**base, "key": "b", "crop_reported_lesion": False},
+            {**base, "key": "c", "crop_reported_lesion": False},
+            {**base, "key": "d", "crop_reported_lesion": None},
+            {**base, "key": "e", "has_lesion": False, "crop_reported_lesion": None}]
+    s = summarize(rows)
+    assert s["lesion_free_crops"] == 3
+    assert s["false_positive_rate_lesion_free_crops"] == pytest.approx(1 / 3)
+    assert summarize(rows[3:])["false_positive_rate_lesion_free_crops"] is None

@@ -3,7 +3,10 @@
 `python -m training.evaluate --organ breast --data-dir PATH [--weights FILE] [--manifest FILE]`
 prints a table and writes JSON. Per image: Dice, IoU, precision, recall, HD95 (px). Summary:
 means over images with a lesion (overall and per class), and the false-positive rate on images
-without one (any predicted lesion counts).
+without one (any predicted lesion counts). Lesion images add a second lesion-free test: the strip
+of the field of view beside the outline (``training.lesion_free_crops``) is segmented on its own,
+and the share of such crops where a lesion is still reported is the false-positive rate on
+lesion-free tissue of every scanner, also those whose data sets have no normal scans (BUS-BRA).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 
 from training import metrics as M
 from training.datasets import DatasetError, Sample, find_dataset, load_gray, load_mask
+from training.lesion_free_crops import lesion_free_crop
 from unet.registry import ORGANS
 
 
@@ -37,8 +41,17 @@ def score_image(segmenter, sample: Sample) -> tuple[dict, dict]:
         "recall": recall,
         "hd95_px": M.hausdorff95(truth, pred),
         "confidence": seg.confidence,
+        "crop_reported_lesion": crop_reported_lesion(segmenter, seg, truth),
     }
     return row, {"image": gray, "truth": truth, "pred": pred}
+
+
+def crop_reported_lesion(segmenter, seg, truth: np.ndarray) -> bool | None:
+    """Whether the model reports a lesion on the lesion-free strip beside the outline (cut from
+    the field of view the model saw); None where the image has no lesion or no such strip."""
+    box = seg.field_of_view.slice
+    crop = lesion_free_crop(seg.image[box], truth[box])
+    return None if crop is None else bool(segmenter.segment(crop).mask().any())
 
 
 def _mean(values):
@@ -49,6 +62,8 @@ def _mean(values):
 def summarize(rows: list[dict]) -> dict:
     lesion = [r for r in rows if r["has_lesion"]]
     normal = [r for r in rows if not r["has_lesion"]]
+    crops = [r["crop_reported_lesion"] for r in lesion
+             if r.get("crop_reported_lesion") is not None]
     summary = {
         "images": len(rows),
         "lesion_images": len(lesion),
@@ -63,6 +78,8 @@ def summarize(rows: list[dict]) -> dict:
             float(np.mean([not r["predicted_lesion"] for r in lesion])) if lesion else None),
         "false_positive_rate_lesion_free": (
             float(np.mean([r["predicted_lesion"] for r in normal])) if normal else None),
+        "lesion_free_crops": len(crops),
+        "false_positive_rate_lesion_free_crops": _mean([float(c) for c in crops]),
         "per_class": {},
     }
     for label in sorted({r["label"] for r in rows}):
@@ -104,6 +121,10 @@ def format_table(name: str, summary: dict) -> str:
                  "dice_mean", "iou_mean", "precision_mean", "recall_mean")) + "  "
              + ("n/a" if summary["hd95_px_mean"] is None else f"{summary['hd95_px_mean']:.1f}")
              + "   " + f(summary["false_positive_rate_lesion_free"])]
+    if summary.get("lesion_free_crops"):
+        lines.append(f"  lesion-free crops beside the lesions: {summary['lesion_free_crops']}, "
+                     "a lesion reported on "
+                     f"{f(summary['false_positive_rate_lesion_free_crops'])}")
     for label, c in summary["per_class"].items():
         lines.append(f"  {label:10s} n={c['images']:4d} Dice {f(c['dice_mean'])} "
                      f"predicted-lesion rate {f(c['predicted_lesion_rate'])}")

@@ -135,12 +135,8 @@ def train_organ(args, argv: list[str]) -> int:
     from training import splits as splitmod
     from training.datasets import find_dataset
     from training.devices import accelerators, hardware_summary, set_cpu_threads
-    from training.pipeline import (
-        SegmentationBatches,
-        cache_arrays,
-        lesion_free_crop,
-        prepare_sample,
-    )
+    from training.lesion_free_crops import lesion_free_crop
+    from training.pipeline import SegmentationBatches, cache_arrays, prepare_sample
     from training.recipes import RECIPES, SMOKE, SMOKE_MODEL_KWARGS
     from training.train import (
         CHECKPOINT_MONITOR,
