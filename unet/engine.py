@@ -97,14 +97,14 @@ def default_cache_dir() -> Path:
     return Path(base) / "unet-litert"
 
 
-def _version(package: str) -> str:
+def package_version(package: str) -> str:
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
         return "none"
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -277,7 +277,7 @@ class LiteRTEngine:
         self.feature_layer = feature_layer
         self.threads = int(threads or usable_threads())
         self._weights = Path(weights) if weights is not None else None
-        self._weights_sha = _file_sha256(self._weights) if self._weights is not None else None
+        self._weights_sha = file_sha256(self._weights) if self._weights is not None else None
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._runners: dict[int, tuple] = {}
         self._converted: dict[int, bytes] = {}  # from a child conversion, until first used
@@ -308,8 +308,9 @@ class LiteRTEngine:
             return None
         key = "|".join([
             str(_FORMAT), self._weights_sha, "x".join(map(str, self.input_shape)),
-            str(batch_size), self.feature_layer or "", _version("tensorflow"),
-            _version("tensorflow-cpu"), _version("keras"), _version("ai-edge-litert")])
+            str(batch_size), self.feature_layer or "", package_version("tensorflow"),
+            package_version("tensorflow-cpu"), package_version("keras"),
+            package_version("ai-edge-litert")])
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         if batch_size is None:
             return self.cache_dir / f"{self._weights.stem}-architecture-{digest}.json"

@@ -86,7 +86,7 @@ def write(weights: str | Path, model=None, *, batch_size: int = BATCH_SIZE) -> P
     its manifest beside it, each to a temporary name first. Needs Keras on TensorFlow."""
     import keras
 
-    from unet.engine import _file_sha256, _version, convert
+    from unet.engine import convert, file_sha256, package_version
     from unet.network_shape import architecture
     from unet.organ_check import ENCODER_LAYER
 
@@ -99,13 +99,14 @@ def write(weights: str | Path, model=None, *, batch_size: int = BATCH_SIZE) -> P
         "format": FORMAT,
         "what": "TF Lite flatbuffer of the .keras file beside it (python -m unet.engine_bundle)",
         "source": weights.name,
-        "source_sha256": _file_sha256(weights),
+        "source_sha256": file_sha256(weights),
         "input_shape": [int(d) for d in model.input_shape[1:]],
         "batch_size": int(batch_size),
         "feature_layer": feature_layer,
         "flatbuffer_sha256": _sha256(content),
         "flatbuffer_bytes": len(content),
-        "converted_with": {p: _version(p) for p in ("tensorflow", "tensorflow-cpu", "keras")},
+        "converted_with": {p: package_version(p)
+                           for p in ("tensorflow", "tensorflow-cpu", "keras")},
         "architecture": architecture(model),
     }
     flatbuffer, manifest_path = paths(weights)
