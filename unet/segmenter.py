@@ -94,9 +94,10 @@ def _agreement(a: np.ndarray, b: np.ndarray) -> float:
 class Segmenter:
     """Loads an organ's U-Net once; `segment(gray)` runs it with test-time augmentation."""
 
-    # The batch segment() sends (identity and mirror image). The engine converts it, and the
-    # quality estimate's TTA batch (unet.quality) where the card's estimate uses it, up front; a
-    # batch of another size works too and is converted on its first use (seconds, then cached).
+    # The batch segment() sends (identity and mirror image). The engine prepares it, and the
+    # batch of the four extra views (unet.test_time_augmentation) where the mask or the card's
+    # estimate uses them, up front; a batch of another size works too (run in chunks of the
+    # shipped flatbuffer, or converted on its first use and cached).
     TTA_BATCH = 2
 
     def __init__(self, organ: str | OrganConfig, *, weights: str | Path | None = None, model=None,
@@ -229,8 +230,8 @@ class Segmenter:
         return (lambda x: with_features(x)[0]), with_features, name
 
     def engine_batch_sizes(self) -> tuple[int, ...]:
-        """The batch sizes the app sends: segment()'s, and the quality estimate's TTA batch
-        where the card's fitted estimate uses it."""
+        """The batch sizes the app sends: segment()'s flip pair, and the batch of the four extra
+        views where the organ's mask (``views``) or the card's fitted estimate uses them."""
         from unet.quality import QualityModel
 
         sizes = {self.TTA_BATCH}
