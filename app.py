@@ -48,6 +48,7 @@ from unet.scratch import scratch  # noqa: E402
 from unet.segmenter import Segmenter  # noqa: E402
 from unet.segmenters import ModelUnavailableError, Segmenters, default_threshold  # noqa: E402
 from unet.teaching import architecture_markdown, feature_maps  # noqa: E402
+from unet.test_time_augmentation import uses_extra_views  # noqa: E402
 
 log = logging.getLogger("app")
 
@@ -489,7 +490,7 @@ def _teaching_tab(arch_text: str) -> SimpleNamespace:
 def _extra_views_note() -> str:
     """Which organs' masks also average the zoomed and shifted views (the registry says)."""
     names = [o.display_name.lower() for o in ORGANS.values()
-             if o.test_time_augmentation == "flip+views"]
+             if uses_extra_views(o.test_time_augmentation)]
     if not names:
         return ""
     return (f" (the {' and '.join(names)} model{'s' if len(names) > 1 else ''} also on two "

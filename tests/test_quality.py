@@ -313,3 +313,8 @@ def test_a_card_names_its_views_and_anything_else_means_the_flip_pair():
     for key, names in VIEW_SETS.items():
         assert view_set_of(list(names)) == key
     assert view_set_of(None) == view_set_of([]) == view_set_of(["identity"]) == "flip"
+    from unet.test_time_augmentation import uses_extra_views
+
+    assert (uses_extra_views("flip"), uses_extra_views("flip+views")) == (False, True)
+    with pytest.raises(ValueError, match="test_time_augmentation"):
+        uses_extra_views("flip+view")  # a typo is an error, not silently the flip pair

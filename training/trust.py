@@ -642,7 +642,9 @@ def run(args) -> int:
     if len(val) < 10:
         raise DatasetError("fewer than 10 validation images found: check --data-dir and "
                            "the manifest")
-    views_free = data.get("views") == "flip+views"  # caches from before: the flip pair
+    from unet.test_time_augmentation import uses_extra_views
+
+    views_free = uses_extra_views(data.get("views", "flip"))  # caches from before: flip pair
     model, fit_info = fit_quality(val, args.max_bad_share, tta=args.tta,
                                   tta_worth=0.0 if views_free else TTA_WORTH)
 

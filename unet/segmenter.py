@@ -26,6 +26,7 @@ from unet.test_time_augmentation import (
     EXTRA_VIEWS,
     augment_batch,
     combine,
+    uses_extra_views,
     view_set_of,
     warp_back,
 )
@@ -236,7 +237,7 @@ class Segmenter:
 
         sizes = {self.TTA_BATCH}
         quality = QualityModel.from_card(self.card)
-        if self.views == "flip+views" or (quality is not None and quality.uses_tta):
+        if uses_extra_views(self.views) or (quality is not None and quality.uses_tta):
             sizes.add(len(EXTRA_VIEWS))
         return tuple(sorted(sizes))
 
@@ -271,7 +272,7 @@ class Segmenter:
         embedding = None if fmap is None else pool_features(np.asarray(fmap)[:1])[0]
         members = np.stack([out[0], out[1][:, ::-1]])
         extra = None
-        if self.views == "flip+views":
+        if uses_extra_views(self.views):
             extra = warp_back(self.predict_batch(augment_batch(x)))
         mean, spread = combine(members, *(extra or ()))
         t = self.threshold if threshold is None else float(threshold)

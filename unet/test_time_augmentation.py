@@ -29,6 +29,15 @@ VIEW_SETS = {
 }
 
 
+def uses_extra_views(setting: str) -> bool:
+    """Whether a setting (``OrganConfig.test_time_augmentation``, ``Segmenter.views``) runs the
+    four extra views for the mask; an unknown setting is an error, not silently the flip pair."""
+    if setting not in VIEW_SETS:
+        raise ValueError(f"test_time_augmentation must be one of {sorted(VIEW_SETS)}, "
+                         f"got {setting!r}")
+    return setting != "flip"
+
+
 def view_set_of(names) -> str:
     """The setting whose views a card lists (an unknown or missing list: "flip")."""
     names = tuple(names or ())
