@@ -69,3 +69,22 @@ def test_smoke_run_trains_on_the_training_splits_uncropped_frames_only(tmp_path)
     manifest = json.loads((export / "thyroid_split.json").read_text())
     assert card["training"]["raw_frames_in_training"] == len(manifest["splits"]["train"]) > 0
     assert "test_raw_frames" in card["test_metrics"]
+
+
+def test_training_seed_changes_the_weights_but_not_the_split(tmp_path):
+    import numpy as np
+
+    data = write_image_mask_pairs(tmp_path / "data", 16)
+    weights, manifests = [], []
+    for training_seed in (1, 2):
+        export = tmp_path / f"export{training_seed}"
+        rc = main(["--organ", "thyroid", "--data-dir", str(data), "--smoke", "--seed", "3",
+                   "--training-seed", str(training_seed), "--output-dir", str(tmp_path / "runs"),
+                   "--export-dir", str(export)])
+        assert rc == 0
+        card = json.loads((export / "thyroid.json").read_text())
+        assert (card["training"]["seed"], card["training"]["training_seed"]) == (3, training_seed)
+        manifests.append(json.loads((export / "thyroid_split.json").read_text())["splits"])
+        weights.append(load_model(export / "thyroid.keras").get_weights())
+    assert manifests[0] == manifests[1]
+    assert any(not np.array_equal(a, b) for a, b in zip(*weights, strict=True))

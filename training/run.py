@@ -43,7 +43,12 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--image-size", type=int, default=None, help="model input side in pixels")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42,
+                   help="the split's seed, and the training's unless --training-seed is given")
+    p.add_argument("--training-seed", type=int, default=None,
+                   help="seed of the initialisation, augmentation and sampling only (default: "
+                        "--seed); on a CPU a run is reproducible with the same seeds, so "
+                        "repeated runs on one split need different training seeds")
     p.add_argument("--output-dir", default="runs", help="run folder parent (logs, figures, split)")
     p.add_argument("--export-dir", default=None,
                    help="where <organ>.keras and <organ>.json go "
@@ -168,7 +173,8 @@ def train_organ(args, argv: list[str]) -> int:
     )
     if args.threads:
         set_cpu_threads(args.threads)
-    keras.utils.set_random_seed(args.seed)
+    training_seed = args.seed if args.training_seed is None else args.training_seed
+    keras.utils.set_random_seed(training_seed)
     devices = accelerators()  # float32 throughout: bfloat16 training diverged (NaN) on an H200
     distribution = choose_distribution(args.distribution)
 
@@ -245,7 +251,7 @@ def train_organ(args, argv: list[str]) -> int:
     train_data = SegmentationBatches(
         train_split, batch_size=cfg.batch_size, training=True, crops=crops,
         negative_repeat=recipe.negative_repeat, crops_per_epoch=recipe.crops_per_epoch,
-        seed=args.seed, workers=workers)
+        seed=training_seed, workers=workers)
     val_data = SegmentationBatches(val_split, batch_size=cfg.batch_size, training=False,
                                    workers=workers)
     init_weights = args.init_weights or (
@@ -278,6 +284,7 @@ def train_organ(args, argv: list[str]) -> int:
         "command": "python -m training " + " ".join(argv),
         "backend": keras.backend.backend(),
         "seed": args.seed,
+        "training_seed": training_seed,
         "image_size": size,
         "architecture": organ.architecture,
         "model_kwargs": model_kwargs,
