@@ -214,6 +214,9 @@ def main(argv=None) -> int:
                    help="default: the ones in the split manifest (repeat for several)")
     p.add_argument("--raw-data-dir", default=None)
     p.add_argument("--export-dir", default=None)
+    p.add_argument("--average-epochs", default=None, metavar="FIRST-LAST",
+                   help="export the mean of these epochs' weights instead of the best checkpoint "
+                        "(a run trained with --keep-epoch-weights; training/weight_average.py)")
     args = p.parse_args(argv)
     run_dir = Path(args.run_dir)
     manifest = json.loads((run_dir / "split_manifest.json").read_text())
@@ -221,6 +224,14 @@ def main(argv=None) -> int:
     dirs = args.data_dir or list(manifest.get("data_dirs", {}).values()) or [manifest["data_dir"]]
     datasets = [find_dataset(d) for d in dirs]
     model = keras.saving.load_model(run_dir / "best.keras", compile=False)
+    averaged = None
+    if args.average_epochs:
+        from training.weight_average import average_epochs, epoch_weight_files, parse_epoch_range
+
+        epochs = parse_epoch_range(args.average_epochs)
+        average_epochs(model, epoch_weight_files(run_dir, epochs))
+        averaged = {"epochs": epochs, "rule": "element-wise mean of the end-of-epoch weights, "
+                    "batch-norm statistics included (training/weight_average.py)"}
     info_path = run_dir / "run_info.json"
     if info_path.is_file():
         info = json.loads(info_path.read_text())
@@ -231,6 +242,8 @@ def main(argv=None) -> int:
                 "architecture": organ.architecture,
                 "model_kwargs": dict(organ.model_kwargs), "epochs_run": len(rows),
                 "best_val_dice": max(float(r["val_dice"]) for r in rows)}
+    if averaged:
+        info["weight_average"] = averaged
     info["re_exported_with"] = "python -m training.export " + " ".join(
         sys.argv[1:] if argv is None else argv)
     export_run(organ, model, datasets, manifest, info, run_dir, export_dir=args.export_dir,

@@ -69,6 +69,9 @@ def parse_args(argv=None):
                    help="start from this trained .keras of the same architecture instead of "
                         "ImageNet (default: the organ's recipe, e.g. thyroid starts from "
                         "weights/breast.keras)")
+    p.add_argument("--keep-epoch-weights", action="store_true",
+                   help="also save each epoch's weights in the run folder's epochs/ (about 15 MB "
+                        "each), for `python -m training.export --average-epochs`")
     p.add_argument("--smoke", action="store_true",
                    help="tiny, fast run for tests: 2 epochs, 64 px, few images, small decoder")
     p.add_argument("--max-images", type=int, default=None,
@@ -170,6 +173,7 @@ def train_organ(args, argv: list[str]) -> int:
         patience=recipe.patience,
         warmup_epochs=recipe.warmup_epochs,
         presence_weight=recipe.presence_weight,
+        keep_epoch_weights=args.keep_epoch_weights,
     )
     if args.threads:
         set_cpu_threads(args.threads)

@@ -16,6 +16,8 @@ from unet.architectures import build_model
 
 DISTRIBUTIONS = ("auto", "none", "data_parallel")
 CHECKPOINT_MONITOR = "val_balanced_dice"
+EPOCH_WEIGHTS_DIR = "epochs"  # inside the run folder, with --keep-epoch-weights
+EPOCH_WEIGHTS_NAME = "epoch_{epoch:02d}.weights.h5"  # Keras counts epochs from 1 here
 
 
 def choose_distribution(name: str) -> str:
@@ -45,6 +47,7 @@ class TrainConfig:
     warmup_epochs: int = 3
     patience: int = 25
     presence_weight: float = 0.0
+    keep_epoch_weights: bool = False  # also save each epoch's weights (for weight averaging)
 
 
 def compile_model(architecture: str, model_kwargs: dict, input_size: int, steps_per_epoch: int,
@@ -82,6 +85,10 @@ def fit(model, train_data, val_data, cfg: TrainConfig, run_dir: Path, *, verbose
         ),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
     ]
+    if cfg.keep_epoch_weights:
+        (run_dir / EPOCH_WEIGHTS_DIR).mkdir(exist_ok=True)
+        callbacks.append(keras.callbacks.ModelCheckpoint(
+            str(run_dir / EPOCH_WEIGHTS_DIR / EPOCH_WEIGHTS_NAME), save_weights_only=True))
     return model.fit(
         train_data, validation_data=val_data, epochs=cfg.epochs, callbacks=callbacks,
         verbose=verbose
