@@ -1,20 +1,30 @@
 import json
 
+import pytest
+
 from tests.helpers import write_image_mask_pairs
 from training.run import main
 from unet.model import load_model
 
 
-def test_two_epoch_smoke_run_writes_a_loadable_model_and_card(tmp_path):
-    data = write_image_mask_pairs(tmp_path / "data", 16)
-    out = tmp_path / "runs"
-    export = tmp_path / "export"
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One two-epoch thyroid smoke run (split seed 3), its epochs' weights kept; shared by the
+    tests below so CI trains it once. Returns (data, run folder, export folder)."""
+    tmp = tmp_path_factory.mktemp("smoke")
+    data = write_image_mask_pairs(tmp / "data", 16)
+    out, export = tmp / "runs", tmp / "export"
     rc = main(["--organ", "thyroid", "--data-dir", str(data), "--smoke", "--output-dir", str(out),
-               "--export-dir", str(export), "--seed", "3"])
+               "--export-dir", str(export), "--seed", "3", "--keep-epoch-weights"])
     assert rc == 0
-    run_dir = next(out.iterdir())
+    return data, next(out.iterdir()), export
+
+
+def test_two_epoch_smoke_run_writes_a_loadable_model_and_card(smoke_run):
+    _, run_dir, export = smoke_run
     for name in ("split_manifest.json", "history.csv", "training_curves.png", "model.keras",
-                 "evaluation.json", "card.json", "best.keras"):
+                 "evaluation.json", "card.json", "best.keras", "epochs/epoch_01.weights.h5",
+                 "epochs/epoch_02.weights.h5"):
         assert (run_dir / name).is_file(), name
     model = load_model(export / "thyroid.keras")
     assert model.input_shape == (None, 64, 64, 1)
@@ -23,9 +33,45 @@ def test_two_epoch_smoke_run_writes_a_loadable_model_and_card(tmp_path):
     assert card["dataset"]["file_count"] == 32
     assert card["training"]["seed"] == 3
     assert "dice_mean" in card["test_metrics"]["test"]
+    assert "weight_average" not in card["training"]
     manifest = json.loads((export / "thyroid_split.json").read_text())
     keys = [i["key"] for s in manifest["splits"].values() for i in s]
     assert sorted(keys) == sorted(f"images/{i}.png" for i in range(16))
+
+
+def test_export_of_the_mean_of_two_epochs(smoke_run, tmp_path):
+    """--average-epochs exports the element-wise mean of the saved epochs, says so in the card,
+    and scores it as any export (operating point on validation, test metrics)."""
+    import keras
+    import numpy as np
+
+    from training.export import main as export_main
+
+    _, run_dir, _ = smoke_run
+    rc = export_main(["--run-dir", str(run_dir), "--average-epochs", "1-2",
+                      "--export-dir", str(tmp_path)])
+    assert rc == 0
+    card = json.loads((tmp_path / "thyroid.json").read_text())
+    assert card["training"]["weight_average"]["epochs"] == [1, 2]
+    assert "dice_mean" in card["test_metrics"]["test"]
+    reference = keras.saving.load_model(run_dir / "best.keras", compile=False)
+    epochs = []
+    for e in (1, 2):
+        reference.load_weights(str(run_dir / "epochs" / f"epoch_{e:02d}.weights.h5"))
+        epochs.append(reference.get_weights())
+    exported = load_model(tmp_path / "thyroid.keras").get_weights()
+    assert len(exported) == len(epochs[0])
+    assert any(not np.allclose(a, b) for a, b in zip(*epochs, strict=True))
+    for got, a, b in zip(exported, *epochs, strict=True):
+        np.testing.assert_allclose(got, (a.astype(np.float64) + b) / 2, rtol=1e-6, atol=1e-7)
+
+
+def test_average_of_epochs_the_run_did_not_save_is_a_clear_error(smoke_run):
+    from training.export import main as export_main
+
+    _, run_dir, _ = smoke_run
+    with pytest.raises(FileNotFoundError, match="epoch_03.weights.h5"):
+        export_main(["--run-dir", str(run_dir), "--average-epochs", "2-3"])
 
 
 def test_wrong_data_dir_exits_with_a_clear_error(tmp_path, capsys):
@@ -71,20 +117,22 @@ def test_smoke_run_trains_on_the_training_splits_uncropped_frames_only(tmp_path)
     assert "test_raw_frames" in card["test_metrics"]
 
 
-def test_training_seed_changes_the_weights_but_not_the_split(tmp_path):
+def test_training_seed_changes_the_weights_but_not_the_split(smoke_run, tmp_path):
+    """Against the shared run (split seed 3, so training seed 3): training seed 1 on the same
+    split seed draws the same split and trains different weights."""
     import numpy as np
 
-    data = write_image_mask_pairs(tmp_path / "data", 16)
-    weights, manifests = [], []
-    for training_seed in (1, 2):
-        export = tmp_path / f"export{training_seed}"
-        rc = main(["--organ", "thyroid", "--data-dir", str(data), "--smoke", "--seed", "3",
-                   "--training-seed", str(training_seed), "--output-dir", str(tmp_path / "runs"),
-                   "--export-dir", str(export)])
-        assert rc == 0
-        card = json.loads((export / "thyroid.json").read_text())
-        assert (card["training"]["seed"], card["training"]["training_seed"]) == (3, training_seed)
-        manifests.append(json.loads((export / "thyroid_split.json").read_text())["splits"])
-        weights.append(load_model(export / "thyroid.keras").get_weights())
+    data, _, first = smoke_run
+    export = tmp_path / "export"
+    rc = main(["--organ", "thyroid", "--data-dir", str(data), "--smoke", "--seed", "3",
+               "--training-seed", "1", "--output-dir", str(tmp_path / "runs"),
+               "--export-dir", str(export)])
+    assert rc == 0
+    cards = [json.loads((d / "thyroid.json").read_text()) for d in (first, export)]
+    assert [(c["training"]["seed"], c["training"]["training_seed"]) for c in cards] == [(3, 3),
+                                                                                          (3, 1)]
+    manifests = [json.loads((d / "thyroid_split.json").read_text())["splits"]
+                 for d in (first, export)]
     assert manifests[0] == manifests[1]
+    weights = [load_model(d / "thyroid.keras").get_weights() for d in (first, export)]
     assert any(not np.array_equal(a, b) for a, b in zip(*weights, strict=True))

@@ -328,10 +328,9 @@ def raw_training_frames(recipe, raw_data_dir: str | None, manifest: dict) -> lis
     if not (recipe.train_raw_frames and raw_data_dir):
         return []
     from training.datasets import find_dataset
-    from training.evaluate import select
+    from training.export import split_samples
 
-    return select(find_dataset(raw_data_dir).samples,
-                  [i["key"] for i in manifest["splits"]["train"]])
+    return split_samples([find_dataset(raw_data_dir)], manifest, "train")
 
 
 def recipe_init_weights(recipe) -> str | None:
