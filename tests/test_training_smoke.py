@@ -66,12 +66,16 @@ def test_export_of_the_mean_of_two_epochs(smoke_run, tmp_path):
         np.testing.assert_allclose(got, (a.astype(np.float64) + b) / 2, rtol=1e-6, atol=1e-7)
 
 
-def test_average_of_epochs_the_run_did_not_save_is_a_clear_error(smoke_run):
+def test_average_of_epochs_the_run_did_not_save_is_a_clear_error(smoke_run, tmp_path, capsys):
     from training.export import main as export_main
 
     _, run_dir, _ = smoke_run
-    with pytest.raises(FileNotFoundError, match="epoch_03.weights.h5"):
-        export_main(["--run-dir", str(run_dir), "--average-epochs", "2-3"])
+    for epochs, message in (("2-3", "epoch_03.weights.h5"), ("3-2", "1 <= FIRST <= LAST")):
+        rc = export_main(["--run-dir", str(run_dir), "--average-epochs", epochs,
+                          "--export-dir", str(tmp_path)])
+        assert rc == 2
+        assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing exported
 
 
 def test_wrong_data_dir_exits_with_a_clear_error(tmp_path, capsys):

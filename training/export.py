@@ -228,8 +228,12 @@ def main(argv=None) -> int:
     if args.average_epochs:
         from training.weight_average import average_epochs, epoch_weight_files, parse_epoch_range
 
-        epochs = parse_epoch_range(args.average_epochs)
-        average_epochs(model, epoch_weight_files(run_dir, epochs))
+        try:
+            epochs = parse_epoch_range(args.average_epochs)
+            average_epochs(model, epoch_weight_files(run_dir, epochs))
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         averaged = {"epochs": epochs, "rule": "element-wise mean of the end-of-epoch weights, "
                     "batch-norm statistics included (training/weight_average.py)"}
     info_path = run_dir / "run_info.json"

@@ -1,6 +1,7 @@
 """Weight averaging over the epochs of one run (stochastic weight averaging without extra
 training): the mean of several end-of-epoch weights of one trajectory often sits in a flatter,
-better-generalising spot than any single checkpoint. Every variable is averaged, batch-norm
+better-generalising spot than any single checkpoint (Izmailov et al., "Averaging Weights
+Leads to Wider Optima and Better Generalization", UAI 2018). Every variable is averaged, batch-norm
 moving statistics included (they come from the same run, so their mean is a fair estimate).
 
 Needs a run trained with ``--keep-epoch-weights``; ``python -m training.export --average-epochs
