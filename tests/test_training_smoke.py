@@ -42,9 +42,6 @@ def test_two_epoch_smoke_run_writes_a_loadable_model_and_card(smoke_run):
 def test_export_of_the_mean_of_two_epochs(smoke_run, tmp_path):
     """--average-epochs exports the element-wise mean of the saved epochs, says so in the card,
     and scores it as any export (operating point on validation, test metrics)."""
-    import keras
-    import numpy as np
-
     from training.export import main as export_main
 
     _, run_dir, _ = smoke_run
@@ -54,16 +51,42 @@ def test_export_of_the_mean_of_two_epochs(smoke_run, tmp_path):
     card = json.loads((tmp_path / "thyroid.json").read_text())
     assert card["training"]["weight_average"]["epochs"] == [1, 2]
     assert "dice_mean" in card["test_metrics"]["test"]
+    assert_mean_of_epochs(load_model(tmp_path / "thyroid.keras"), run_dir, (1, 2))
+
+
+def assert_mean_of_epochs(model, run_dir, epochs):
+    import keras
+    import numpy as np
+
     reference = keras.saving.load_model(run_dir / "best.keras", compile=False)
-    epochs = []
-    for e in (1, 2):
+    saved = []
+    for e in epochs:
         reference.load_weights(str(run_dir / "epochs" / f"epoch_{e:02d}.weights.h5"))
-        epochs.append(reference.get_weights())
-    exported = load_model(tmp_path / "thyroid.keras").get_weights()
-    assert len(exported) == len(epochs[0])
-    assert any(not np.allclose(a, b) for a, b in zip(*epochs, strict=True))
-    for got, a, b in zip(exported, *epochs, strict=True):
-        np.testing.assert_allclose(got, (a.astype(np.float64) + b) / 2, rtol=1e-6, atol=1e-7)
+        saved.append([w.astype(np.float64) for w in reference.get_weights()])
+    exported = model.get_weights()
+    assert len(exported) == len(saved[0])
+    assert any(not np.allclose(a, b) for a, b in zip(*saved, strict=True))
+    for got, *each in zip(exported, *saved, strict=True):
+        np.testing.assert_allclose(got, np.mean(each, axis=0), rtol=1e-6, atol=1e-7)
+
+
+def test_a_recipe_that_averages_its_last_epochs_exports_their_mean(tmp_path, monkeypatch):
+    """Recipe.average_last_epochs: the default command itself exports the mean of the last N
+    epochs (their weights kept without --keep-epoch-weights), and the card says which."""
+    import dataclasses
+
+    from training import recipes
+
+    monkeypatch.setattr(recipes, "SMOKE", dataclasses.replace(recipes.SMOKE,
+                                                              average_last_epochs=2))
+    data = write_image_mask_pairs(tmp_path / "data", 16)
+    out, export = tmp_path / "runs", tmp_path / "export"
+    rc = main(["--organ", "thyroid", "--data-dir", str(data), "--smoke", "--output-dir", str(out),
+               "--export-dir", str(export)])
+    assert rc == 0
+    card = json.loads((export / "thyroid.json").read_text())
+    assert card["training"]["weight_average"]["epochs"] == [1, 2]
+    assert_mean_of_epochs(load_model(export / "thyroid.keras"), next(out.iterdir()), (1, 2))
 
 
 def test_average_of_epochs_the_run_did_not_save_is_a_clear_error(smoke_run, tmp_path, capsys):

@@ -226,7 +226,12 @@ def main(argv=None) -> int:
     model = keras.saving.load_model(run_dir / "best.keras", compile=False)
     averaged = None
     if args.average_epochs:
-        from training.weight_average import average_epochs, epoch_weight_files, parse_epoch_range
+        from training.weight_average import (
+            AVERAGE_RULE,
+            average_epochs,
+            epoch_weight_files,
+            parse_epoch_range,
+        )
 
         try:
             epochs = parse_epoch_range(args.average_epochs)
@@ -234,8 +239,7 @@ def main(argv=None) -> int:
         except (ValueError, FileNotFoundError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        averaged = {"epochs": epochs, "rule": "element-wise mean of the end-of-epoch weights, "
-                    "batch-norm statistics included (training/weight_average.py)"}
+        averaged = {"epochs": epochs, "rule": AVERAGE_RULE}
     info_path = run_dir / "run_info.json"
     if info_path.is_file():
         info = json.loads(info_path.read_text())

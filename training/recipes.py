@@ -21,6 +21,9 @@ class Recipe:
     # file names, so on the same side of the split), seen through the field-of-view crop as an
     # upload is; validation and test stay as the manifest says
     train_raw_frames: bool = False
+    # export the mean of the last N epochs' weights (training/weight_average.py) instead of the
+    # best checkpoint; 0: the best checkpoint
+    average_last_epochs: int = 0
 
 
 RECIPES: dict[str, Recipe] = {

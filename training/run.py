@@ -173,7 +173,7 @@ def train_organ(args, argv: list[str]) -> int:
         patience=recipe.patience,
         warmup_epochs=recipe.warmup_epochs,
         presence_weight=recipe.presence_weight,
-        keep_epoch_weights=args.keep_epoch_weights,
+        keep_epoch_weights=args.keep_epoch_weights or recipe.average_last_epochs > 0,
     )
     if args.threads:
         set_cpu_threads(args.threads)
@@ -279,6 +279,13 @@ def train_organ(args, argv: list[str]) -> int:
     history = fit(model, train_data, val_data, cfg, run_dir, verbose=2)
     train_seconds = time.time() - t0
     epochs_run = len(history.history["loss"])
+    weight_average = None
+    if recipe.average_last_epochs:
+        from training.weight_average import AVERAGE_RULE, average_epochs, epoch_weight_files
+
+        epochs = list(range(max(1, epochs_run - recipe.average_last_epochs + 1), epochs_run + 1))
+        average_epochs(model, epoch_weight_files(run_dir, epochs))
+        weight_average = {"epochs": epochs, "rule": AVERAGE_RULE}
 
     from training.export import export_run
     from training.figures import plot_training_curves
@@ -306,6 +313,7 @@ def train_organ(args, argv: list[str]) -> int:
         "lesion_free_crops": len(crops) if crops else 0,
         "crops_per_epoch": recipe.crops_per_epoch,
         "raw_frames_in_training": len(raw_train),
+        **({"weight_average": weight_average} if weight_average else {}),
         "train_seconds": round(train_seconds, 1),
         "hardware": hardware_summary(),
         "distribution": distribution,

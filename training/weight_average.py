@@ -16,6 +16,9 @@ import numpy as np
 
 from training.train import EPOCH_WEIGHTS_DIR, EPOCH_WEIGHTS_NAME
 
+AVERAGE_RULE = ("element-wise mean of the end-of-epoch weights, batch-norm statistics included "
+                "(training/weight_average.py)")
+
 
 def parse_epoch_range(text: str) -> list[int]:
     """'7-12' -> [7, ..., 12]; '9' -> [9]. Epochs count from 1, as the run's log does."""
