@@ -86,7 +86,13 @@ def test_a_recipe_that_averages_its_last_epochs_exports_their_mean(tmp_path, mon
     assert rc == 0
     card = json.loads((export / "thyroid.json").read_text())
     assert card["training"]["weight_average"]["epochs"] == [1, 2]
-    assert_mean_of_epochs(load_model(export / "thyroid.keras"), next(out.iterdir()), (1, 2))
+    run_dir = next(out.iterdir())
+    assert_mean_of_epochs(load_model(export / "thyroid.keras"), run_dir, (1, 2))
+    # re-exporting the run exports the same mean, not its best checkpoint
+    from training.export import main as export_main
+
+    assert export_main(["--run-dir", str(run_dir), "--export-dir", str(tmp_path / "again")]) == 0
+    assert_mean_of_epochs(load_model(tmp_path / "again" / "thyroid.keras"), run_dir, (1, 2))
 
 
 def test_average_of_epochs_the_run_did_not_save_is_a_clear_error(smoke_run, tmp_path, capsys):

@@ -197,7 +197,8 @@ def export_engine_bundle(weights: Path) -> Path | None:
 
 
 def main(argv=None) -> int:
-    """Re-export a finished run from its best checkpoint.
+    """Re-export a finished run from its best checkpoint, or from the mean of some epochs'
+    weights (--average-epochs, or the epochs the run's recipe averaged).
 
     `python -m training.export --run-dir R`."""
     import argparse
@@ -224,22 +225,6 @@ def main(argv=None) -> int:
     dirs = args.data_dir or list(manifest.get("data_dirs", {}).values()) or [manifest["data_dir"]]
     datasets = [find_dataset(d) for d in dirs]
     model = keras.saving.load_model(run_dir / "best.keras", compile=False)
-    averaged = None
-    if args.average_epochs:
-        from training.weight_average import (
-            AVERAGE_RULE,
-            average_epochs,
-            epoch_weight_files,
-            parse_epoch_range,
-        )
-
-        try:
-            epochs = parse_epoch_range(args.average_epochs)
-            average_epochs(model, epoch_weight_files(run_dir, epochs))
-        except (ValueError, FileNotFoundError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        averaged = {"epochs": epochs, "rule": AVERAGE_RULE}
     info_path = run_dir / "run_info.json"
     if info_path.is_file():
         info = json.loads(info_path.read_text())
@@ -250,8 +235,23 @@ def main(argv=None) -> int:
                 "architecture": organ.architecture,
                 "model_kwargs": dict(organ.model_kwargs), "epochs_run": len(rows),
                 "best_val_dice": max(float(r["val_dice"]) for r in rows)}
-    if averaged:
-        info["weight_average"] = averaged
+    # the epochs to average: the option's, else the run's own (a recipe that averaged)
+    spec = args.average_epochs or info.get("weight_average", {}).get("epochs")
+    if spec:
+        from training.weight_average import (
+            AVERAGE_RULE,
+            average_epochs,
+            epoch_weight_files,
+            parse_epoch_range,
+        )
+
+        try:
+            epochs = parse_epoch_range(spec) if isinstance(spec, str) else list(spec)
+            average_epochs(model, epoch_weight_files(run_dir, epochs))
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        info["weight_average"] = {"epochs": epochs, "rule": AVERAGE_RULE}
     info["re_exported_with"] = "python -m training.export " + " ".join(
         sys.argv[1:] if argv is None else argv)
     export_run(organ, model, datasets, manifest, info, run_dir, export_dir=args.export_dir,
