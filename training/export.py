@@ -238,20 +238,14 @@ def main(argv=None) -> int:
     # the epochs to average: the option's, else the run's own (a recipe that averaged)
     spec = args.average_epochs or info.get("weight_average", {}).get("epochs")
     if spec:
-        from training.weight_average import (
-            AVERAGE_RULE,
-            average_epochs,
-            epoch_weight_files,
-            parse_epoch_range,
-        )
+        from training.weight_average import average_run_epochs, parse_epoch_range
 
         try:
             epochs = parse_epoch_range(spec) if isinstance(spec, str) else list(spec)
-            average_epochs(model, epoch_weight_files(run_dir, epochs))
+            info["weight_average"] = average_run_epochs(model, run_dir, epochs)
         except (ValueError, FileNotFoundError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        info["weight_average"] = {"epochs": epochs, "rule": AVERAGE_RULE}
     info["re_exported_with"] = "python -m training.export " + " ".join(
         sys.argv[1:] if argv is None else argv)
     export_run(organ, model, datasets, manifest, info, run_dir, export_dir=args.export_dir,

@@ -281,11 +281,10 @@ def train_organ(args, argv: list[str]) -> int:
     epochs_run = len(history.history["loss"])
     weight_average = None
     if recipe.average_last_epochs:
-        from training.weight_average import AVERAGE_RULE, average_epochs, epoch_weight_files
+        from training.weight_average import average_run_epochs
 
         epochs = list(range(max(1, epochs_run - recipe.average_last_epochs + 1), epochs_run + 1))
-        average_epochs(model, epoch_weight_files(run_dir, epochs))
-        weight_average = {"epochs": epochs, "rule": AVERAGE_RULE}
+        weight_average = average_run_epochs(model, run_dir, epochs)
 
     from training.export import export_run
     from training.figures import plot_training_curves

@@ -63,3 +63,9 @@ def average_epochs(model, files: list[Path]):
         sets.append([np.asarray(w) for w in model.get_weights()])
     model.set_weights(mean_weights(sets))
     return model
+
+
+def average_run_epochs(model, run_dir: Path, epochs: list[int]) -> dict:
+    """Leave the mean of those epochs of the run in `model`; the card's record of it."""
+    average_epochs(model, epoch_weight_files(run_dir, epochs))
+    return {"epochs": list(epochs), "rule": AVERAGE_RULE}
