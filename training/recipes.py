@@ -29,7 +29,8 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     # BUSI + BUS-BRA: lesion-free BUSI scans drawn 3x per epoch, plus lesion-free crops, and an
     # image-level presence loss on the peak probability (BUS-BRA has no normal scans: without it
-    # the model learns that every scan has a lesion); 12 epochs = 66 min on 2 CPU cores (README)
+    # the model learns that every scan has a lesion); 12 epochs = 66 min on 2 CPU cores (README).
+    # This recipe gives breast v4; the bundled v5 fine-tunes v4 (README, "Breast v5")
     "breast": Recipe(epochs=12, batch_size=16, learning_rate=1e-3, patience=6, warmup_epochs=1,
                      negative_repeat=3, crops_per_epoch=150, presence_weight=0.5),
     # DDTI crops, started from the bundled breast model (ultrasound features): on three seeds/splits
