@@ -34,7 +34,8 @@ RECIPES: dict[str, Recipe] = {
     "breast": Recipe(epochs=12, batch_size=16, learning_rate=1e-3, patience=6, warmup_epochs=1,
                      negative_repeat=3, crops_per_epoch=150, presence_weight=0.5),
     # DDTI crops, started from the bundled breast model (ultrasound features): on three seeds/splits
-    # +0.014 validation and test Dice over the ImageNet start (README, "thyroid v3")
+    # +0.014 validation and test Dice over the ImageNet start (README, "thyroid v3"); the bundled
+    # v4 fine-tunes v3 (README, "Thyroid v4")
     "thyroid": Recipe(epochs=60, batch_size=16, learning_rate=1e-3, patience=20, warmup_epochs=2,
                       init_from="breast"),
 }
