@@ -135,6 +135,11 @@ def test_card_round_trip_keeps_predictions_and_other_keys(tmp_path):
     assert loaded.low_confidence_below == pytest.approx(model.low_confidence_below, abs=1e-3)
     assert Q.QualityModel.from_card({}) is None
     assert Q.QualityModel.from_card({Q.CARD_KEY: {"coef": [1]}}) is None  # damaged: ignored
+    # a later write of another key keeps the earlier arrays one per line, and their values
+    lines = len(card.read_text().splitlines())
+    write_card_keys(card, {"adoption": "text"})
+    assert len(card.read_text().splitlines()) == lines + 1
+    assert json.loads(card.read_text())[Q.CARD_KEY] == data[Q.CARD_KEY]
 
 
 def test_measure_runs_one_extra_batch_and_assess_reads_the_card():

@@ -481,11 +481,13 @@ def _compact_lists(value, found: list):
 
 
 def write_card_keys(card_path: Path, updates: dict) -> None:
-    """Set only ``updates``' keys in the card, atomically (temp file, then os.replace). Their
-    numeric arrays are written one per line, so the card stays readable."""
+    """Set only ``updates``' keys in the card, atomically (temp file, then os.replace). Numeric
+    arrays, the card's earlier keys' included, are written one per line, so the card stays
+    readable however often it is written."""
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
+    card.update(updates)
     found: list = []
-    card.update({k: _compact_lists(v, found) for k, v in updates.items()})
+    card = {k: _compact_lists(v, found) for k, v in card.items()}
     text = json.dumps(card, indent=1)
     for i, value in enumerate(found):
         text = text.replace(f'"@@compact{i}@@"', json.dumps(value))
