@@ -8,8 +8,9 @@
 Quality estimate (``unet.quality``): features from one extra test-time-augmentation batch per
 image; a logistic regression predicting the delivered mask's Dice is fitted on the VALIDATION
 split of the organ's manifest (``weights/<organ>_split.json``); the low-confidence threshold is
-chosen on out-of-fold validation predictions so that at most ``--max-bad-share`` of the
-unflagged lesion images have Dice < 0.5. Reported on the TEST split: Spearman correlation of the
+chosen on validation so that at most ``--max-bad-share`` of the unflagged lesion images have
+Dice < 0.5 (90 % upper bound), both for the out-of-fold predictions and for the delivered
+model's own. Reported on the TEST split: Spearman correlation of the
 estimate with Dice, mean Dice and count of flagged and unflagged images, and the share of
 unflagged lesion images with Dice < 0.5.
 
@@ -31,6 +32,7 @@ Both results go into the card ``weights/<organ>.json`` under ``"quality_estimate
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -279,12 +281,21 @@ def wilson_upper(bad: int, n: int, z: float = 1.2816) -> float:
     return float((centre + half) / (1 + z * z / n))
 
 
+DISPLAY_STEP = 0.01  # the app shows the estimate with two decimals (unet/trust.py)
+
+
 def choose_threshold(pred: np.ndarray, dice: np.ndarray, lesion: np.ndarray,
                      max_bad_share: float, z: float = 1.2816) -> float:
     """Smallest threshold such that, among the lesion images at or above it, the share with
     Dice < 0.5 is at most ``max_bad_share`` with 90 % confidence (its one-sided Wilson upper
-    bound; ``z=0`` uses the plain share). 1.0 (flag everything) when none qualifies."""
-    for t in np.unique(np.round(pred, 4)):
+    bound; ``z=0`` uses the plain share). 1.0 (flag everything) when none qualifies.
+
+    The candidates lie halfway between the values the app shows (0.565, 0.575, ...), so two
+    uploads shown with the same estimate ("≈ 0.57") always get the same flag, and a threshold
+    never splits a cluster of estimates that differ only in the fourth decimal."""
+    pred = np.asarray(pred, np.float64)
+    candidates = np.round(np.arange(0.0, 1.0, DISPLAY_STEP) + DISPLAY_STEP / 2, 4)
+    for t in candidates[candidates > pred.min() - DISPLAY_STEP] if len(pred) else []:
         keep = (pred >= t) & lesion
         if keep.sum() == 0:
             break
@@ -292,6 +303,20 @@ def choose_threshold(pred: np.ndarray, dice: np.ndarray, lesion: np.ndarray,
                 <= max_bad_share:
             return float(t)
     return 1.0
+
+
+def threshold_for_all(predictions: dict[str, np.ndarray], dice: np.ndarray, lesion: np.ndarray,
+                      max_bad_share: float) -> tuple[float, dict[str, float]]:
+    """The flag threshold that meets ``choose_threshold``'s bound for every set of predictions
+    of the same validation images (the largest of their thresholds), and each set's own.
+
+    The out-of-fold predictions alone are not enough: the delivered model (fitted on all of
+    validation) puts its own values on the images, and a threshold found just under a cluster
+    of out-of-fold values can leave the delivered model's cluster unflagged, so that the rule
+    the card states does not hold for the model it ships with, even on validation."""
+    own = {name: choose_threshold(np.asarray(p), dice, lesion, max_bad_share)
+           for name, p in predictions.items()}
+    return max(own.values()), own
 
 
 def _folds(groups: list[str], k: int, seed: int = 0) -> np.ndarray:
@@ -399,15 +424,19 @@ def _fit_quality(rows: list[dict], max_bad_share: float, l2_grid, features):
             best = (rho, l2, empty_feature, oof)
     rho, l2, empty_feature, oof = best
     w, b = fit_fractional_logistic(z[~empty], y[~empty], l2)
-    threshold = choose_threshold(oof, y, lesion, max_bad_share)
     empty_model = (fit_empty_model(empty_values[empty_feature][empty], right[empty],
                                    empty_feature) if empty_feature else None)
-    model = QualityModel(tuple(features), mean, scale, w, b, threshold,
+    model = QualityModel(tuple(features), mean, scale, w, b, 1.0,
                          _empty_quality(y[empty]), empty_model)
+    delivered = model.predict_rows([r["features"] for r in rows])
+    threshold, by_set = threshold_for_all({"out_of_fold": oof, "delivered_model": delivered},
+                                          y, lesion, max_bad_share)
+    model = dataclasses.replace(model, low_confidence_below=threshold)
     return model, {"l2": l2, "out_of_fold_spearman": rho,
                    "empty_mask_model": empty_model[0] if empty_model else "constant",
                    "empty_masks": int(empty.sum()),
                    "empty_masks_truly_lesion_free": int(np.sum(y[empty] >= 0.5)),
+                   "threshold_by_prediction_set": by_set,
                    "out_of_fold_summary": quality_summary(oof, y, lesion, threshold)}
 
 
@@ -718,7 +747,8 @@ def run(args) -> int:
              f"{model.empty_model[3]:.2f})" if model.empty_model
              else f"{model.empty_mask_quality:.3f}"))
     print(f"fitted on {len(val)} validation images (l2 {fit_info['l2']}); low confidence "
-          f"below {model.low_confidence_below:.3f} (chosen out of fold on validation: at most "
+          f"below {model.low_confidence_below:.3f} (chosen on validation, out of fold and for the "
+          f"delivered model: at most "
           f"{args.max_bad_share:.0%} of unflagged lesion images with Dice < 0.5, 90 % upper "
           "confidence bound)")
     t = fit_info["tta"]
@@ -760,10 +790,12 @@ def run(args) -> int:
         "fitted_on": f"validation split, {len(val)} images ("
                      + ", ".join(f"{n} {len(e.get('val', []))}" for n, e in data["own"].items()
                                  if e.get("val")) + ")",
-        "threshold_rule": f"out-of-fold validation predictions: smallest threshold whose share "
-                          f"of unflagged lesion images at Dice < 0.5 is at most "
-                          f"{args.max_bad_share:.0%} with 90 % confidence (Wilson upper "
-                          "bound)",
+        "threshold_rule": f"validation: smallest threshold whose share of unflagged lesion "
+                          f"images at Dice < 0.5 is at most {args.max_bad_share:.0%} with 90 % "
+                          "confidence (Wilson upper bound), both for the out-of-fold "
+                          "predictions and for the delivered model's own (the larger of the "
+                          "two thresholds)",
+        "threshold_by_prediction_set": fit_info["threshold_by_prediction_set"],
         "validation_out_of_fold": fit_info["out_of_fold_summary"],
         "tta_choice": fit_info["tta"],
         "validation_in_sample": val_summary,
