@@ -1,8 +1,9 @@
 import numpy as np
+import pytest
 
 from training.augment import AugmentConfig, augment
 from training.lesion_free_crops import lesion_free_crop
-from training.pipeline import CachedSplit, SegmentationBatches, epoch_plan
+from training.pipeline import CachedSplit, SegmentationBatches, draws_per_item, epoch_plan
 
 
 def blob_pair(size=64):
@@ -66,3 +67,34 @@ def test_epoch_draws_lesion_free_images_more_often_and_adds_crops():
     x2, _ = SegmentationBatches(split, batch_size=4, training=True, crops=crops,
                                 negative_repeat=3, crops_per_epoch=2, seed=1)[0]
     assert np.array_equal(x, x2)  # repeatable
+
+
+def test_a_data_set_drawn_twice_keeps_its_share_of_lesion_free_images():
+    masks = np.zeros((6, 8, 8), np.uint8)
+    masks[[0, 1, 3, 4], 2:5, 2:5] = 255  # items 2 and 5 are lesion-free
+    sources = ["small", "small", "small", "large", "large", "large"]
+    split = CachedSplit(np.zeros((6, 8, 8), np.uint8), masks, [str(i) for i in range(6)], sources)
+    draws = draws_per_item(split, negative_repeat=3, dataset_repeat={"small": 2})
+    assert draws.tolist() == [2, 2, 6, 1, 1, 3]
+    plan = epoch_plan(split, None, negative_repeat=3, crops_per_epoch=0,
+                      rng=np.random.default_rng(0), dataset_repeat={"small": 2})
+    assert sorted(i for _, i in plan) == [0, 0, 1, 1, 2, 2, 2, 2, 2, 2, 3, 4, 5, 5, 5]
+    # without a repeat the epoch is the one the bundled weights were trained with
+    plain = epoch_plan(split, None, negative_repeat=3, crops_per_epoch=0,
+                       rng=np.random.default_rng(0))
+    assert plain == epoch_plan(split, None, negative_repeat=3, crops_per_epoch=0,
+                               rng=np.random.default_rng(0), dataset_repeat={})
+    unnamed = CachedSplit(split.images, masks, split.keys)
+    with pytest.raises(ValueError, match="data set"):
+        draws_per_item(unnamed, negative_repeat=1, dataset_repeat={"small": 2})
+
+
+def test_dataset_repeat_option_is_parsed_and_checked():
+    from training.run import parse_args
+
+    args = parse_args(["--organ", "breast", "--data-dir", "d",
+                       "--dataset-repeat", "Dataset_BUSI_with_GT=2"])
+    assert args.dataset_repeat == [("Dataset_BUSI_with_GT", 2)]
+    for bad in ("BUSI", "BUSI=0", "=2", "BUSI=x"):
+        with pytest.raises(SystemExit):
+            parse_args(["--organ", "breast", "--data-dir", "d", "--dataset-repeat", bad])

@@ -24,6 +24,9 @@ class Recipe:
     # export the mean of the last N epochs' weights (training/weight_average.py) instead of the
     # best checkpoint; 0: the best checkpoint
     average_last_epochs: int = 0
+    # (data set folder name, N): that data set's images drawn N times per epoch (its lesion-free
+    # ones N x negative_repeat), as if it were listed N times; () draws each data set once
+    dataset_repeat: tuple[tuple[str, int], ...] = ()
 
 
 RECIPES: dict[str, Recipe] = {

@@ -69,6 +69,10 @@ def parse_args(argv=None):
                    help="start from this trained .keras of the same architecture instead of "
                         "ImageNet (default: the organ's recipe, e.g. thyroid starts from "
                         "weights/breast.keras)")
+    p.add_argument("--dataset-repeat", action="append", default=[], metavar="NAME=N",
+                   type=parse_dataset_repeat,
+                   help="draw the data set in folder NAME N times per epoch (repeatable; "
+                        "overrides the recipe's), e.g. Dataset_BUSI_with_GT=2")
     p.add_argument("--keep-epoch-weights", action="store_true",
                    help="also save each epoch's weights in the run folder's epochs/ (about 15 MB "
                         "each), for `python -m training.export --average-epochs`")
@@ -77,6 +81,13 @@ def parse_args(argv=None):
     p.add_argument("--max-images", type=int, default=None,
                    help="use at most this many images of each data set")
     return p.parse_args(argv)
+
+
+def parse_dataset_repeat(text: str) -> tuple[str, int]:
+    name, sep, times = text.rpartition("=")
+    if not sep or not name or not times.isdigit() or int(times) < 1:
+        raise argparse.ArgumentTypeError(f"expected NAME=N with N >= 1, got {text!r}")
+    return name, int(times)
 
 
 def main(argv=None) -> int:
@@ -241,8 +252,17 @@ def train_organ(args, argv: list[str]) -> int:
                 if crop is not None:
                     cut.append((crop, np.zeros(crop.shape, bool)))
         crop_split = cache_arrays(cut, [f"crop{k}" for k in range(len(cut))], size) if cut else None
-        return cache_arrays(pairs, keys, size), crop_split
+        sources = [s.dataset for s in [*chosen, *extra]]
+        return cache_arrays(pairs, keys, size, sources), crop_split
 
+    dataset_repeat = dict(recipe.dataset_repeat)
+    dataset_repeat.update(dict(args.dataset_repeat))
+    unknown = sorted(set(dataset_repeat) - set(names))
+    if unknown:
+        from training.datasets import DatasetError
+
+        raise DatasetError(f"--dataset-repeat names {', '.join(unknown)}, which is not among the "
+                           f"data sets given ({', '.join(names)})")
     t_load = time.time()
     raw_train = raw_training_frames(recipe, args.raw_data_dir, manifest)
     train_split, crops = cached("train", crops=recipe.crops_per_epoch > 0, extra=raw_train)
@@ -255,7 +275,7 @@ def train_organ(args, argv: list[str]) -> int:
     train_data = SegmentationBatches(
         train_split, batch_size=cfg.batch_size, training=True, crops=crops,
         negative_repeat=recipe.negative_repeat, crops_per_epoch=recipe.crops_per_epoch,
-        seed=training_seed, workers=workers)
+        seed=training_seed, workers=workers, dataset_repeat=dataset_repeat)
     val_data = SegmentationBatches(val_split, batch_size=cfg.batch_size, training=False,
                                    workers=workers)
     init_weights = args.init_weights or (
@@ -309,6 +329,7 @@ def train_organ(args, argv: list[str]) -> int:
         "batch_size": cfg.batch_size,
         "learning_rate": cfg.learning_rate,
         "negative_repeat": recipe.negative_repeat,
+        **({"dataset_repeat": dataset_repeat} if dataset_repeat else {}),
         "lesion_free_crops": len(crops) if crops else 0,
         "crops_per_epoch": recipe.crops_per_epoch,
         "raw_frames_in_training": len(raw_train),
