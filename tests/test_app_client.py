@@ -277,8 +277,14 @@ def test_trust_is_worded_in_one_place():
              organ_warning="This looks like a thyroid scan: switch to the thyroid model?")
     facts = trust.quality_facts(new)
     text = "\n".join(trust.quality_markdown(facts))
-    assert "Expected overlap with an expert outline ≈ 0.62" in text
+    assert "Expected overlap with an expert outline ≈ 0.62: not meaningful here" in text
     assert "switch to the thyroid model?" in text and "Low confidence" not in text
+    assert "**Expected overlap" not in text  # not shown as a finding beside the warning
+    # without the warning, the estimate is the finding
+    plain = trust.QualityFacts(0.62, False, None, 0.9)
+    assert trust.quality_markdown(plain) == [
+        "**Expected overlap with an expert outline ≈ 0.62 (0-1, estimated from the model's "
+        "own signals).**"]
     assert trust.quality_cells(facts) == {
         "Expected overlap (0-1)": "0.62",
         "Warnings": "This looks like a thyroid scan: switch to the thyroid model?"}
