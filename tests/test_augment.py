@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.augment import AugmentConfig, augment
+from training.augment import AugmentConfig, augment, lose_resolution
 from training.lesion_free_crops import lesion_free_crop
 from training.pipeline import CachedSplit, SegmentationBatches, draws_per_item, epoch_plan
 
@@ -98,3 +98,50 @@ def test_dataset_repeat_option_is_parsed_and_checked():
     for bad in ("BUSI", "BUSI=0", "=2", "BUSI=x"):
         with pytest.raises(SystemExit):
             parse_args(["--organ", "breast", "--data-dir", "d", "--dataset-repeat", bad])
+
+
+def texture(image):
+    """Mean squared Laplacian: the fine detail an image holds."""
+    import cv2
+
+    return float(np.mean(cv2.Laplacian(image, cv2.CV_32F) ** 2))
+
+
+def test_resolution_loss_removes_fine_texture_and_keeps_the_rest():
+    rng = np.random.default_rng(0)
+    image, mask = blob_pair(96)
+    speckled = np.clip(image * (1 + 0.3 * rng.standard_normal(image.shape)), 0, 1).astype(
+        np.float32)
+    low = lose_resolution(speckled, 0.5)
+    assert low.shape == speckled.shape and low.dtype == np.float32
+    assert 0.0 <= low.min() and low.max() <= 1.0
+    assert texture(low) < 0.3 * texture(speckled)  # the speckle's fine grain is gone
+    inner = (slice(23, 33), slice(13, 23))  # the lesion's inside, away from its blurred edge
+    assert abs(low[inner].mean() - speckled[inner].mean()) < 0.03  # the lesion is not
+    # in augmentation: same geometry and mask as without it; the image loses detail
+    on = AugmentConfig(resolution_loss_probability=1.0, resolution_loss_range=(0.5, 0.5))
+    for seed in range(3):
+        plain = augment(speckled, mask, AugmentConfig(), np.random.default_rng(seed))
+        lossy = augment(speckled, mask, on, np.random.default_rng(seed))
+        assert np.array_equal(plain[1], lossy[1])
+        assert np.allclose(lose_resolution(plain[0], 0.5), lossy[0], atol=1e-6)
+
+
+def test_no_resolution_loss_leaves_the_random_stream_alone():
+    image, mask = blob_pair()
+    off = AugmentConfig(resolution_loss_probability=0.0)
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    augment(image, mask, AugmentConfig(), rng_a)
+    augment(image, mask, off, rng_b)
+    assert rng_a.uniform() == rng_b.uniform()  # the next draw too: nothing extra was drawn
+
+
+def test_resolution_loss_option_is_parsed_and_checked():
+    from training.run import parse_args
+
+    base = ["--organ", "breast", "--data-dir", "d"]
+    assert parse_args(base).resolution_loss is None  # the recipe's
+    assert parse_args([*base, "--resolution-loss", "0.3"]).resolution_loss == 0.3
+    for bad in ("-0.1", "1.5", "x"):
+        with pytest.raises(SystemExit):
+            parse_args([*base, "--resolution-loss", bad])

@@ -4,8 +4,10 @@ Geometry is shared by image and mask: horizontal flip, small rotation, scale and
 crops, zooming out pads with black as a narrower field of view would). No vertical flip: the
 transducer is at the top of the image. Intensity only touches the image: gain, contrast, gamma, a
 depth gain ramp (time-gain compensation set differently) and multiplicative speckle-like noise,
-then a light blur now and then. Images are float32 in [0, 1]; backend-neutral (no framework ops),
-so the same code feeds TensorFlow, JAX and PyTorch training.
+then a light blur now and then, and, where the recipe asks for it, a loss of resolution (the
+image down-sampled and brought back to its size, as in a low-resolution screenshot or export).
+Images are float32 in [0, 1]; backend-neutral (no framework ops), so the same code feeds
+TensorFlow, JAX and PyTorch training.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ class AugmentConfig:
     depth_gain: float = 0.3  # top-to-bottom gain ramp amplitude
     speckle_sigma: float = 0.15
     blur_probability: float = 0.2
+    # chance that the image loses resolution (down-sampled by a factor drawn from the range, then
+    # brought back); 0 draws nothing, so the random stream of the other steps is unchanged
+    resolution_loss_probability: float = 0.0
+    resolution_loss_range: tuple[float, float] = (0.4, 0.8)
 
 
 def random_affine(image: np.ndarray, mask: np.ndarray, cfg: AugmentConfig,
@@ -56,7 +62,19 @@ def random_intensity(image: np.ndarray, cfg: AugmentConfig,
     image = image * (1.0 + sigma * rng.standard_normal(image.shape, dtype=np.float32))
     if rng.uniform() < cfg.blur_probability:
         image = cv2.GaussianBlur(image, (3, 3), 0.85)  # ~ the [1, 2, 1] / 4 kernel
-    return np.clip(image, 0.0, 1.0).astype(np.float32)
+    image = np.clip(image, 0.0, 1.0).astype(np.float32)
+    if cfg.resolution_loss_probability > 0 and rng.uniform() < cfg.resolution_loss_probability:
+        image = lose_resolution(image, rng.uniform(*cfg.resolution_loss_range))
+    return image
+
+
+def lose_resolution(image: np.ndarray, factor: float) -> np.ndarray:
+    """The image down-sampled by ``factor`` (area average) and brought back to its size (linear):
+    the fine texture of a full-resolution scan is gone, as in a low-resolution upload."""
+    h, w = image.shape
+    small = cv2.resize(image, (max(1, round(w * factor)), max(1, round(h * factor))),
+                       interpolation=cv2.INTER_AREA)
+    return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
 
 def augment(image: np.ndarray, mask: np.ndarray, cfg: AugmentConfig,

@@ -27,6 +27,8 @@ class Recipe:
     # (data set folder name, N): that data set's images drawn N times per epoch (its lesion-free
     # ones N x negative_repeat), as if it were listed N times; () draws each data set once
     dataset_repeat: tuple[tuple[str, int], ...] = ()
+    # chance per training image of a loss of resolution (training/augment.py); 0: never
+    resolution_loss: float = 0.0
 
 
 RECIPES: dict[str, Recipe] = {

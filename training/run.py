@@ -73,6 +73,9 @@ def parse_args(argv=None):
                    type=parse_dataset_repeat,
                    help="draw the data set in folder NAME N times per epoch (repeatable; "
                         "overrides the recipe's), e.g. Dataset_BUSI_with_GT=2")
+    p.add_argument("--resolution-loss", type=probability, default=None, metavar="P",
+                   help="chance (0-1) that a training image is down-sampled and brought back "
+                        "(a low-resolution upload); overrides the recipe's")
     p.add_argument("--keep-epoch-weights", action="store_true",
                    help="also save each epoch's weights in the run folder's epochs/ (about 15 MB "
                         "each), for `python -m training.export --average-epochs`")
@@ -88,6 +91,16 @@ def parse_dataset_repeat(text: str) -> tuple[str, int]:
     if not sep or not name or not times.isdigit() or int(times) < 1:
         raise argparse.ArgumentTypeError(f"expected NAME=N with N >= 1, got {text!r}")
     return name, int(times)
+
+
+def probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {text!r}")
+    return value
 
 
 def main(argv=None) -> int:
@@ -153,6 +166,7 @@ def train_organ(args, argv: list[str]) -> int:
     import keras
 
     from training import splits as splitmod
+    from training.augment import AugmentConfig
     from training.datasets import find_dataset
     from training.devices import accelerators, hardware_summary, set_cpu_threads
     from training.lesion_free_crops import lesion_free_crop
@@ -272,10 +286,13 @@ def train_organ(args, argv: list[str]) -> int:
           f"lesion-free crops, in {time.time() - t_load:.0f} s",
           flush=True)
     workers = args.workers or min(8, os.cpu_count() or 1)
+    resolution_loss = (recipe.resolution_loss if args.resolution_loss is None
+                       else args.resolution_loss)
     train_data = SegmentationBatches(
         train_split, batch_size=cfg.batch_size, training=True, crops=crops,
         negative_repeat=recipe.negative_repeat, crops_per_epoch=recipe.crops_per_epoch,
-        seed=training_seed, workers=workers, dataset_repeat=dataset_repeat)
+        seed=training_seed, workers=workers, dataset_repeat=dataset_repeat,
+        augment_config=AugmentConfig(resolution_loss_probability=resolution_loss))
     val_data = SegmentationBatches(val_split, batch_size=cfg.batch_size, training=False,
                                    workers=workers)
     init_weights = args.init_weights or (
@@ -330,6 +347,7 @@ def train_organ(args, argv: list[str]) -> int:
         "learning_rate": cfg.learning_rate,
         "negative_repeat": recipe.negative_repeat,
         **({"dataset_repeat": dataset_repeat} if dataset_repeat else {}),
+        **({"resolution_loss": resolution_loss} if resolution_loss else {}),
         "lesion_free_crops": len(crops) if crops else 0,
         "crops_per_epoch": recipe.crops_per_epoch,
         "raw_frames_in_training": len(raw_train),
