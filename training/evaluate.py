@@ -7,6 +7,8 @@ without one (any predicted lesion counts). Lesion images add a second lesion-fre
 of the field of view beside the outline (``training.lesion_free_crops``) is segmented on its own,
 and the share of such crops where a lesion is still reported is the false-positive rate on
 lesion-free tissue of every scanner, also those whose data sets have no normal scans (BUS-BRA).
+``--degrade jpeg50`` or ``--degrade half-resolution`` scores the images as lossy uploads would
+arrive (``training.degrade``; the outlines unchanged), to measure how a model copes with them.
 """
 
 from __future__ import annotations
@@ -20,13 +22,18 @@ import numpy as np
 
 from training import metrics as M
 from training.datasets import DatasetError, Sample, find_dataset, load_gray, load_mask
+from training.degrade import DEGRADATIONS
 from training.lesion_free_crops import lesion_free_crop
 from unet.registry import ORGANS
 
 
-def score_image(segmenter, sample: Sample) -> tuple[dict, dict]:
+def score_image(segmenter, sample: Sample, degrade=None) -> tuple[dict, dict]:
+    """One image's scores; ``degrade`` (a function of the 8-bit gray image, keeping its size)
+    changes the image, not the expert's outline, before it is segmented."""
     gray = load_gray(sample.image_path)
     truth = load_mask(sample, gray.shape)
+    if degrade is not None:
+        gray = degrade(gray)
     seg = segmenter.segment(gray)
     pred = seg.mask()
     precision, recall = M.precision_recall(truth, pred)
@@ -94,10 +101,11 @@ def summarize(rows: list[dict]) -> dict:
     return summary
 
 
-def evaluate(segmenter, samples: list[Sample], *, figure: Path | None = None, title: str = ""):
+def evaluate(segmenter, samples: list[Sample], *, figure: Path | None = None, title: str = "",
+             degrade=None):
     rows, cases = [], []
     for s in samples:
-        row, arrays = score_image(segmenter, s)
+        row, arrays = score_image(segmenter, s, degrade)
         rows.append(row)
         if row["has_lesion"]:
             cases.append((row["dice"], s.key, arrays))
@@ -149,6 +157,9 @@ def main(argv=None) -> int:
                    help="split manifest (default: weights/<organ>_split.json)")
     p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
     p.add_argument("--out", default=None, help="JSON file to write (default: print only)")
+    p.add_argument("--degrade", default=None, choices=sorted(DEGRADATIONS),
+                   help="score the images as a lossy upload would arrive (training/degrade.py): "
+                        "re-encoded as JPEG quality 50, or at half resolution")
     args = p.parse_args(argv)
 
     from unet.registry import get_organ
@@ -183,9 +194,13 @@ def evaluate_split(organ, args) -> int:
     segmenter = Segmenter(organ, weights=args.weights)
     print(f"weights: {segmenter.source}")
     fig = Path(args.out).with_suffix(".png") if args.out else None
-    result = evaluate(segmenter, samples, figure=fig, title=f"{organ.display_name} {args.split}")
+    degrade = DEGRADATIONS[args.degrade] if args.degrade else None
+    title = f"{organ.display_name} {args.split}" + (f", {args.degrade}" if degrade else "")
+    result = evaluate(segmenter, samples, figure=fig, title=title, degrade=degrade)
+    if degrade:
+        result["degraded_as"] = args.degrade
     layouts = "+".join(d.layout for d in datasets)
-    print(format_table(f"{organ.display_name} {args.split} ({layouts})", result["summary"]))
+    print(format_table(f"{title} ({layouts})", result["summary"]))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     return 0
