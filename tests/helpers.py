@@ -45,3 +45,10 @@ def keras_output(model, x):
 
     return keras.ops.convert_to_numpy(model(x, training=False))
 
+
+def texture(image):
+    """Mean squared Laplacian: the fine detail an image holds (any dtype)."""
+    import cv2
+    import numpy as np
+
+    return float(np.mean(cv2.Laplacian(np.asarray(image, np.float32), cv2.CV_32F) ** 2))

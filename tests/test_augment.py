@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from tests.helpers import texture
 from training.augment import AugmentConfig, augment, lose_resolution
 from training.lesion_free_crops import lesion_free_crop
 from training.pipeline import CachedSplit, SegmentationBatches, draws_per_item, epoch_plan
@@ -98,13 +99,6 @@ def test_dataset_repeat_option_is_parsed_and_checked():
     for bad in ("BUSI", "BUSI=0", "=2", "BUSI=x"):
         with pytest.raises(SystemExit):
             parse_args(["--organ", "breast", "--data-dir", "d", "--dataset-repeat", bad])
-
-
-def texture(image):
-    """Mean squared Laplacian: the fine detail an image holds."""
-    import cv2
-
-    return float(np.mean(cv2.Laplacian(image, cv2.CV_32F) ** 2))
 
 
 def test_resolution_loss_removes_fine_texture_and_keeps_the_rest():

@@ -6,20 +6,15 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import write_image_mask_pairs
-from training.degrade import DEGRADATIONS, as_jpeg, at_lower_resolution
+from tests.helpers import texture, write_image_mask_pairs
+from training.degrade import DEGRADATIONS, at_lower_resolution
 from unet.phantom import make_phantom
-
-
-def texture(gray):
-    return float(np.mean(cv2.Laplacian(gray.astype(np.float32), cv2.CV_32F) ** 2))
 
 
 def test_jpeg_and_lower_resolution_keep_the_scan_and_lose_detail():
     gray, _ = make_phantom(240, 320, seed=1)
-    for name, degraded in (("jpeg", as_jpeg(gray, 50)), ("half", at_lower_resolution(gray, 0.5)),
-                           *DEGRADATIONS.items()):
-        out = degraded if isinstance(degraded, np.ndarray) else degraded(gray)
+    for name, degrade in DEGRADATIONS.items():
+        out = degrade(gray)
         assert out.shape == gray.shape and out.dtype == np.uint8, name
         assert np.abs(out.astype(int) - gray.astype(int)).mean() > 0, name  # changed
         smooth = [cv2.GaussianBlur(g.astype(np.float32), (0, 0), 4) for g in (out, gray)]

@@ -59,14 +59,14 @@ def quality_markdown(facts: QualityFacts) -> list[str]:
     lines = []
     if facts.organ_warning:
         lines.append(f"⚠️ **{facts.organ_warning}**")
-    if facts.quality is not None and facts.organ_warning:
+    overlap = (None if facts.quality is None
+               else f"Expected overlap with an expert outline ≈ {facts.quality:.2f}")
+    if overlap and facts.organ_warning:
         # fitted on the selected organ's own scans: it says nothing about an image unlike them
-        lines.append(f"Expected overlap with an expert outline ≈ {facts.quality:.2f}: not "
-                     "meaningful here, since the estimate was fitted on scans of the selected "
-                     "organ and this image does not look like them. Check by eye.")
-    elif facts.quality is not None:
-        estimate = (f"Expected overlap with an expert outline ≈ {facts.quality:.2f} (0-1, "
-                    "estimated from the model's own signals)")
+        lines.append(f"{overlap}: not meaningful here, since the estimate was fitted on scans "
+                     "of the selected organ and this image does not look like them. Check by eye.")
+    elif overlap:
+        estimate = f"{overlap} (0-1, estimated from the model's own signals)"
         lines.append(f"⚠️ **Low confidence: check by eye.** {estimate}." if facts.low_confidence
                      else f"**{estimate}.**")
     elif facts.low_confidence:
