@@ -1,9 +1,16 @@
-"""The presence term charges a confident blob on a lesion-free scan per image."""
+"""The presence term charges a confident blob on a lesion-free scan per image; the per-image Dice
+term counts every lesion image once, whatever its lesion's size."""
 
 import numpy as np
 import pytest
 
-from training.losses import BceDiceLoss, peak_probability, presence_loss
+from training.losses import (
+    BceDiceLoss,
+    peak_probability,
+    presence_loss,
+    soft_dice_loss,
+    soft_dice_per_image_loss,
+)
 
 
 def _maps():
@@ -37,3 +44,37 @@ def test_loss_config_round_trip_keeps_the_presence_weight():
     truth, _, blob = _maps()
     assert again.presence_weight == 0.5
     assert float(again(truth, blob)) == pytest.approx(float(loss(truth, blob)))
+
+
+def _large_found_small_missed():
+    truth = np.zeros((3, 32, 32, 1), "float32")
+    truth[0, 2:30, 2:30] = 1.0  # a large lesion, outlined exactly
+    truth[1, 10:13, 10:13] = 1.0  # a 9-pixel lesion, missed
+    pred = np.zeros_like(truth)  # the third image is lesion-free and left empty
+    pred[0] = truth[0]
+    return truth, pred
+
+
+def test_per_image_dice_counts_a_missed_small_lesion_as_one_image_of_two():
+    truth, pred = _large_found_small_missed()
+    assert float(soft_dice_loss(truth, pred)) < 0.02  # the batch Dice barely notices it
+    # image 0 scores ~0, image 1 ~1 (smooth 1 over 9 pixels: 0.9), the lesion-free one not at all
+    assert float(soft_dice_per_image_loss(truth, pred)) == pytest.approx(0.45, abs=1e-3)
+
+
+def test_per_image_dice_ignores_lesion_free_images():
+    truth, pred = _large_found_small_missed()
+    blob = pred.copy()
+    blob[2, 0:8, 0:8] = 0.9  # a false blob on the lesion-free image
+    assert float(soft_dice_per_image_loss(truth, blob)) == pytest.approx(
+        float(soft_dice_per_image_loss(truth, pred)), abs=1e-6)
+    assert float(soft_dice_per_image_loss(np.zeros_like(truth), blob)) == 0.0
+
+
+def test_loss_config_round_trip_keeps_the_dice_mode():
+    truth, pred = _large_found_small_missed()
+    loss = BceDiceLoss(dice_per_image=True)
+    again = BceDiceLoss.from_config(loss.get_config())
+    assert again.dice_per_image is True
+    assert float(again(truth, pred)) == pytest.approx(float(loss(truth, pred)))
+    assert float(loss(truth, pred)) > float(BceDiceLoss()(truth, pred)) + 0.3

@@ -14,6 +14,22 @@ def soft_dice_loss(y_true, y_pred, smooth: float = 1.0):
     return 1.0 - (2.0 * inter + smooth) / (ops.sum(y_true) + ops.sum(y_pred) + smooth)
 
 
+def soft_dice_per_image_loss(y_true, y_pred, smooth: float = 1.0):
+    """1 - the mean soft Dice of the batch's lesion images, each image counted once.
+
+    The reported metric is the mean Dice over images; a batch Dice is dominated by the large
+    lesions of the batch, so a small lesion's outline barely counts. Lesion-free images are left
+    out (their Dice is undefined; the pixel BCE and the presence term train them); a batch
+    without a lesion image adds 0."""
+    y_true = ops.cast(y_true, y_pred.dtype)
+    axes = tuple(range(1, len(y_pred.shape)))
+    inter = ops.sum(y_true * y_pred, axis=axes)
+    truth = ops.sum(y_true, axis=axes)
+    dice = (2.0 * inter + smooth) / (truth + ops.sum(y_pred, axis=axes) + smooth)
+    lesion = ops.cast(truth > 0, y_pred.dtype)
+    return ops.sum((1.0 - dice) * lesion) / ops.maximum(ops.sum(lesion), 1.0)
+
+
 def peak_probability(y_pred, k: int = 16):
     """Per image: the mean of its k most probable pixels (a smooth maximum)."""
     flat = ops.reshape(y_pred, (ops.shape(y_pred)[0], -1))
@@ -34,24 +50,30 @@ def presence_loss(y_true, y_pred, k: int = 16):
 
 @keras.saving.register_keras_serializable(package="unet_training")
 class BceDiceLoss(keras.losses.Loss):
-    """bce_weight * BCE + dice_weight * soft Dice + presence_weight * image-level presence BCE."""
+    """bce_weight * BCE + dice_weight * soft Dice + presence_weight * image-level presence BCE.
 
-    def __init__(self, bce_weight=1.0, dice_weight=1.0, presence_weight=0.0, name="bce_dice",
-                 **kwargs):
+    ``dice_per_image``: the Dice term is the mean over the batch's lesion images
+    (``soft_dice_per_image_loss``) instead of one Dice over the whole batch."""
+
+    def __init__(self, bce_weight=1.0, dice_weight=1.0, presence_weight=0.0,
+                 dice_per_image=False, name="bce_dice", **kwargs):
         super().__init__(name=name, **kwargs)
         self.bce_weight = bce_weight
         self.dice_weight = dice_weight
         self.presence_weight = presence_weight
+        self.dice_per_image = bool(dice_per_image)
 
     def call(self, y_true, y_pred):
         y_pred = ops.cast(y_pred, "float32")
         y_true = ops.cast(y_true, "float32")
         bce = ops.mean(keras.losses.binary_crossentropy(y_true, y_pred))
-        loss = self.bce_weight * bce + self.dice_weight * soft_dice_loss(y_true, y_pred)
+        dice_loss = soft_dice_per_image_loss if self.dice_per_image else soft_dice_loss
+        loss = self.bce_weight * bce + self.dice_weight * dice_loss(y_true, y_pred)
         if self.presence_weight:
             loss = loss + self.presence_weight * presence_loss(y_true, y_pred)
         return loss
 
     def get_config(self):
         return {**super().get_config(), "bce_weight": self.bce_weight,
-                "dice_weight": self.dice_weight, "presence_weight": self.presence_weight}
+                "dice_weight": self.dice_weight, "presence_weight": self.presence_weight,
+                "dice_per_image": self.dice_per_image}

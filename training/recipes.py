@@ -29,6 +29,8 @@ class Recipe:
     dataset_repeat: tuple[tuple[str, int], ...] = ()
     # chance per training image of a loss of resolution (training/augment.py); 0: never
     resolution_loss: float = 0.0
+    # the Dice term as the mean over each batch's lesion images instead of one batch Dice
+    dice_per_image: bool = False
 
 
 RECIPES: dict[str, Recipe] = {

@@ -47,6 +47,7 @@ class TrainConfig:
     warmup_epochs: int = 3
     patience: int = 25
     presence_weight: float = 0.0
+    dice_per_image: bool = False  # Dice term: mean over lesion images, not one batch Dice
     keep_epoch_weights: bool = False  # also save each epoch's weights (for weight averaging)
 
 
@@ -67,7 +68,8 @@ def compile_model(architecture: str, model_kwargs: dict, input_size: int, steps_
         warmup_steps=warmup,
     )
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
-    model.compile(optimizer=optimizer, loss=BceDiceLoss(presence_weight=cfg.presence_weight),
+    model.compile(optimizer=optimizer, loss=BceDiceLoss(presence_weight=cfg.presence_weight,
+                                                        dice_per_image=cfg.dice_per_image),
                   metrics=[DiceScore(), BalancedDice()])
     return model
 
