@@ -58,7 +58,7 @@ def _large_found_small_missed():
 def test_per_image_dice_counts_a_missed_small_lesion_as_one_image_of_two():
     truth, pred = _large_found_small_missed()
     assert float(soft_dice_loss(truth, pred)) < 0.02  # the batch Dice barely notices it
-    # image 0 scores ~0, image 1 ~1 (smooth 1 over 9 pixels: 0.9), the lesion-free one not at all
+    # image 0 loses 0, image 1 loses 1 - 1 / (9 + 1) = 0.9 (smooth 1), the lesion-free one nothing
     assert float(soft_dice_per_image_loss(truth, pred)) == pytest.approx(0.45, abs=1e-3)
 
 
