@@ -14,6 +14,12 @@ def soft_dice_loss(y_true, y_pred, smooth: float = 1.0):
     return 1.0 - (2.0 * inter + smooth) / (ops.sum(y_true) + ops.sum(y_pred) + smooth)
 
 
+def lesion_present(y_true, dtype):
+    """Per image: 1.0 where the truth marks any lesion pixel (> 0.5), else 0.0."""
+    flat = ops.reshape(y_true, (ops.shape(y_true)[0], -1))
+    return ops.cast(ops.max(flat, axis=-1) > 0.5, dtype)
+
+
 def soft_dice_per_image_loss(y_true, y_pred, smooth: float = 1.0):
     """1 - the mean soft Dice of the batch's lesion images, each image counted once.
 
@@ -26,7 +32,7 @@ def soft_dice_per_image_loss(y_true, y_pred, smooth: float = 1.0):
     inter = ops.sum(y_true * y_pred, axis=axes)
     truth = ops.sum(y_true, axis=axes)
     dice = (2.0 * inter + smooth) / (truth + ops.sum(y_pred, axis=axes) + smooth)
-    lesion = ops.cast(truth > 0, y_pred.dtype)
+    lesion = lesion_present(y_true, y_pred.dtype)
     return ops.sum((1.0 - dice) * lesion) / ops.maximum(ops.sum(lesion), 1.0)
 
 
@@ -42,8 +48,7 @@ def presence_loss(y_true, y_pred, k: int = 16):
     Pixel BCE barely notices a confident blob on a lesion-free scan (a few pixels of 50,000);
     this term charges it per image, as the app's lesion-free rule judges it."""
     y_true = ops.cast(y_true, y_pred.dtype)
-    present = ops.cast(ops.max(ops.reshape(y_true, (ops.shape(y_true)[0], -1)), axis=-1) > 0.5,
-                       y_pred.dtype)
+    present = lesion_present(y_true, y_pred.dtype)
     peak = peak_probability(y_pred, k)
     return ops.mean(keras.losses.binary_crossentropy(present[:, None], peak[:, None]))
 

@@ -76,9 +76,9 @@ def parse_args(argv=None):
     p.add_argument("--resolution-loss", type=probability, default=None, metavar="P",
                    help="chance (0-1) that a training image is down-sampled and brought back "
                         "(a low-resolution upload); overrides the recipe's")
-    p.add_argument("--dice-per-image", action="store_true", default=None,
+    p.add_argument("--dice-per-image", action="store_true",
                    help="Dice loss as the mean over each batch's lesion images (as the metric "
-                        "is reported) instead of one Dice over the batch; overrides the recipe's")
+                        "is reported) instead of one Dice over the batch (or the recipe's choice)")
     p.add_argument("--keep-epoch-weights", action="store_true",
                    help="also save each epoch's weights in the run folder's epochs/ (about 15 MB "
                         "each), for `python -m training.export --average-epochs`")
@@ -201,7 +201,7 @@ def train_organ(args, argv: list[str]) -> int:
         patience=recipe.patience,
         warmup_epochs=recipe.warmup_epochs,
         presence_weight=recipe.presence_weight,
-        dice_per_image=recipe.dice_per_image if args.dice_per_image is None else True,
+        dice_per_image=recipe.dice_per_image or args.dice_per_image,
         keep_epoch_weights=args.keep_epoch_weights or recipe.average_last_epochs > 0,
     )
     if args.threads:
