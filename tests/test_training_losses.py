@@ -1,11 +1,13 @@
 """The presence term charges a confident blob on a lesion-free scan per image; the per-image Dice
-term counts every lesion image once, whatever its lesion's size."""
+term counts every lesion image once, whatever its lesion's size; the Lovász term is each lesion
+image's Jaccard loss, exactly on a hard mask."""
 
 import numpy as np
 import pytest
 
 from training.losses import (
     BceDiceLoss,
+    lovasz_jaccard_per_image_loss,
     peak_probability,
     presence_loss,
     soft_dice_loss,
@@ -78,3 +80,47 @@ def test_loss_config_round_trip_keeps_the_dice_mode():
     assert again.dice_per_image is True
     assert float(again(truth, pred)) == pytest.approx(float(loss(truth, pred)))
     assert float(loss(truth, pred)) > float(BceDiceLoss()(truth, pred)) + 0.3
+
+
+def _square(shape, top, left, side):
+    out = np.zeros(shape, "float32")
+    out[top:top + side, left:left + side] = 1.0
+    return out
+
+
+def test_lovasz_equals_one_minus_iou_per_image_on_hard_masks():
+    truth = np.stack([_square((32, 32, 1), 8, 8, 12), _square((32, 32, 1), 4, 4, 6)])
+    pred = np.stack([_square((32, 32, 1), 11, 8, 12), _square((32, 32, 1), 20, 20, 5)])
+    inter = (truth * pred).sum(axis=(1, 2, 3))
+    iou = inter / (truth.sum(axis=(1, 2, 3)) + pred.sum(axis=(1, 2, 3)) - inter)
+    assert iou[0] == pytest.approx(108 / 180) and iou[1] == 0.0
+    assert float(lovasz_jaccard_per_image_loss(truth, pred)) == pytest.approx(
+        float(np.mean(1 - iou)), abs=1e-6)
+    assert float(lovasz_jaccard_per_image_loss(truth, truth)) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_lovasz_ignores_lesion_free_images_and_falls_as_the_outline_improves():
+    truth = np.stack([_square((32, 32, 1), 8, 8, 12), np.zeros((32, 32, 1), "float32")])
+    loose = np.full_like(truth, 0.3)
+    loose[0, 8:20, 8:20] = 0.6
+    tighter = loose.copy()
+    tighter[0, 8:20, 8:20] = 0.8  # more sure inside the lesion
+    tighter[0, 2:6, 2:6] = 0.1  # less sure outside it
+    junk = tighter.copy()
+    junk[1] = 0.99  # a lesion-free image painted over
+    assert float(lovasz_jaccard_per_image_loss(truth, tighter)) < float(
+        lovasz_jaccard_per_image_loss(truth, loose))
+    assert float(lovasz_jaccard_per_image_loss(truth, junk)) == pytest.approx(
+        float(lovasz_jaccard_per_image_loss(truth, tighter)), abs=1e-6)
+    assert float(lovasz_jaccard_per_image_loss(np.zeros_like(truth), junk)) == 0.0
+
+
+def test_loss_config_round_trip_keeps_the_lovasz_weight():
+    truth, pred = _large_found_small_missed()
+    loss = BceDiceLoss(lovasz_weight=1.0)
+    again = BceDiceLoss.from_config(loss.get_config())
+    assert again.lovasz_weight == 1.0
+    assert float(again(truth, pred)) == pytest.approx(float(loss(truth, pred)))
+    # the missed 9-pixel lesion costs its whole Jaccard (1) for one of two lesion images
+    assert float(loss(truth, pred)) == pytest.approx(float(BceDiceLoss()(truth, pred)) + 0.5,
+                                                     abs=1e-3)

@@ -153,19 +153,21 @@ def test_smoke_run_trains_on_the_training_splits_uncropped_frames_only(tmp_path)
 def test_training_seed_changes_the_weights_but_not_the_split(smoke_run, tmp_path):
     """Against the shared run (split seed 3, so training seed 3): training seed 1 on the same
     split seed draws the same split and trains different weights. That run also takes the
-    per-image Dice loss from the command line, and the card says which Dice loss each used."""
+    per-image Dice and the Lovász losses from the command line, and the card says which losses
+    each used."""
     import numpy as np
 
     data, _, first = smoke_run
     export = tmp_path / "export"
     rc = main(["--organ", "thyroid", "--data-dir", str(data), "--smoke", "--seed", "3",
                "--training-seed", "1", "--output-dir", str(tmp_path / "runs"),
-               "--export-dir", str(export), "--dice-per-image"])
+               "--export-dir", str(export), "--dice-per-image", "--lovasz-weight", "0.5"])
     assert rc == 0
     cards = [json.loads((d / "thyroid.json").read_text()) for d in (first, export)]
     assert [(c["training"]["seed"], c["training"]["training_seed"]) for c in cards] == [(3, 3),
                                                                                           (3, 1)]
     assert [c["training"]["dice_loss"] for c in cards] == ["batch", "per lesion image"]
+    assert [c["training"].get("lovasz_weight") for c in cards] == [None, 0.5]
     manifests = [json.loads((d / "thyroid_split.json").read_text())["splits"]
                  for d in (first, export)]
     assert manifests[0] == manifests[1]

@@ -36,6 +36,32 @@ def soft_dice_per_image_loss(y_true, y_pred, smooth: float = 1.0):
     return ops.sum((1.0 - dice) * lesion) / ops.maximum(ops.sum(lesion), 1.0)
 
 
+def lovasz_jaccard_per_image_loss(y_true, y_pred):
+    """The Lovász extension of 1 - Jaccard, per lesion image, on probabilities (Berman et al.,
+    "The Lovász-Softmax loss", CVPR 2018), the mean over the batch's lesion images.
+
+    The soft Dice is a loose surrogate of an image's overlap; this one is tight: each pixel's
+    error |truth - p|, sorted from the largest, is weighted by how much the image's Jaccard loss
+    would grow if that pixel were wrong too, so the errors that decide the outline count most.
+    Lesion-free images are left out (their Jaccard is undefined); a batch without a lesion
+    image adds 0."""
+    y_true = ops.cast(y_true, y_pred.dtype)
+    batch = ops.shape(y_pred)[0]
+    truth = ops.reshape(y_true, (batch, -1))
+    errors = ops.abs(truth - ops.reshape(y_pred, (batch, -1)))
+    order = ops.argsort(-ops.stop_gradient(errors), axis=-1)
+    errors_sorted = ops.take_along_axis(errors, order, axis=-1)
+    truth_sorted = ops.take_along_axis(truth, order, axis=-1)
+    total = ops.sum(truth_sorted, axis=-1, keepdims=True)
+    intersection = total - ops.cumsum(truth_sorted, axis=-1)
+    union = total + ops.cumsum(1.0 - truth_sorted, axis=-1)
+    jaccard = 1.0 - intersection / ops.maximum(union, 1.0)
+    weights = ops.concatenate([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], axis=-1)
+    per_image = ops.sum(errors_sorted * ops.stop_gradient(weights), axis=-1)
+    lesion = lesion_present(y_true, y_pred.dtype)
+    return ops.sum(per_image * lesion) / ops.maximum(ops.sum(lesion), 1.0)
+
+
 def peak_probability(y_pred, k: int = 16):
     """Per image: the mean of its k most probable pixels (a smooth maximum)."""
     flat = ops.reshape(y_pred, (ops.shape(y_pred)[0], -1))
@@ -55,18 +81,20 @@ def presence_loss(y_true, y_pred, k: int = 16):
 
 @keras.saving.register_keras_serializable(package="unet_training")
 class BceDiceLoss(keras.losses.Loss):
-    """bce_weight * BCE + dice_weight * soft Dice + presence_weight * image-level presence BCE.
+    """bce_weight * BCE + dice_weight * soft Dice + presence_weight * image-level presence BCE
+    + lovasz_weight * per-image Lovász Jaccard loss.
 
     ``dice_per_image``: the Dice term is the mean over the batch's lesion images
     (``soft_dice_per_image_loss``) instead of one Dice over the whole batch."""
 
     def __init__(self, bce_weight=1.0, dice_weight=1.0, presence_weight=0.0,
-                 dice_per_image=False, name="bce_dice", **kwargs):
+                 dice_per_image=False, lovasz_weight=0.0, name="bce_dice", **kwargs):
         super().__init__(name=name, **kwargs)
         self.bce_weight = bce_weight
         self.dice_weight = dice_weight
         self.presence_weight = presence_weight
         self.dice_per_image = bool(dice_per_image)
+        self.lovasz_weight = float(lovasz_weight)
 
     def call(self, y_true, y_pred):
         y_pred = ops.cast(y_pred, "float32")
@@ -76,9 +104,11 @@ class BceDiceLoss(keras.losses.Loss):
         loss = self.bce_weight * bce + self.dice_weight * dice_loss(y_true, y_pred)
         if self.presence_weight:
             loss = loss + self.presence_weight * presence_loss(y_true, y_pred)
+        if self.lovasz_weight:
+            loss = loss + self.lovasz_weight * lovasz_jaccard_per_image_loss(y_true, y_pred)
         return loss
 
     def get_config(self):
         return {**super().get_config(), "bce_weight": self.bce_weight,
                 "dice_weight": self.dice_weight, "presence_weight": self.presence_weight,
-                "dice_per_image": self.dice_per_image}
+                "dice_per_image": self.dice_per_image, "lovasz_weight": self.lovasz_weight}

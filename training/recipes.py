@@ -31,6 +31,8 @@ class Recipe:
     resolution_loss: float = 0.0
     # the Dice term as the mean over each batch's lesion images instead of one batch Dice
     dice_per_image: bool = False
+    # weight of the per-image Lovász Jaccard loss (training/losses.py); 0: not used
+    lovasz_weight: float = 0.0
 
 
 RECIPES: dict[str, Recipe] = {

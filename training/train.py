@@ -48,6 +48,7 @@ class TrainConfig:
     patience: int = 25
     presence_weight: float = 0.0
     dice_per_image: bool = False  # Dice term: mean over lesion images, not one batch Dice
+    lovasz_weight: float = 0.0  # weight of the per-image Lovász Jaccard term
     keep_epoch_weights: bool = False  # also save each epoch's weights (for weight averaging)
 
 
@@ -69,7 +70,8 @@ def compile_model(architecture: str, model_kwargs: dict, input_size: int, steps_
     )
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
     model.compile(optimizer=optimizer, loss=BceDiceLoss(presence_weight=cfg.presence_weight,
-                                                        dice_per_image=cfg.dice_per_image),
+                                                        dice_per_image=cfg.dice_per_image,
+                                                        lovasz_weight=cfg.lovasz_weight),
                   metrics=[DiceScore(), BalancedDice()])
     return model
 
