@@ -3,6 +3,7 @@ import json
 import pytest
 
 from tests.helpers import write_image_mask_pairs
+from training.recipes import SMOKE
 from training.run import main
 from unet.model import load_model
 
@@ -161,13 +162,15 @@ def test_training_seed_changes_the_weights_but_not_the_split(smoke_run, tmp_path
     export = tmp_path / "export"
     rc = main(["--organ", "thyroid", "--data-dir", str(data), "--smoke", "--seed", "3",
                "--training-seed", "1", "--output-dir", str(tmp_path / "runs"),
-               "--export-dir", str(export), "--dice-per-image", "--lovasz-weight", "0.5"])
+               "--export-dir", str(export), "--dice-per-image", "--lovasz-weight", "0.5",
+               "--presence-weight", "0.25"])
     assert rc == 0
     cards = [json.loads((d / "thyroid.json").read_text()) for d in (first, export)]
     assert [(c["training"]["seed"], c["training"]["training_seed"]) for c in cards] == [(3, 3),
                                                                                           (3, 1)]
     assert [c["training"]["dice_loss"] for c in cards] == ["batch", "per lesion image"]
     assert [c["training"].get("lovasz_weight") for c in cards] == [None, 0.5]
+    assert [c["training"]["presence_weight"] for c in cards] == [SMOKE.presence_weight, 0.25]
     manifests = [json.loads((d / "thyroid_split.json").read_text())["splits"]
                  for d in (first, export)]
     assert manifests[0] == manifests[1]

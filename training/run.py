@@ -79,6 +79,9 @@ def parse_args(argv=None):
     p.add_argument("--dice-per-image", action="store_true",
                    help="Dice loss as the mean over each batch's lesion images (as the metric "
                         "is reported) instead of one Dice over the batch (or the recipe's choice)")
+    p.add_argument("--presence-weight", type=float, default=None, metavar="W",
+                   help="weight of the image-level presence loss (the peak probability against "
+                        "'the truth has a lesion'); overrides the recipe's")
     p.add_argument("--lovasz-weight", type=float, default=None, metavar="W",
                    help="weight of the per-image Lovász Jaccard loss beside BCE + Dice (0: off); "
                         "overrides the recipe's")
@@ -203,7 +206,8 @@ def train_organ(args, argv: list[str]) -> int:
         learning_rate=args.learning_rate or recipe.learning_rate,
         patience=recipe.patience,
         warmup_epochs=recipe.warmup_epochs,
-        presence_weight=recipe.presence_weight,
+        presence_weight=(recipe.presence_weight if args.presence_weight is None
+                         else args.presence_weight),
         dice_per_image=recipe.dice_per_image or args.dice_per_image,
         lovasz_weight=recipe.lovasz_weight if args.lovasz_weight is None else args.lovasz_weight,
         keep_epoch_weights=args.keep_epoch_weights or recipe.average_last_epochs > 0,
@@ -350,7 +354,7 @@ def train_organ(args, argv: list[str]) -> int:
         "best_val_dice": float(max(history.history.get("val_dice", [0.0]))),
         "checkpoint_monitor": CHECKPOINT_MONITOR,
         "best_val_balanced_dice": float(max(history.history.get(CHECKPOINT_MONITOR, [0.0]))),
-        "presence_weight": recipe.presence_weight,
+        "presence_weight": cfg.presence_weight,
         "dice_loss": "per lesion image" if cfg.dice_per_image else "batch",
         **({"lovasz_weight": cfg.lovasz_weight} if cfg.lovasz_weight else {}),
         "batch_size": cfg.batch_size,
