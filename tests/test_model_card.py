@@ -22,3 +22,17 @@ def test_card_with_several_data_sets_and_per_scanner_metrics():
                                "file_count": 4}}
     assert "thyroidultrasound (p_image+p_mask, 4 files)" in card_markdown(
         SimpleNamespace(card=one, source="file"), get_organ("thyroid"))
+
+
+def test_card_shows_the_95_percent_intervals_where_the_card_has_them():
+    card = {"test_metrics": {
+        "test:BUSI": {"images": 112, "dice_mean": 0.746, "dice_mean_ci95": [0.684, 0.803],
+                      "missed_lesion_rate": 0.071, "missed_lesion_rate_ci95": [0.033, 0.147],
+                      "false_positive_rate_lesion_free": 0.0714,
+                      "false_positive_rate_lesion_free_ci95": [0.0198, 0.2264]},
+        "test:old": {"images": 5, "dice_mean": 0.5}}}
+    text = card_markdown(SimpleNamespace(card=card, source="file"), get_organ("breast"))
+    assert "| Test split: BUSI | 112 | 0.746 (0.684-0.803) |" in text
+    assert "| 7.1 (3.3-14.7) | 7.1 (2.0-22.6) |" in text
+    assert "| Test split: old | 5 | 0.500 |" in text  # a card without intervals reads as before
+    assert "95 % interval" in text

@@ -23,6 +23,7 @@ import numpy as np
 from training import metrics as M
 from training.datasets import DatasetError, Sample, find_dataset, load_gray, load_mask
 from training.degrade import DEGRADATIONS
+from training.intervals import bootstrap_mean_interval, wilson_interval
 from training.lesion_free_crops import lesion_free_crop
 from unet.registry import ORGANS
 
@@ -89,6 +90,14 @@ def summarize(rows: list[dict]) -> dict:
         "false_positive_rate_lesion_free_crops": _mean([float(c) for c in crops]),
         "per_class": {},
     }
+    # 95 % intervals (training/intervals.py): bootstrap over lesion images, Wilson for shares
+    summary["dice_mean_ci95"] = bootstrap_mean_interval([r["dice"] for r in lesion])
+    summary["missed_lesion_rate_ci95"] = (
+        wilson_interval(sum(not r["predicted_lesion"] for r in lesion), len(lesion))
+        if lesion else None)
+    summary["false_positive_rate_lesion_free_ci95"] = (
+        wilson_interval(sum(r["predicted_lesion"] for r in normal), len(normal))
+        if normal else None)
     for label in sorted({r["label"] for r in rows}):
         sub = [r for r in rows if r["label"] == label]
         sub_lesion = [r for r in sub if r["has_lesion"]]
@@ -129,6 +138,13 @@ def format_table(name: str, summary: dict) -> str:
                  "dice_mean", "iou_mean", "precision_mean", "recall_mean")) + "  "
              + ("n/a" if summary["hd95_px_mean"] is None else f"{summary['hd95_px_mean']:.1f}")
              + "   " + f(summary["false_positive_rate_lesion_free"])]
+    intervals = [f"{label} {f(summary[key][0])}-{f(summary[key][1])}"
+                 for label, key in (("Dice", "dice_mean_ci95"),
+                                    ("FP rate", "false_positive_rate_lesion_free_ci95"))
+                 if summary.get(key)]
+    if intervals:
+        lines.append("  95 % intervals: " + ", ".join(intervals)
+                     + " (bootstrap over images; Wilson for the share)")
     if summary.get("lesion_free_crops"):
         lines.append(f"  lesion-free crops beside the lesions: {summary['lesion_free_crops']}, "
                      "a lesion reported on "

@@ -45,6 +45,7 @@ import numpy as np
 
 from training.datasets import DatasetError, Sample, find_dataset, load_gray, load_mask
 from training.evaluate import select
+from training.intervals import wilson_interval
 from unet.registry import ORGANS
 
 BAD_DICE = 0.5
@@ -273,12 +274,7 @@ def quality_row(segmenter, sample: Sample, layer: str) -> dict:
 
 def wilson_upper(bad: int, n: int, z: float = 1.2816) -> float:
     """One-sided upper confidence bound (90 % by default) of a share bad/n (Wilson score)."""
-    if n == 0:
-        return 1.0
-    p = bad / n
-    centre = p + z * z / (2 * n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return float((centre + half) / (1 + z * z / n))
+    return wilson_interval(bad, n, z)[1]
 
 
 DISPLAY_STEP = 0.01  # the app shows the estimate with two decimals (unet/trust.py)

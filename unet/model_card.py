@@ -20,6 +20,13 @@ def _percent(value, *, unit: bool = False) -> str:
     return f"{100 * float(value):.1f}" + (" %" if unit else "")
 
 
+def _with_interval(text: str, interval, show) -> str:
+    """'0.746 (0.684-0.803)': the figure and its 95 % interval, where the card has one."""
+    if not interval or len(interval) != 2 or text == "n/a":
+        return text
+    return f"{text} ({show(interval[0])}-{show(interval[1])})"
+
+
 _SET_NAMES = {"test": "Test split", "test_raw_frames": "Test split, uncropped scanner frames"}
 _ARCHITECTURES = {"efficientnet_unet": "U-Net on an EfficientNet-Lite0 encoder",
                   "unet": "U-Net trained from scratch"}
@@ -102,12 +109,20 @@ def card_markdown(segmenter: Segmenter | None, organ: OrganConfig,
         for name, m in metrics.items():
             if not isinstance(m, dict):
                 continue
+            dice = _with_interval(_fmt(m.get("dice_mean")), m.get("dice_mean_ci95"), _fmt)
+            missed = _with_interval(_percent(m.get("missed_lesion_rate")),
+                                    m.get("missed_lesion_rate_ci95"), _percent)
+            alarms = _with_interval(_percent(m.get("false_positive_rate_lesion_free")),
+                                    m.get("false_positive_rate_lesion_free_ci95"), _percent)
             lines.append(
-                f"| {_set_name(name)} | {_fmt(m.get('images'))} | "
-                f"{_fmt(m.get('dice_mean'))} | {_fmt(m.get('iou_mean'))} | "
+                f"| {_set_name(name)} | {_fmt(m.get('images'))} | {dice} | "
+                f"{_fmt(m.get('iou_mean'))} | "
                 f"{_fmt(m.get('precision_mean'))} | {_fmt(m.get('recall_mean'))} | "
-                f"{_fmt(m.get('hd95_px_mean'), 1)} | {_percent(m.get('missed_lesion_rate'))} | "
-                f"{_percent(m.get('false_positive_rate_lesion_free'))} |")
+                f"{_fmt(m.get('hd95_px_mean'), 1)} | {missed} | {alarms} |")
+        if any(isinstance(m, dict) and m.get("dice_mean_ci95") for m in metrics.values()):
+            lines += ["", "In brackets: the 95 % interval (Dice: bootstrap over the set's "
+                      "images; shares: Wilson score). A set of tens of images pins a figure "
+                      "down only that far."]
     extra = card.get("limitations") or card.get("limits")
     if isinstance(extra, str):
         limits.append(f"- {extra}")
