@@ -124,3 +124,17 @@ def test_loss_config_round_trip_keeps_the_lovasz_weight():
     # the missed 9-pixel lesion costs its whole Jaccard (1) for one of two lesion images
     assert float(loss(truth, pred)) == pytest.approx(float(BceDiceLoss()(truth, pred)) + 0.5,
                                                      abs=1e-3)
+
+
+def test_loss_weight_options_are_parsed_and_checked():
+    from training.run import parse_args
+
+    base = ["--organ", "breast", "--data-dir", "d"]
+    args = parse_args(base)
+    assert (args.presence_weight, args.lovasz_weight) == (None, None)  # the recipe's
+    args = parse_args([*base, "--presence-weight", "0.25", "--lovasz-weight", "0"])
+    assert (args.presence_weight, args.lovasz_weight) == (0.25, 0.0)
+    for option in ("--presence-weight", "--lovasz-weight"):
+        for bad in ("-1", "x", "inf", "nan"):
+            with pytest.raises(SystemExit):
+                parse_args([*base, option, bad])

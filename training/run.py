@@ -79,10 +79,10 @@ def parse_args(argv=None):
     p.add_argument("--dice-per-image", action="store_true",
                    help="Dice loss as the mean over each batch's lesion images (as the metric "
                         "is reported) instead of one Dice over the batch (or the recipe's choice)")
-    p.add_argument("--presence-weight", type=float, default=None, metavar="W",
+    p.add_argument("--presence-weight", type=loss_weight, default=None, metavar="W",
                    help="weight of the image-level presence loss (the peak probability against "
                         "'the truth has a lesion'); overrides the recipe's")
-    p.add_argument("--lovasz-weight", type=float, default=None, metavar="W",
+    p.add_argument("--lovasz-weight", type=loss_weight, default=None, metavar="W",
                    help="weight of the per-image Lovász Jaccard loss beside BCE + Dice (0: off); "
                         "overrides the recipe's")
     p.add_argument("--keep-epoch-weights", action="store_true",
@@ -109,6 +109,16 @@ def probability(text: str) -> float:
         value = -1.0
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {text!r}")
+    return value
+
+
+def loss_weight(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a loss weight of 0 or more, got {text!r}")
     return value
 
 
