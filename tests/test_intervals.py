@@ -29,6 +29,7 @@ def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_images():
     assert bootstrap_mean_interval(small) == (lo, hi)  # seeded: same rows, same interval
     assert bootstrap_mean_interval([0.7] * 10) == pytest.approx((0.7, 0.7))
     assert bootstrap_mean_interval([]) is None
+    assert bootstrap_mean_interval([0.93, 0.96]) is None  # two images: no honest interval
 
 
 def test_summary_reports_the_intervals():
