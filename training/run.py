@@ -102,24 +102,23 @@ def parse_dataset_repeat(text: str) -> tuple[str, int]:
     return name, int(times)
 
 
-def probability(text: str) -> float:
+def _number(text: str, accept, expected: str) -> float:
+    """``text`` as a float that ``accept`` takes, else argparse's error naming ``expected``."""
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {text!r}")
+        value = float("nan")
+    if not accept(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def probability(text: str) -> float:
+    return _number(text, lambda v: 0.0 <= v <= 1.0, "a probability from 0 to 1")
 
 
 def loss_weight(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a loss weight of 0 or more, got {text!r}")
-    return value
+    return _number(text, lambda v: 0.0 <= v < float("inf"), "a loss weight of 0 or more")
 
 
 def main(argv=None) -> int:

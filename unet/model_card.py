@@ -20,11 +20,12 @@ def _percent(value, *, unit: bool = False) -> str:
     return f"{100 * float(value):.1f}" + (" %" if unit else "")
 
 
-def _with_interval(text: str, interval, show) -> str:
-    """'0.746 (0.684-0.803)': the figure and its 95 % interval, where the card has one."""
-    if not interval or len(interval) != 2 or text == "n/a":
-        return text
-    return f"{text} ({show(interval[0])}-{show(interval[1])})"
+def _with_interval(value, interval, show) -> str:
+    """'0.746 (0.684-0.803)': the figure, shown by ``show``, and its 95 % interval where the card
+    has one."""
+    if value is None or not interval or len(interval) != 2:
+        return show(value)
+    return f"{show(value)} ({show(interval[0])}-{show(interval[1])})"
 
 
 _SET_NAMES = {"test": "Test split", "test_raw_frames": "Test split, uncropped scanner frames"}
@@ -109,11 +110,10 @@ def card_markdown(segmenter: Segmenter | None, organ: OrganConfig,
         for name, m in metrics.items():
             if not isinstance(m, dict):
                 continue
-            dice = _with_interval(_fmt(m.get("dice_mean")), m.get("dice_mean_ci95"), _fmt)
-            missed = _with_interval(_percent(m.get("missed_lesion_rate")),
-                                    m.get("missed_lesion_rate_ci95"), _percent)
-            alarms = _with_interval(_percent(m.get("false_positive_rate_lesion_free")),
-                                    m.get("false_positive_rate_lesion_free_ci95"), _percent)
+            dice, missed, alarms = (
+                _with_interval(m.get(key), m.get(f"{key}_ci95"), show)
+                for key, show in (("dice_mean", _fmt), ("missed_lesion_rate", _percent),
+                                  ("false_positive_rate_lesion_free", _percent)))
             lines.append(
                 f"| {_set_name(name)} | {_fmt(m.get('images'))} | {dice} | "
                 f"{_fmt(m.get('iou_mean'))} | "
