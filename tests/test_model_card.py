@@ -36,3 +36,17 @@ def test_card_shows_the_95_percent_intervals_where_the_card_has_them():
     assert "| 7.1 (3.3-14.7) | 7.1 (2.0-22.6) |" in text
     assert "| Test split: old | 5 | 0.500 |" in text  # a card without intervals reads as before
     assert "95 % interval" in text
+
+
+def test_card_lists_its_own_measured_limitations_under_the_general_ones():
+    card = {"version": "breast-x",
+            "limitations": ["Axillary lymph-node scans: found 0 of 4 on validation.",
+                            "Second limit."]}
+    text = card_markdown(SimpleNamespace(card=card, source="file"), get_organ("breast"))
+    limits = text.split("#### Limits", 1)[1]
+    assert "\n- Axillary lymph-node scans: found 0 of 4 on validation." in limits
+    assert "\n- Second limit." in limits
+    assert limits.index("not a medical device") < limits.index("Axillary")
+    one = card_markdown(SimpleNamespace(card={"limitations": "One limit."}, source="file"),
+                        get_organ("breast"))
+    assert "\n- One limit." in one.split("#### Limits", 1)[1]
