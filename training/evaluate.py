@@ -72,6 +72,8 @@ def summarize(rows: list[dict]) -> dict:
     normal = [r for r in rows if not r["has_lesion"]]
     crops = [r["crop_reported_lesion"] for r in lesion
              if r.get("crop_reported_lesion") is not None]
+    missed = sum(not r["predicted_lesion"] for r in lesion)  # lesion images reported empty
+    marked = sum(r["predicted_lesion"] for r in normal)  # lesion-free images given a lesion
     summary = {
         "images": len(rows),
         "lesion_images": len(lesion),
@@ -82,22 +84,17 @@ def summarize(rows: list[dict]) -> dict:
         "precision_mean": _mean([r["precision"] for r in lesion]),
         "recall_mean": _mean([r["recall"] for r in lesion]),
         "hd95_px_mean": _mean([r["hd95_px"] for r in lesion]),
-        "missed_lesion_rate": (
-            float(np.mean([not r["predicted_lesion"] for r in lesion])) if lesion else None),
-        "false_positive_rate_lesion_free": (
-            float(np.mean([r["predicted_lesion"] for r in normal])) if normal else None),
+        "missed_lesion_rate": missed / len(lesion) if lesion else None,
+        "false_positive_rate_lesion_free": marked / len(normal) if normal else None,
         "lesion_free_crops": len(crops),
         "false_positive_rate_lesion_free_crops": _mean([float(c) for c in crops]),
         "per_class": {},
     }
     # 95 % intervals (training/intervals.py): bootstrap over lesion images, Wilson for shares
     summary["dice_mean_ci95"] = bootstrap_mean_interval([r["dice"] for r in lesion])
-    summary["missed_lesion_rate_ci95"] = (
-        wilson_interval(sum(not r["predicted_lesion"] for r in lesion), len(lesion))
-        if lesion else None)
+    summary["missed_lesion_rate_ci95"] = wilson_interval(missed, len(lesion)) if lesion else None
     summary["false_positive_rate_lesion_free_ci95"] = (
-        wilson_interval(sum(r["predicted_lesion"] for r in normal), len(normal))
-        if normal else None)
+        wilson_interval(marked, len(normal)) if normal else None)
     for label in sorted({r["label"] for r in rows}):
         sub = [r for r in rows if r["label"] == label]
         sub_lesion = [r for r in sub if r["has_lesion"]]
