@@ -128,7 +128,9 @@ def test_evaluate_cli_reports_a_wrong_folder_or_a_missing_manifest(tmp_path, cap
 
 def test_smoke_run_trains_on_the_training_splits_uncropped_frames_only(tmp_path):
     """The recipe's raw frames: the same cases as uncropped frames (matched by file name), those
-    of the training split only, so validation and test stay unseen."""
+    of the training split only, so validation and test stay unseen. The run also takes a fixed
+    subset of another data set's lesion images as extra training data: the card counts them,
+    and they enter no split."""
     import cv2
     import numpy as np
 
@@ -142,13 +144,26 @@ def test_smoke_run_trains_on_the_training_splits_uncropped_frames_only(tmp_path)
         cv2.imwrite(str(raw / "image" / f"{i}.PNG"), np.pad(gray, 24))
         cv2.imwrite(str(raw / "mask" / f"{i}.PNG"), np.pad(mask, 24))
     out, export = tmp_path / "runs", tmp_path / "export"
+    extra = write_image_mask_pairs(tmp_path / "breast", 6)
     rc = main(["--organ", "thyroid", "--data-dir", str(data), "--raw-data-dir", str(raw),
-               "--smoke", "--output-dir", str(out), "--export-dir", str(export)])
+               "--smoke", "--output-dir", str(out), "--export-dir", str(export),
+               "--extra-training-data", str(extra), "--extra-training-images", "4"])
     assert rc == 0
     card = json.loads((export / "thyroid.json").read_text())
     manifest = json.loads((export / "thyroid_split.json").read_text())
     assert card["training"]["raw_frames_in_training"] == len(manifest["splits"]["train"]) > 0
     assert "test_raw_frames" in card["test_metrics"]
+    assert card["training"]["extra_training_data"] == {"breast": 4}
+    assert {i["dataset"] for split in manifest["splits"].values() for i in split} == {"data"}
+
+
+def test_extra_training_data_that_is_also_a_data_dir_is_a_clear_error(tmp_path, capsys):
+    data = write_image_mask_pairs(tmp_path / "data", 4)
+    rc = main(["--organ", "thyroid", "--data-dir", str(data), "--smoke",
+               "--output-dir", str(tmp_path / "runs"), "--extra-training-data", str(data)])
+    assert rc == 2
+    assert "give it once" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # refused before a run folder was written
 
 
 def test_training_seed_changes_the_weights_but_not_the_split(smoke_run, tmp_path):

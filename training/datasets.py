@@ -165,6 +165,16 @@ def _find_layout(root: Path) -> Dataset:
     )
 
 
+def has_lesion(sample: Sample) -> bool:
+    """True when one of the sample's mask files marks a lesion (BUSI's lesion-free scans come
+    with all-black mask files, so having a mask file is not enough)."""
+    for path in sample.mask_paths:
+        mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if mask is not None and (mask > 127).any():
+            return True
+    return False
+
+
 def load_gray(path: Path) -> np.ndarray:
     """Read an image file as uint8 grayscale through the same reader the app uses."""
     from unet.reader import read_image

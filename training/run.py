@@ -39,6 +39,13 @@ def parse_args(argv=None):
                    help="optional folder of the same cases as uncropped scanner frames "
                         "(DDTI_raw: image/ + mask/), scored on the same test split by file name; "
                         "where the recipe says so, the training split's frames are trained on")
+    p.add_argument("--extra-training-data", action="append", default=[], metavar="DIR",
+                   help="a data set whose lesion images are added to the training split only "
+                        "(never validated or tested on; the split is unchanged), e.g. the breast "
+                        "sets for the thyroid model; repeatable")
+    p.add_argument("--extra-training-images", type=int, default=None, metavar="N",
+                   help="with --extra-training-data: a fixed random subset of N of its lesion "
+                        "images (drawn with the training seed) instead of all")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--learning-rate", type=float, default=None)
@@ -166,15 +173,11 @@ def split_labels_and_groups(samples) -> tuple[list[str], list[int]]:
 
 def lesion_free_labels(samples, labels: list[str]) -> set[str]:
     """Classes whose every image has no lesion (no mask file, or only empty masks: BUSI normal)."""
-    import cv2
-
-    def empty(s):
-        return all(not (cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 127).any()
-                   for p in s.mask_paths)
+    from training.datasets import has_lesion
 
     candidates = set(labels)
     for s, lab in zip(samples, labels, strict=True):
-        if lab in candidates and not empty(s):
+        if lab in candidates and has_lesion(s):
             candidates.discard(lab)
     return candidates
 
@@ -235,6 +238,7 @@ def train_organ(args, argv: list[str]) -> int:
 
         raise DatasetError(f"two data sets share a folder name ({', '.join(names)}); "
                            "rename one so the split manifest can tell them apart")
+    extra_train = extra_training(args, names, training_seed)  # checked before anything is written
     limit = args.max_images or (24 if args.smoke else None)
     samples = [s for d in datasets for s in (d.samples[:limit] if limit else d.samples)]
     run_dir = Path(args.output_dir) / f"{organ.key}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -300,10 +304,12 @@ def train_organ(args, argv: list[str]) -> int:
                            f"data sets given ({', '.join(names)})")
     t_load = time.time()
     raw_train = raw_training_frames(recipe, args.raw_data_dir, manifest)
-    train_split, crops = cached("train", crops=recipe.crops_per_epoch > 0, extra=raw_train)
+    train_split, crops = cached("train", crops=recipe.crops_per_epoch > 0,
+                                extra=[*raw_train, *extra_train])
     val_split, _ = cached("val")
     print(f"cached {len(train_split)} training and {len(val_split)} validation images at {size} px"
-          f" ({len(raw_train)} of them uncropped frames), {len(crops) if crops else 0} "
+          f" ({len(raw_train)} of them uncropped frames, {len(extra_train)} from the extra "
+          f"training data), {len(crops) if crops else 0} "
           f"lesion-free crops, in {time.time() - t_load:.0f} s",
           flush=True)
     workers = args.workers or min(8, os.cpu_count() or 1)
@@ -345,6 +351,7 @@ def train_organ(args, argv: list[str]) -> int:
         weight_average = average_run_epochs(model, run_dir, epochs)
 
     from training.export import export_run
+    from training.extra_data import count_by_dataset
     from training.figures import plot_training_curves
 
     plot_training_curves(run_dir / "history.csv", run_dir / "training_curves.png")
@@ -374,6 +381,7 @@ def train_organ(args, argv: list[str]) -> int:
         "lesion_free_crops": len(crops) if crops else 0,
         "crops_per_epoch": recipe.crops_per_epoch,
         "raw_frames_in_training": len(raw_train),
+        **({"extra_training_data": count_by_dataset(extra_train)} if extra_train else {}),
         **({"weight_average": weight_average} if weight_average else {}),
         "train_seconds": round(train_seconds, 1),
         "hardware": hardware_summary(),
@@ -400,6 +408,23 @@ def raw_training_frames(recipe, raw_data_dir: str | None, manifest: dict) -> lis
     from training.export import split_samples
 
     return split_samples([find_dataset(raw_data_dir)], manifest, "train")
+
+
+def extra_training(args, names: list[str], seed: int) -> list:
+    """The --extra-training-data lesion images (training only); none without the option."""
+    from training.datasets import DatasetError, find_dataset
+    from training.extra_data import extra_training_samples
+
+    if not args.extra_training_data:
+        if args.extra_training_images is not None:
+            raise DatasetError("--extra-training-images needs --extra-training-data")
+        return []
+    extra = [find_dataset(d) for d in args.extra_training_data]
+    clash = sorted({d.root.name for d in extra} & set(names))
+    if clash:
+        raise DatasetError(f"{', '.join(clash)} is given both as --data-dir and as "
+                           "--extra-training-data; give it once")
+    return extra_training_samples(extra, args.extra_training_images, seed)
 
 
 def recipe_init_weights(recipe) -> str | None:
