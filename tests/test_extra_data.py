@@ -52,3 +52,12 @@ def test_a_limit_draws_a_fixed_subset_that_the_seed_moves(dataset):
 def test_unusable_extra_data_is_a_clear_error(dataset, lesions, limit, words):
     with pytest.raises(DatasetError, match=words):
         extra_training_samples([dataset("A", lesions, 4)], limit, seed=0)
+
+
+def test_an_unreadable_mask_file_is_a_clear_error(dataset, tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    sets = [dataset("A", 2, 0)]
+    sets[0].samples.append(Sample(tmp_path / "x.png", (tmp_path / "broken.png",), "benign",
+                                  "x.png", dataset="A"))
+    with pytest.raises(DatasetError, match="Cannot read mask"):
+        extra_training_samples(sets, None, seed=0)

@@ -167,10 +167,13 @@ def _find_layout(root: Path) -> Dataset:
 
 def has_lesion(sample: Sample) -> bool:
     """True when one of the sample's mask files marks a lesion (BUSI's lesion-free scans come
-    with all-black mask files, so having a mask file is not enough)."""
+    with all-black mask files, so having a mask file is not enough). An unreadable mask file is
+    a DatasetError, as in load_mask."""
     for path in sample.mask_paths:
         mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if mask is not None and (mask > 127).any():
+        if mask is None:
+            raise DatasetError(f"Cannot read mask {path}.")
+        if (mask > 127).any():
             return True
     return False
 
