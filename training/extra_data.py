@@ -9,6 +9,8 @@ an outlined lesion are taken: another organ's lesion-free scans say nothing abou
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from training.datasets import Dataset, DatasetError, Sample, has_lesion
@@ -31,7 +33,4 @@ def extra_training_samples(datasets: list[Dataset], limit: int | None, seed: int
 
 
 def count_by_dataset(samples: list[Sample]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for s in samples:
-        counts[s.dataset] = counts.get(s.dataset, 0) + 1
-    return counts
+    return dict(Counter(s.dataset for s in samples))
