@@ -4,7 +4,7 @@ Run with ``python app.py`` (Hugging Face Spaces does the same). The server addre
 come from GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Gradio reads them when launch() is given
 none). UI wiring only: one builder per tab, the event handlers that turn results into component
 updates, and the wiring. All image and model work lives in the ``unet`` package
-(:mod:`unet.result`, :mod:`unet.summary`, :mod:`unet.teaching`, :mod:`unet.examples` ...).
+(:mod:`webapp.result`, :mod:`webapp.summary`, :mod:`webapp.teaching`, :mod:`webapp.examples` ...).
 
 Public API: one endpoint, ``/segment`` (image file, organ, threshold) -> (mask PNG, overlay PNG,
 measurements JSON). Every other event is private.
@@ -29,13 +29,16 @@ import pandas as pd  # noqa: E402
 from unet import summary  # noqa: E402
 from unet.batch import run_batch  # noqa: E402
 from unet.errors import ImageInputError  # noqa: E402
-from unet.examples import EXAMPLES_DIR, Example, load_examples  # noqa: E402
-from unet.ground_truth import read_truth  # noqa: E402
-from unet.inputs import UPLOAD_SUFFIXES, parse_frame  # noqa: E402
-from unet.model_card import card_markdown  # noqa: E402
-from unet.reader import MAX_PIXELS  # noqa: E402
-from unet.registry import ORGANS, get_organ  # noqa: E402
-from unet.result import (  # noqa: E402
+from unet.inference.models import ModelUnavailableError, Segmenters, default_threshold  # noqa: E402
+from unet.inference.registry import ORGANS, get_organ  # noqa: E402
+from unet.inference.segmenter import Segmenter  # noqa: E402
+from unet.io.ground_truth import read_truth  # noqa: E402
+from unet.io.reader import MAX_PIXELS  # noqa: E402
+from unet.io.uploads import UPLOAD_SUFFIXES, parse_frame  # noqa: E402
+from unet.transforms.test_time_augmentation import uses_extra_views  # noqa: E402
+from webapp.examples import EXAMPLES_DIR, Example, load_examples  # noqa: E402
+from webapp.model_card import card_markdown  # noqa: E402
+from webapp.result import (  # noqa: E402
     Result,
     View,
     box_is_partial,
@@ -43,12 +46,9 @@ from unet.result import (  # noqa: E402
     render,
     segment_upload,
 )
-from unet.result import segment_api as run_segment_api  # noqa: E402
-from unet.scratch import scratch  # noqa: E402
-from unet.segmenter import Segmenter  # noqa: E402
-from unet.segmenters import ModelUnavailableError, Segmenters, default_threshold  # noqa: E402
-from unet.teaching import architecture_markdown, feature_maps  # noqa: E402
-from unet.test_time_augmentation import uses_extra_views  # noqa: E402
+from webapp.result import segment_api as run_segment_api  # noqa: E402
+from webapp.scratch import scratch  # noqa: E402
+from webapp.teaching import architecture_markdown, feature_maps  # noqa: E402
 
 log = logging.getLogger("app")
 

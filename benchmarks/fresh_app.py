@@ -22,9 +22,9 @@ def main() -> None:
         sys.path.insert(0, root)
     import app
     from benchmarks.speed import fresh_model
-    from unet.registry import ORGANS
-    from unet.segmenter import Segmenter
-    from unet.segmenters import Segmenters
+    from unet.inference.models import Segmenters
+    from unet.inference.registry import ORGANS
+    from unet.inference.segmenter import Segmenter
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     t0 = time.perf_counter()

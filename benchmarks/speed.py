@@ -3,13 +3,13 @@
 Measures in one run, side by side (median and p95 over ``--repeats`` repetitions):
 
 1. The model pass alone on the test-time-augmentation batch of 2: the app's engine
-   (``Segmenter.predict_batch``: LiteRT with XNNPACK, see ``unet.engine``), the same weights
+   (``Segmenter.predict_batch``: LiteRT with XNNPACK, see ``unet.inference.engine``), the same weights
    converted with tf2onnx and run by ONNX Runtime (CPU provider, same thread count), TensorFlow's
    compiled ``tf.function`` (the app's path before the engine), and naive ``model.predict(x)``.
    The four run interleaved, in rotating order, so that a change in machine load hits all of
    them alike. Also checks that they agree.
 2. One upload end to end (read, field of view, preprocess, model with TTA, post-process,
-   measurements, overlay) for a 600x500 PNG and a 1024x768 DICOM made from ``unet.phantom``.
+   measurements, overlay) for a 600x500 PNG and a 1024x768 DICOM made from ``unet.testing.phantom``.
 3. A re-render after a slider move: overlay + measurements on the cached result, no model call.
 4. App start-up (``python app.py`` in a subprocess) to the first answered ``segment`` request
    through gradio_client, then more requests; peak resident memory of the app's processes.
@@ -159,9 +159,9 @@ def free_port() -> int:
 def fresh_model(organ):
     """A freshly built (untrained) model with the organ's architecture."""
     try:
-        from unet.architectures import build_model
+        from unet.networks.architectures import build_model
     except ImportError:  # before architectures were named in the registry
-        from unet.model import build_unet
+        from unet.networks.unet import build_unet
 
         return build_unet(organ.input_size, **organ.model_kwargs)
     return build_model(getattr(organ, "architecture", "unet"), organ.input_size,
@@ -172,7 +172,7 @@ def load_segmenter(organ, weights: str):
     """(segmenter, trained?) from --weights: 'auto', 'fresh' or a .keras path.
 
     Always on the app's engine (a model given in code would otherwise run as plain Keras)."""
-    from unet.segmenter import Segmenter
+    from unet.inference.segmenter import Segmenter
 
     if weights == "fresh":
         model = fresh_model(organ)
@@ -254,9 +254,9 @@ def onnx_session(proto, threads: int):
 
 def tta_batch(segmenter) -> np.ndarray:
     """The (2, S, S, 1) batch Segmenter.segment sends: a phantom frame and its mirror image."""
-    from unet.fov import find_field_of_view
-    from unet.phantom import make_scanner_frame
-    from unet.preprocess import to_model_input
+    from unet.testing.phantom import make_scanner_frame
+    from unet.transforms.fov import find_field_of_view
+    from unet.transforms.preprocess import to_model_input
 
     frame, _, _ = make_scanner_frame(500, 600, seed=1)
     crop = frame[find_field_of_view(frame).slice]
@@ -305,8 +305,8 @@ def write_inputs(folder: Path) -> dict[str, Path]:
     """A 600x500 PNG and a 1024x768 ultrasound DICOM (with region spacing) from the phantom."""
     import cv2
 
-    from unet.phantom import make_scanner_frame
-    from unet.synthetic_dicom import synthetic_dicom, write_dicom
+    from unet.testing.phantom import make_scanner_frame
+    from unet.testing.synthetic_dicom import synthetic_dicom, write_dicom
 
     png_frame, _, _ = make_scanner_frame(500, 600, seed=1)
     png = folder / "scanner_600x500.png"
@@ -321,7 +321,7 @@ def write_inputs(folder: Path) -> dict[str, Path]:
 
 def bench_end_to_end(segmenter, inputs: dict[str, Path], repeats: int, warmup: int) -> dict:
     from unet.analysis import Analysis, analyze
-    from unet.reader import read_image
+    from unet.io.reader import read_image
 
     organ = segmenter.organ
     results = {}
@@ -729,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
         "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
         "note": "0 = TensorFlow's default (all cores)"}
 
-    from unet.registry import get_organ
+    from unet.inference.registry import get_organ
 
     organ = get_organ(args.organ)
     segmenter, trained = load_segmenter(organ, args.weights)

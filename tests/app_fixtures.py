@@ -17,16 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from unet.registry import ORGANS
-from unet.segmenter import Segmenter
+from unet.inference.registry import ORGANS
+from unet.inference.segmenter import Segmenter
 
 
 def fresh_model(organ):
     """An untrained network of the organ's registered architecture."""
     try:
-        from unet.architectures import build_model
+        from unet.networks.architectures import build_model
     except ImportError:  # before the registry named architectures: the plain U-Net
-        from unet.model import build_unet
+        from unet.networks.unet import build_unet
 
         return build_unet(organ.input_size, **organ.model_kwargs)
     return build_model(getattr(organ, "architecture", "unet"), organ.input_size,
@@ -89,7 +89,7 @@ def running_app(segmenters, **launch_kwargs) -> Iterator[tuple[object, str]]:
 def write_phantom(folder, *, seed: int = 3, height: int = 240, width: int = 300,
                   name: str = "phantom.png") -> tuple[str, np.ndarray, np.ndarray]:
     """A synthetic phantom PNG; returns (path, image, true lesion mask)."""
-    from unet.phantom import make_phantom
+    from unet.testing.phantom import make_phantom
 
     image, mask = make_phantom(height, width, seed=seed)
     path = os.path.join(str(folder), name)

@@ -1,7 +1,7 @@
 """A generated corpus of bad (and good-but-unusual) upload files, for the robustness tests.
 
 Every function takes a folder, writes one file into it and returns the file's path. Nothing here
-is a real patient image: pictures come from :mod:`unet.phantom`, DICOM tags are obviously fake.
+is a real patient image: pictures come from :mod:`unet.testing.phantom`, DICOM tags are obviously fake.
 
 * ``BAD``: files every entry point must refuse with a clear :class:`unet.errors.ImageInputError`
   message (reader), an "error" row and exit code 1 (CLI) or an error shown to the user (app).
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from unet.synthetic_dicom import dicom_bytes, synthetic_dicom
+from unet.testing.synthetic_dicom import dicom_bytes, synthetic_dicom
 
 PATIENT_NAME = "Qwertz^Privacyprobe"  # fake patient name: must never reach a message or log
 PATIENT_ID = "PRIVACY-ID-0042"
@@ -32,7 +32,7 @@ PATIENT_ID = "PRIVACY-ID-0042"
 
 def phantom(height: int = 96, width: int = 128, seed: int = 0) -> np.ndarray:
     """A small synthetic ultrasound picture (uint8, H x W)."""
-    from unet.phantom import make_phantom
+    from unet.testing.phantom import make_phantom
 
     image, _ = make_phantom(height, width, seed=seed)
     return image
@@ -109,7 +109,7 @@ def png_bomb(folder: Path) -> Path:
 
 def pixel_limit_png(folder: Path) -> Path:
     """A real, complete PNG just over the reader's MAX_PIXELS (8000 x 5001 black pixels)."""
-    from unet.reader import MAX_PIXELS
+    from unet.io.reader import MAX_PIXELS
 
     width = 8000
     height = MAX_PIXELS // width + 1

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from unet.model import build_unet
-from unet.registry import get_organ
-from unet.segmenter import Segmenter
+from unet.inference.registry import get_organ
+from unet.inference.segmenter import Segmenter
+from unet.networks.unet import build_unet
 
 
 def small_organ(key: str = "breast", size: int = 64):
@@ -27,7 +27,7 @@ def write_image_mask_pairs(root, count: int, height: int = 80, width: int = 96):
     import cv2
     import numpy as np
 
-    from unet.phantom import make_phantom
+    from unet.testing.phantom import make_phantom
 
     root = Path(root)
     (root / "images").mkdir(parents=True)

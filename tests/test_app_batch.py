@@ -14,7 +14,7 @@ from PIL import Image
 import app
 from tests import bad_inputs
 from tests.app_fixtures import test_models, write_phantom
-from unet.segmenters import Segmenters
+from unet.inference.models import Segmenters
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
 

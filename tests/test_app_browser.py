@@ -137,8 +137,8 @@ def test_every_example_works_after_the_clean_ups(browser, served, tmp_path):
     swept). The clean-ups are aged here, then every thumbnail is clicked."""
     from gradio.route_utils import delete_files_created_by_app
 
-    from unet.examples import load_examples
-    from unet.scratch import scratch
+    from webapp.examples import load_examples
+    from webapp.scratch import scratch
 
     demo, address = served
     examples = load_examples()
@@ -169,7 +169,7 @@ def test_every_example_works_after_the_clean_ups(browser, served, tmp_path):
 def test_ground_truth_workflow_and_teaching_tab(browser, url, tmp_path):
     """Mask before image, the example with its true mask, another image replacing it while on
     the ground-truth tab, the field-of-view box, and the teaching tab's feature maps."""
-    from unet.examples import load_examples
+    from webapp.examples import load_examples
 
     with_truth = next(e for e in load_examples() if e.truth is not None)
     page, errors = open_app(browser, url)
@@ -221,7 +221,7 @@ def test_ground_truth_workflow_and_teaching_tab(browser, url, tmp_path):
 
 
 def test_batch_tab(browser, url, tmp_path):
-    from unet.examples import load_examples
+    from webapp.examples import load_examples
 
     breast = [str(e.path) for e in load_examples() if e.organ == "breast"]
     bad = tmp_path / "notes.png"

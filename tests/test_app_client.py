@@ -21,12 +21,12 @@ from tests import bad_inputs
 from tests.app_fixtures import running_app, test_models, write_phantom
 from unet import ground_truth, inputs, summary, teaching, trust
 from unet.errors import ImageInputError
-from unet.examples import EXAMPLES_DIR, host_examples, load_examples
-from unet.model_card import card_markdown
-from unet.result import Result, display_copy, render
-from unet.scratch import Scratch, scratch
-from unet.segmenters import Segmenters, default_threshold
-from unet.teaching import feature_maps
+from unet.inference.models import Segmenters, default_threshold
+from webapp.examples import EXAMPLES_DIR, host_examples, load_examples
+from webapp.model_card import card_markdown
+from webapp.result import Result, display_copy, render
+from webapp.scratch import Scratch, scratch
+from webapp.teaching import feature_maps
 
 gradio_client = pytest.importorskip("gradio_client")
 # gr.Warning outside a running request is a Python warning; the messages are asserted instead.
@@ -450,7 +450,7 @@ def test_teaching_tab(segmenters, phantom):
 
 
 def test_teaching_reads_any_encoder_decoder():
-    from unet.model import build_unet
+    from unet.networks.unet import build_unet
 
     unet = build_unet(64, depth=3, base_filters=4, normalization="batch", dropout=0.1)
     assert teaching.feature_layers(unet) == ("enc0_relu2", "enc1_relu2", "bottleneck_relu2",
@@ -458,7 +458,7 @@ def test_teaching_reads_any_encoder_decoder():
     arch = teaching.architecture(unet)
     assert arch["encoder"] == [(64, 64, 4), (32, 32, 8), (16, 16, 16)]
     assert arch["bottleneck"] == (8, 8, 32) and arch["decoder"][0] == (64, 64, 4)
-    efficientnet = pytest.importorskip("unet.efficientnet_unet")
+    efficientnet = pytest.importorskip("unet.networks.efficientnet_unet")
     other = efficientnet.build_efficientnet_unet(64)
     found = teaching.levels(other)
     assert found["bottleneck"][1][:2] == (2, 2)
@@ -491,7 +491,7 @@ def test_card_markdown_shows_data_metrics_and_limits(models):
 
 
 def test_bundled_examples_are_real_small_and_attributed():
-    from unet.reader import read_image
+    from unet.io.reader import read_image
 
     examples = load_examples(EXAMPLES_DIR)
     assert len(examples) >= 4 and {e.organ for e in examples} == {"breast", "thyroid"}
@@ -644,7 +644,7 @@ def test_a_scan_given_as_ground_truth_is_refused(segmenters, phantom):
 
 
 def test_both_empty_is_agreement_not_a_score(segmenters, tmp_path):
-    from unet.phantom import make_phantom
+    from unet.testing.phantom import make_phantom
 
     image, _ = make_phantom(240, 300, seed=5, lesion=False)
     path, truth = tmp_path / "normal.png", tmp_path / "normal_mask.png"
@@ -716,14 +716,14 @@ def test_downloads_tell_cases_apart_and_carry_their_facts(segmenters, phantom, t
     band = overlay[height:]
     assert overlay.shape[1] == width and len(band) >= 20
     assert band.mean() < 60 and (band > 200).any()  # a dark band with light text on it
-    from unet.downloads import overlay_legend
+    from webapp.downloads import overlay_legend
 
     legend = " ".join(overlay_legend("Thyroid", "contour", 0.35))
     assert "threshold 0.35" in legend and "NOT FOR DIAGNOSIS" in legend
 
 
 def test_field_of_view_box_and_enlarged_small_images(segmenters, tmp_path):
-    from unet.phantom import make_scanner_frame
+    from unet.testing.phantom import make_scanner_frame
 
     frame, _, _ = make_scanner_frame(300, 400, seed=2)
     path = tmp_path / "screen.png"

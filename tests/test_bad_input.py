@@ -11,7 +11,7 @@ from PIL import Image
 
 from tests import bad_inputs
 from unet.errors import ImageInputError
-from unet.reader import LoadedImage, read_image
+from unet.io.reader import LoadedImage, read_image
 
 BAD = sorted(bad_inputs.BAD)
 GOOD = sorted(bad_inputs.GOOD_UNUSUAL)
@@ -40,7 +40,7 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope="module")
 def small_model_file(tmp_path_factory):
     """A real (untrained) small U-Net saved as .keras, for `--weights`."""
-    from unet.model import build_unet
+    from unet.networks.unet import build_unet
 
     path = tmp_path_factory.mktemp("model") / "small.keras"
     build_unet(64, depth=2, base_filters=4).save(path)

@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import texture, write_image_mask_pairs
 from training.degrade import DEGRADATIONS, at_lower_resolution
-from unet.phantom import make_phantom
+from unet.testing.phantom import make_phantom
 
 
 def test_jpeg_and_lower_resolution_keep_the_scan_and_lose_detail():
@@ -26,8 +26,8 @@ def test_jpeg_and_lower_resolution_keep_the_scan_and_lose_detail():
 def test_evaluate_degrades_the_image_not_the_outline(tmp_path):
     from training.datasets import find_dataset
     from training.evaluate import score_image
-    from unet.registry import get_organ
-    from unet.segmenter import Segmenter
+    from unet.inference.registry import get_organ
+    from unet.inference.segmenter import Segmenter
 
     data = write_image_mask_pairs(tmp_path / "data", 1, height=160, width=192)
     sample = find_dataset(str(data)).samples[0]

@@ -8,8 +8,8 @@ import matplotlib
 import numpy as np
 import pytest
 
-from unet.architectures import build_model
-from unet.efficientnet_lite import block_plan, build_efficientnet_lite_classifier
+from unet.networks.architectures import build_model
+from unet.networks.efficientnet_lite import block_plan, build_efficientnet_lite_classifier
 
 pretrained = pytest.importorskip("training.pretrained")
 

@@ -1,4 +1,4 @@
-"""The LiteRT engine (unet/engine.py) gives the Keras model's answers, at any batch size."""
+"""The LiteRT engine (unet/inference/engine.py) gives the Keras model's answers, at any batch size."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from tests.helpers import keras_output, small_organ
-from unet.engine import LiteRTEngine, prune_cache, usable_threads
-from unet.fov import find_field_of_view
-from unet.model import build_unet
-from unet.phantom import make_scanner_frame
-from unet.preprocess import to_model_input
-from unet.registry import get_organ
-from unet.segmenter import Segmenter
+from unet.inference.engine import LiteRTEngine, prune_cache, usable_threads
+from unet.inference.registry import get_organ
+from unet.inference.segmenter import Segmenter
+from unet.networks.unet import build_unet
+from unet.testing.phantom import make_scanner_frame
+from unet.transforms.fov import find_field_of_view
+from unet.transforms.preprocess import to_model_input
 
 
 @pytest.mark.parametrize("organ_key", ["breast", "thyroid"])
@@ -27,7 +27,7 @@ def test_bundled_weights_give_the_keras_models_probabilities(organ_key, engine_c
     # the flatbuffer shipped beside the weights is current (converted from exactly this .keras
     # file), so a fresh host converts nothing and caches nothing
     assert seg._litert._bundle is not None, "weights/<organ>.tflite is stale: run " \
-        "python -m unet.engine_bundle on the .keras file"
+        "python -m unet.inference.engine_bundle on the .keras file"
     assert seg._litert.conversions == 0 and not list(engine_cache.glob("*.tflite"))
     # a real-sized input: a scanner frame's field of view at the model's own input size, and its
     # mirror image, as segment() sends them
@@ -156,7 +156,7 @@ def test_concurrent_calls_get_their_own_answers():
 _SERVE_WITHOUT_TENSORFLOW = """
 import json, sys
 import numpy as np
-from unet.engine import LiteRTEngine
+from unet.inference.engine import LiteRTEngine
 engine = LiteRTEngine(None, weights=sys.argv[1], batch_sizes=(2,),
                       feature_layer="enc1_relu2")
 x = np.load(sys.argv[2])

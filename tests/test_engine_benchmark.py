@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import small_organ
-from unet.model import build_unet
-from unet.segmenter import Segmenter
+from unet.inference.segmenter import Segmenter
+from unet.networks.unet import build_unet
 
 
 def test_model_pass_compares_the_engine_with_onnxruntime_tf_function_and_predict():

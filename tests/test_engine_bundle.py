@@ -1,4 +1,4 @@
-"""The engine's flatbuffer shipped beside a .keras file (unet/engine_bundle.py): used only when it
+"""The engine's flatbuffer shipped beside a .keras file (unet/inference/engine_bundle.py): used only when it
 was converted from exactly that file; other batch sizes run through it in chunks."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from tests.helpers import keras_output
-from unet import engine_bundle
-from unet.engine import LiteRTEngine
-from unet.model import build_unet
+from unet.inference import engine_bundle
+from unet.inference.engine import LiteRTEngine
+from unet.networks.unet import build_unet
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_a_damaged_bundle_is_ignored(bundled, engine_cache):
 
 
 def test_every_shipped_weight_file_is_at_most_20_mb():
-    from unet.registry import WEIGHTS_DIR
+    from unet.inference.registry import WEIGHTS_DIR
 
     files = [p for p in WEIGHTS_DIR.iterdir() if p.suffix in (".keras", ".tflite")]
     assert len(files) >= 4, files  # a .keras and its flatbuffer per organ

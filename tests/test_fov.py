@@ -3,8 +3,8 @@ import time
 import numpy as np
 import pytest
 
-from unet.fov import Box, crop, find_field_of_view, paste
-from unet.phantom import make_phantom, make_scanner_frame
+from unet.testing.phantom import make_phantom, make_scanner_frame
+from unet.transforms.fov import Box, crop, find_field_of_view, paste
 
 CASES = [(seed, two_views) for seed in range(6) for two_views in (False, True)]
 

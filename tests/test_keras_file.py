@@ -1,11 +1,11 @@
-"""What a saved .keras file says about its network, read without Keras (unet/keras_file.py)."""
+"""What a saved .keras file says about its network, read without Keras (unet/inference/keras_file.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from unet.keras_file import UnreadableModelFile, read_facts
-from unet.model import build_unet
+from unet.inference.keras_file import UnreadableModelFile, read_facts
+from unet.networks.unet import build_unet
 
 
 def test_facts_follow_the_file_when_it_is_rewritten(tmp_path):

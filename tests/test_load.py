@@ -38,12 +38,12 @@ def test_soak_memory_is_flat(tmp_path):
     """The app's request path without Gradio (read, model, render, PNG and JSON files)."""
     import psutil
 
+    from unet.inference.models import Segmenters
+    from unet.inference.registry import get_organ
+    from unet.inference.segmenter import Segmenter
     from unet.overlay import MODES
-    from unet.phantom import make_scanner_frame
-    from unet.registry import get_organ
-    from unet.result import render, segment_upload
-    from unet.segmenter import Segmenter
-    from unet.segmenters import Segmenters
+    from unet.testing.phantom import make_scanner_frame
+    from webapp.result import render, segment_upload
 
     organ = get_organ("breast")
     # The organ's real architecture (fresh weights: memory does not depend on their values).

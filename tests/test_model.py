@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from unet.architectures import build_model
 from unet.errors import ImageInputError
-from unet.model import build_unet, load_model
-from unet.registry import ORGANS, get_organ
+from unet.inference.registry import ORGANS, get_organ
+from unet.networks.architectures import build_model
+from unet.networks.unet import build_unet, load_model
 
 
 def test_unet_shape_and_depth_arguments():

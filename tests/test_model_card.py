@@ -1,7 +1,7 @@
 from types import SimpleNamespace
 
-from unet.model_card import card_markdown
-from unet.registry import get_organ
+from unet.inference.registry import get_organ
+from webapp.model_card import card_markdown
 
 
 def test_card_with_several_data_sets_and_per_scanner_metrics():

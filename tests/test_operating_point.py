@@ -2,10 +2,10 @@ import json
 
 import numpy as np
 
-from unet.model import build_unet
-from unet.postprocess import clean_mask, remove_faint_components
-from unet.registry import get_organ
-from unet.segmenter import Segmenter
+from unet.inference.registry import get_organ
+from unet.inference.segmenter import Segmenter
+from unet.networks.unet import build_unet
+from unet.transforms.postprocess import clean_mask, remove_faint_components
 
 
 def test_faint_components_are_dropped_bright_ones_kept():

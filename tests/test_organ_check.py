@@ -9,10 +9,10 @@ import pytest
 
 from tests.helpers import fresh_segmenter
 from training.trust import fit_organ_check, organ_features, synthetic_negatives
-from unet import organ_check as OC
-from unet.phantom import make_phantom
-from unet.quality import assess
-from unet.registry import get_organ
+from unet.inference.registry import get_organ
+from unet.testing.phantom import make_phantom
+from unet.trust import organ_check as OC
+from unet.trust.quality import assess
 
 S = 64
 
@@ -105,7 +105,7 @@ def test_bundled_check_if_fitted_flags_a_document(organ):
     card = json.loads(get_organ(organ).card_path.read_text())
     if OC.OrganCheck.from_card(card) is None:
         pytest.skip(f"the {organ} card has no fitted organ check")
-    from unet.segmenter import Segmenter
+    from unet.inference.segmenter import Segmenter
 
     seg = Segmenter(organ)
     result = assess(seg, seg.segment(_document(seed=8)))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from unet.overlay import MODES, render_comparison, render_overlay
-from unet.phantom import make_phantom
+from unet.testing.phantom import make_phantom
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_render_speed_1024x768():
 
 @pytest.mark.parametrize("mode", ["filled", "contour"])
 def test_given_mask_draws_the_same_as_a_derived_one(scene, mode):
-    from unet.postprocess import clean_mask
+    from unet.transforms.postprocess import clean_mask
 
     gray, _, probability, _ = scene
     derived = render_overlay(gray, probability, mode=mode, threshold=0.6, min_area_px=30)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from unet.phantom import make_phantom, make_scanner_frame
+from unet.testing.phantom import make_phantom, make_scanner_frame
 
 
 def test_deterministic_by_seed():

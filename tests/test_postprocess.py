@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from unet.postprocess import clean_mask, fill_holes, min_area_from_fraction
+from unet.transforms.postprocess import clean_mask, fill_holes, min_area_from_fraction
 
 
 def ring(size=60, outer=20, inner=8):

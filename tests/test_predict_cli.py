@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from unet.model import build_unet
-from unet.phantom import make_phantom
+from unet.inference.registry import get_organ
+from unet.networks.unet import build_unet
 from unet.predict import main
-from unet.registry import get_organ
-from unet.synthetic_dicom import synthetic_dicom, write_dicom
+from unet.testing.phantom import make_phantom
+from unet.testing.synthetic_dicom import synthetic_dicom, write_dicom
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +72,8 @@ def _card_for(model_path, *, warn: bool):
     ``warn``, else the selected organ."""
     import keras
 
-    from unet.organ_check import IMAGE_STAT_NAMES, OrganCheck, encoder_layer_name
-    from unet.quality import FEATURES, QualityModel
+    from unet.trust.organ_check import IMAGE_STAT_NAMES, OrganCheck, encoder_layer_name
+    from unet.trust.quality import FEATURES, QualityModel
 
     model = keras.saving.load_model(model_path, compile=False)
     layer = encoder_layer_name(model)

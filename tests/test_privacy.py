@@ -8,7 +8,7 @@ What is kept, and for how long (measured here, with the app's own settings):
   all of them when the server stops. (Gradio 6.31 also leaves one *empty* ``tmpXXXXXXXX`` file
   per upload there, which no sweep removes; empty, so nothing private.)
 * The app writes each request's mask, overlay and report into its own scratch folder
-  (``unet.scratch.Scratch``); folders older than ``max_age_s`` (120 s) are removed when the next
+  (``webapp.scratch.Scratch``); folders older than ``max_age_s`` (120 s) are removed when the next
   request arrives, and the whole scratch folder at exit. On an idle server nothing sweeps them.
 
 The test checks that every file a request leaves is one of those two kinds and that the sweeps
@@ -45,7 +45,7 @@ def private_app(tmp_path, monkeypatch):
     from gradio_client import Client
 
     from tests.app_fixtures import running_app, test_models
-    from unet import scratch as scratch_space
+    from webapp import scratch as scratch_space
 
     gradio_dir, temp_dir = tmp_path / "gradio", tmp_path / "tmp"
     gradio_dir.mkdir()
@@ -69,7 +69,7 @@ def test_nothing_private_stays_on_disk_or_reaches_the_log(private_app, caplog, c
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
-    from unet.scratch import scratch as scratch_space
+    from webapp.scratch import scratch as scratch_space
 
     app, demo, client = private_app["app"], private_app["demo"], private_app["client"]
     gradio_dir, temp_dir, inputs = (private_app[k] for k in ("gradio_dir", "temp_dir", "inputs"))

@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 from tests.helpers import small_organ
 from unet.errors import ImageInputError
-from unet.reader import LoadedImage, read_image
+from unet.io.reader import LoadedImage, read_image
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -38,8 +38,8 @@ PREFIXES = [
 @functools.cache
 def segmenter():
     """A small untrained U-Net with the breast entry's settings at 64 x 64 (fast)."""
-    from unet.model import build_unet
-    from unet.segmenter import Segmenter
+    from unet.inference.segmenter import Segmenter
+    from unet.networks.unet import build_unet
 
     organ = small_organ("breast", 64)
     return Segmenter(organ, model=build_unet(64, **organ.model_kwargs))

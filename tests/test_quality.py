@@ -17,9 +17,9 @@ from training.trust import (
     wilson_upper,
     write_card_keys,
 )
-from unet import quality as Q
-from unet.phantom import make_phantom
-from unet.registry import get_organ
+from unet.inference.registry import get_organ
+from unet.testing.phantom import make_phantom
+from unet.trust import quality as Q
 
 S = 64
 
@@ -349,12 +349,12 @@ def test_an_estimate_without_tta_features_runs_no_extra_batch():
 
 
 def test_a_card_names_its_views_and_anything_else_means_the_flip_pair():
-    from unet.test_time_augmentation import VIEW_SETS, view_set_of
+    from unet.transforms.test_time_augmentation import VIEW_SETS, view_set_of
 
     for key, names in VIEW_SETS.items():
         assert view_set_of(list(names)) == key
     assert view_set_of(None) == view_set_of([]) == view_set_of(["identity"]) == "flip"
-    from unet.test_time_augmentation import uses_extra_views
+    from unet.transforms.test_time_augmentation import uses_extra_views
 
     assert (uses_extra_views("flip"), uses_extra_views("flip+views")) == (False, True)
     with pytest.raises(ValueError, match="test_time_augmentation"):

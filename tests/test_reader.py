@@ -1,4 +1,4 @@
-"""Tests for unet.reader / unet.dicom. Every file is generated here, in tmp_path."""
+"""Tests for unet.io.reader / unet.io.dicom. Every file is generated here, in tmp_path."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from pydicom.uid import (
 )
 
 from unet.errors import ImageInputError
-from unet.reader import MAX_PIXELS, MIN_SIDE, LoadedImage, read_image
-from unet.synthetic_dicom import dicom_bytes, synthetic_dicom, ultrasound_region
+from unet.io.reader import MAX_PIXELS, MIN_SIDE, LoadedImage, read_image
+from unet.testing.synthetic_dicom import dicom_bytes, synthetic_dicom, ultrasound_region
 
 SECRET = "Zyxwvut^Secret"  # a patient name that must never show up in a message
 
@@ -564,7 +564,7 @@ def test_other_pillow_formats_refused():
 
 
 def test_unexpected_errors_become_image_input_error(monkeypatch):
-    from unet import reader
+    from unet.io import reader
 
     def boom(*_args, **_kwargs):
         raise RuntimeError("decoder exploded with internal details")
@@ -595,5 +595,5 @@ def test_reader_does_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = "import sys, unet.reader, unet.dicom; assert 'tensorflow' not in sys.modules"
+    code = "import sys, unet.io.reader, unet.io.dicom; assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

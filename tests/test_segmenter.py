@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from tests.helpers import fresh_segmenter, small_organ
-from unet.model import build_unet
-from unet.phantom import make_scanner_frame
-from unet.postprocess import clean_mask
-from unet.segmenter import Segmenter
+from unet.inference.segmenter import Segmenter
+from unet.networks.unet import build_unet
+from unet.testing.phantom import make_scanner_frame
+from unet.transforms.postprocess import clean_mask
 
 
 def test_outputs_at_frame_size_and_one_model_call():
@@ -73,19 +73,19 @@ def test_without_the_interpreter_the_keras_model_answers_and_the_log_says_so_onc
         monkeypatch, caplog):
     import keras
 
-    import unet.engine
-    import unet.segmenter as segmenter_module
+    import unet.inference.engine
+    import unet.inference.segmenter as segmenter_module
 
     def not_installed():
-        raise unet.engine.EngineUnavailable("the LiteRT interpreter (ai-edge-litert) is not "
+        raise unet.inference.engine.EngineUnavailable("the LiteRT interpreter (ai-edge-litert) is not "
                                             "installed")
 
-    monkeypatch.setattr(unet.engine, "_interpreter_class", not_installed)
+    monkeypatch.setattr(unet.inference.engine, "_interpreter_class", not_installed)
     monkeypatch.setattr(segmenter_module, "_fallback_warned", False)
     organ = small_organ(size=64)
     model = build_unet(64, **organ.model_kwargs)
     frame, _, _ = make_scanner_frame(seed=5)
-    with caplog.at_level("WARNING", logger="unet.segmenter"):
+    with caplog.at_level("WARNING", logger="unet.inference.segmenter"):
         first = Segmenter(organ, model=model, engine="litert")
         second = Segmenter(organ, model=model, engine="litert")
         result = first.segment(frame)
@@ -110,11 +110,11 @@ assert "tensorflow" not in sys.modules
 os.environ["KERAS_BACKEND"] = "jax"
 records = []
 logging.basicConfig(level=logging.WARNING)
-logging.getLogger("unet.segmenter").addHandler(type("H", (logging.Handler,), {
+logging.getLogger("unet.inference.segmenter").addHandler(type("H", (logging.Handler,), {
     "emit": lambda self, r: records.append(r.getMessage())})())
 import numpy as np
-from unet.phantom import make_scanner_frame
-from unet.segmenter import Segmenter
+from unet.testing.phantom import make_scanner_frame
+from unet.inference.segmenter import Segmenter
 frame, _, _ = make_scanner_frame(seed=5)
 copy = sys.argv[2]  # the bundled weights and card, without the flatbuffer shipped beside them
 breast, again = Segmenter("breast", weights=copy), Segmenter("breast", weights=copy)
@@ -146,7 +146,7 @@ def test_on_jax_without_tensorflow_the_keras_model_gives_the_engines_answers(tmp
     env["UNET_ENGINE_CACHE"] = str(tmp_path / "engine-cache")
     import shutil
 
-    from unet.registry import get_organ
+    from unet.inference.registry import get_organ
 
     organ = get_organ("breast")
     copy = tmp_path / organ.weight_path.name
@@ -176,10 +176,10 @@ def test_an_organ_on_flip_plus_views_averages_every_view_that_sees_the_pixel():
     reuses those views instead of running them again."""
     import dataclasses
 
-    from unet import quality as Q
-    from unet.fov import find_field_of_view
-    from unet.preprocess import probability_to_frame, to_model_input
-    from unet.test_time_augmentation import augment_batch, warp_back
+    from unet.transforms.fov import find_field_of_view
+    from unet.transforms.preprocess import probability_to_frame, to_model_input
+    from unet.transforms.test_time_augmentation import augment_batch, warp_back
+    from unet.trust import quality as Q
 
     organ = dataclasses.replace(small_organ(size=64), test_time_augmentation="flip+views")
     model = build_unet(64, **organ.model_kwargs)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from unet.segmenters import ModelUnavailableError, Segmenters
+from unet.inference.models import ModelUnavailableError, Segmenters
 
 
 class FakeSegmenter:

@@ -4,7 +4,7 @@ import pytest
 
 from training.datasets import DatasetError, find_dataset, load_mask
 from training.splits import group_near_duplicates, perceptual_hash, split_groups
-from unet.phantom import make_phantom
+from unet.testing.phantom import make_phantom
 
 
 def write_pair(folder, name, seed, lesion=True, mask_names=("_mask",)):

@@ -48,7 +48,7 @@ def test_smoke_training_on_jax_without_tensorflow(tmp_path):
     import keras  # this process: the TensorFlow backend
 
     assert keras.backend.backend() == "tensorflow"
-    from unet.segmenter import Segmenter
+    from unet.inference.segmenter import Segmenter
 
     seg = Segmenter("thyroid", weights=export / "thyroid.keras")
     gray = (np.random.default_rng(0).random((80, 96)) * 255).astype(np.uint8)

@@ -102,7 +102,7 @@ def _bright_spot_segmenter(size=64):
     import keras
 
     from tests.helpers import small_organ
-    from unet.segmenter import Segmenter
+    from unet.inference.segmenter import Segmenter
 
     organ = dataclasses.replace(small_organ(size=size), crop_field_of_view=False,
                                 min_peak_probability=0.0)

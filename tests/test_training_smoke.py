@@ -5,7 +5,7 @@ import pytest
 from tests.helpers import write_image_mask_pairs
 from training.recipes import SMOKE
 from training.run import main
-from unet.model import load_model
+from unet.networks.unet import load_model
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,12 @@ import dataclasses
 
 import pytest
 
-from unet.registry import get_organ
-from unet.weights import WeightsNotFoundError, resolve_weights
+from unet.inference.registry import get_organ
+from unet.inference.weights import WeightsNotFoundError, resolve_weights
 
 
 def organ_with_weights(tmp_path, monkeypatch):
-    monkeypatch.setattr("unet.registry.WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr("unet.inference.registry.WEIGHTS_DIR", tmp_path)
     (tmp_path / "breast.keras").write_bytes(b"bundled")
     return get_organ("breast")
 
@@ -65,7 +65,7 @@ def test_unreachable_hub_falls_back_to_bundled(tmp_path, monkeypatch):
 
 
 def test_missing_everything_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr("unet.registry.WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr("unet.inference.registry.WEIGHTS_DIR", tmp_path)
     organ = dataclasses.replace(get_organ("thyroid"))
     monkeypatch.delenv(organ.hub_repo_env, raising=False)
     with pytest.raises(WeightsNotFoundError, match="python -m training --organ thyroid"):

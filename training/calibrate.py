@@ -16,7 +16,7 @@ import numpy as np
 
 from training.datasets import Sample, load_gray, load_mask
 from training.metrics import dice
-from unet.postprocess import clean_mask, min_area_from_fraction
+from unet.transforms.postprocess import clean_mask, min_area_from_fraction
 
 MAX_FALSE_POSITIVE_RATE = 0.10  # a margin under the 0.15 target, as validation is small
 THRESHOLDS = (0.4, 0.5, 0.6)

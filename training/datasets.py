@@ -180,7 +180,7 @@ def has_lesion(sample: Sample) -> bool:
 
 def load_gray(path: Path) -> np.ndarray:
     """Read an image file as uint8 grayscale through the same reader the app uses."""
-    from unet.reader import read_image
+    from unet.io.reader import read_image
 
     return read_image(path).pixels
 

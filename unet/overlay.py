@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from unet.postprocess import clean_mask
+from unet.transforms.postprocess import clean_mask
 
 __all__ = [
     "MODES",

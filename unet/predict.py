@@ -81,8 +81,8 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from unet.analysis import analyze
-    from unet.registry import get_organ
-    from unet.segmenter import Segmenter
+    from unet.inference.registry import get_organ
+    from unet.inference.segmenter import Segmenter
 
     try:
         organ = get_organ(args.organ)

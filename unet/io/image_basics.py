@@ -1,4 +1,4 @@
-"""What the image reader (:mod:`unet.reader`) and the DICOM decoder (:mod:`unet.dicom`) share:
+"""What the image reader (:mod:`unet.io.reader`) and the DICOM decoder (:mod:`unet.io.dicom`) share:
 the decoded image type, the size and frame limits, and the pixel conversions.
 
 Both modules import this one, and neither imports the other at import time.

@@ -1,7 +1,7 @@
 """Read one uploaded ultrasound image into a 2-D 8-bit grayscale array.
 
 Accepted formats: PNG, JPEG, BMP, TIFF, WebP and GIF (through Pillow) and DICOM (through
-pydicom, see :mod:`unet.dicom`). Everything a user can get wrong about the file raises
+pydicom, see :mod:`unet.io.dicom`). Everything a user can get wrong about the file raises
 :class:`unet.errors.ImageInputError` with a message written for a clinician; no message
 contains pixel data, DICOM tag values or the file's name or path.
 
@@ -46,7 +46,7 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from unet.errors import ImageInputError
-from unet.image_basics import (  # noqa: F401  (re-exported: the reader's public names)
+from unet.io.image_basics import (  # noqa: F401  (re-exported: the reader's public names)
     MAX_PIXELS,
     MIN_SIDE,
     MSG_DAMAGED,
@@ -162,7 +162,7 @@ def _read_pillow(data: bytes, frame: int | None, *, dicom_fallback: bool) -> Loa
         raise ImageInputError(MSG_TOO_LARGE) from exc
     except UnidentifiedImageError as exc:
         if dicom_fallback:
-            from unet import dicom
+            from unet.io import dicom
 
             loaded = dicom.try_read_dicom(data, frame)
             if loaded is not None:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from unet.errors import ImageInputError
-from unet.reader import read_image
+from unet.io.reader import read_image
 
 MSG_NOT_A_MASK = (
     "This file does not look like a mask: a ground-truth mask has only black and white pixels "

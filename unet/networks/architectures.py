@@ -6,11 +6,11 @@ build a network, so adding an architecture means adding a builder here.
 
 from __future__ import annotations
 
-from unet.efficientnet_unet import build_efficientnet_unet
-from unet.model import build_unet
+from unet.networks.efficientnet_unet import build_efficientnet_unet
+from unet.networks.unet import build_unet
 
 ARCHITECTURES = {
-    "unet": build_unet,  # the from-scratch U-Net (unet/model.py)
+    "unet": build_unet,  # the from-scratch U-Net (unet/networks/unet.py)
     "efficientnet_unet": build_efficientnet_unet,  # EfficientNet-Lite encoder, ImageNet init
 }
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from unet.fov import Box, find_field_of_view
-from unet.organ_check import pool_features
-from unet.postprocess import clean_mask, min_area_from_fraction
-from unet.preprocess import probability_to_frame, to_model_input
-from unet.registry import OrganConfig, get_organ
-from unet.test_time_augmentation import (
+from unet.inference.features import pool_features
+from unet.inference.registry import OrganConfig, get_organ
+from unet.transforms.fov import Box, find_field_of_view
+from unet.transforms.postprocess import clean_mask, min_area_from_fraction
+from unet.transforms.preprocess import probability_to_frame, to_model_input
+from unet.transforms.test_time_augmentation import (
     EXTRA_VIEWS,
     augment_batch,
     combine,
@@ -96,7 +96,7 @@ class Segmenter:
     """Loads an organ's U-Net once; `segment(gray)` runs it with test-time augmentation."""
 
     # The batch segment() sends (identity and mirror image). The engine prepares it, and the
-    # batch of the four extra views (unet.test_time_augmentation) where the mask or the card's
+    # batch of the four extra views (unet.transforms.test_time_augmentation) where the mask or the card's
     # estimate uses them, up front; a batch of another size works too (run in chunks of the
     # shipped flatbuffer, or converted on its first use and cached).
     TTA_BATCH = 2
@@ -104,7 +104,7 @@ class Segmenter:
     def __init__(self, organ: str | OrganConfig, *, weights: str | Path | None = None, model=None,
                  engine: str = "auto"):
         """``engine``: "litert" (the TF Lite flatbuffer run by LiteRT with XNNPACK, see
-        ``unet.engine``), "keras" (the Keras model itself), or "auto": "litert" for weights read
+        ``unet.inference.engine``), "keras" (the Keras model itself), or "auto": "litert" for weights read
         from a file (the app, the CLI, training's evaluation and export), "keras" for a model
         given in code (tests, teaching: converting costs seconds per model). When "litert" cannot
         run here, the Keras model answers instead, and the log says so once."""
@@ -115,7 +115,7 @@ class Segmenter:
         if model is not None:
             self.source = "model given in code (not trained weights)"
         elif weights is None:
-            from unet.weights import resolve_weights
+            from unet.inference.weights import resolve_weights
 
             src = resolve_weights(self.organ)
             weights, self.source = src.path, src.description
@@ -127,7 +127,7 @@ class Segmenter:
             raise ValueError(f"engine must be 'auto', 'litert' or 'keras', not {engine!r}")
         if engine == "auto":
             engine = "keras" if model is not None else "litert"
-        from unet.organ_check import ENCODER_LAYER
+        from unet.inference.features import ENCODER_LAYER
 
         input_shape, layers = self._network_facts(load=engine != "litert")
         self.input_size = int(input_shape[0])
@@ -162,7 +162,7 @@ class Segmenter:
     def _network_facts(self, *, load: bool) -> tuple[tuple[int, ...], tuple[str, ...]]:
         """(input shape, layer names), from the file's config when the model is not loaded."""
         if self._model is None and not load:
-            from unet.keras_file import UnreadableModelFile, read_facts
+            from unet.inference.keras_file import UnreadableModelFile, read_facts
 
             try:
                 facts = read_facts(self._weights)
@@ -174,13 +174,13 @@ class Segmenter:
 
     @property
     def architecture(self) -> dict:
-        """The network's levels and sizes (``unet.network_shape.architecture``), without
+        """The network's levels and sizes (``unet.networks.network_shape.architecture``), without
         loading Keras where the engine stored them."""
         if self._model is None and self._litert is not None:
             arch = self._litert.architecture()
             if arch is not None:
                 return arch
-        from unet.network_shape import architecture
+        from unet.networks.network_shape import architecture
 
         return architecture(self.model)
 
@@ -188,14 +188,14 @@ class Segmenter:
         """(forward pass: float32 batch -> numpy output, the same returning (output, encoder
         features) in one pass, the engine's name).
 
-        "litert": ``unet.engine.LiteRTEngine``; if it cannot run (no interpreter package, Keras
+        "litert": ``unet.inference.engine.LiteRTEngine``; if it cannot run (no interpreter package, Keras
         not on TensorFlow, a failed conversion) the Keras model instead, said once in the log.
         The Keras model runs as a compiled ``tf.function`` on TensorFlow, and through
         ``predict_on_batch`` (compiled by the backend) elsewhere, e.g. on JAX without TensorFlow.
         """
         if engine == "litert":
             try:
-                from unet.engine import LiteRTEngine
+                from unet.inference.engine import LiteRTEngine
 
                 litert = LiteRTEngine(self._model, weights=weights,
                                       batch_sizes=self.engine_batch_sizes(),
@@ -233,7 +233,7 @@ class Segmenter:
     def engine_batch_sizes(self) -> tuple[int, ...]:
         """The batch sizes the app sends: segment()'s flip pair, and the batch of the four extra
         views where the organ's mask (``views``) or the card's fitted estimate uses them."""
-        from unet.quality import QualityModel
+        from unet.trust.quality import QualityModel
 
         sizes = {self.TTA_BATCH}
         quality = QualityModel.from_card(self.card)

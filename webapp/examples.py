@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from unet.inputs import UPLOAD_SUFFIXES
-from unet.registry import ORGANS
+from unet.inference.registry import ORGANS
+from unet.io.uploads import UPLOAD_SUFFIXES
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 MANIFEST = "examples.json"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from unet.registry import OrganConfig
-from unet.segmenter import Segmenter
+from unet.inference.registry import OrganConfig
+from unet.inference.segmenter import Segmenter
 
 
 def _fmt(value, digits: int = 3) -> str:

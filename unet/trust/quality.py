@@ -3,7 +3,7 @@
 Signals, all from the model itself (at most one extra batch per image):
 
 * test-time augmentation beyond the mirror image: ``TTA`` (two zooms and two shifts, one of them
-  mirrored; ``unet.test_time_augmentation``) run as ONE batch through ``Segmenter.predict_batch``
+  mirrored; ``unet.transforms.test_time_augmentation``) run as ONE batch through ``Segmenter.predict_batch``
   (or reused from ``Segmenter.segment`` where the organ's mask already uses them), each member
   warped back onto the original view; the Dice agreement of each member's mask with the
   delivered mask (mean and minimum), and the consensus (intersection over union of all masks).
@@ -35,13 +35,13 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from unet.postprocess import clean_mask
-from unet.preprocess import to_model_input
-from unet.test_time_augmentation import EXTRA_VIEWS, augment_batch, warp_back
+from unet.transforms.postprocess import clean_mask
+from unet.transforms.preprocess import to_model_input
+from unet.transforms.test_time_augmentation import EXTRA_VIEWS, augment_batch, warp_back
 
 CARD_KEY = "quality_estimate"
 
-# the extra views (unet.test_time_augmentation): their agreement with the mask is a signal
+# the extra views (unet.transforms.test_time_augmentation): their agreement with the mask is a signal
 TTA = EXTRA_VIEWS
 
 FEATURES = (
@@ -149,7 +149,7 @@ def measure(segmenter, seg, *, encoder_layer: str | None = None,
     With ``with_embedding`` the encoder's pooled features of the original view come too
     (a forward pass of the encoder only, one image), for the organ check.
     """
-    from unet.organ_check import feature_vector, pooled_encoder_features
+    from unet.trust.organ_check import feature_vector, pooled_encoder_features
 
     size = segmenter.input_size
     box = seg.field_of_view
@@ -209,7 +209,7 @@ class QualityModel:
 
     @classmethod
     def from_card(cls, card: dict | None) -> QualityModel | None:
-        from unet.organ_check import fitted_for_this_model
+        from unet.trust.organ_check import fitted_for_this_model
 
         params = card.get(CARD_KEY) if isinstance(card, dict) else None
         if not isinstance(params, dict) or "coef" not in params:
@@ -343,7 +343,7 @@ def assess(segmenter, seg) -> Assessment:
 def _fitted_models(segmenter):
     """(QualityModel or None, OrganCheck or None) of the segmenter's card, parsed once per card
     (kept on the segmenter; a card replaced by another object is parsed again)."""
-    from unet.organ_check import OrganCheck
+    from unet.trust.organ_check import OrganCheck
 
     card = getattr(segmenter, "card", None)
     cached = getattr(segmenter, "_fitted_models", None)

@@ -1,12 +1,12 @@
 """The result in plain words, for the web app: the summary under the image, the display
 legends and the ground-truth comparison text (the quality facts are worded in
-:mod:`unet.trust`). No Gradio here: these are strings."""
+:mod:`webapp.trust_text`). No Gradio here: these are strings."""
 
 from __future__ import annotations
 
 from unet.overlay import COMPARISON_COLORS
-from unet.result import Result, View
-from unet.trust import quality_facts, quality_markdown
+from webapp.result import Result, View
+from webapp.trust_text import quality_facts, quality_markdown
 
 LEGENDS = {
     "filled": "**Red:** lesion, where the probability reaches the threshold.",

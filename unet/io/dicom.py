@@ -1,4 +1,4 @@
-"""DICOM input for :func:`unet.reader.read_image` (pydicom 3).
+"""DICOM input for :func:`unet.io.reader.read_image` (pydicom 3).
 
 * Pixel data is decoded by pydicom's own decoders: native (uncompressed), RLE Lossless, and
   the JPEG / JPEG-LS / JPEG 2000 syntaxes that the installed plugins (pylibjpeg, openjpeg,
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from unet.errors import ImageInputError
-from unet.image_basics import (
+from unet.io.image_basics import (
     MSG_DAMAGED,
     LoadedImage,
     check_frame,

@@ -16,15 +16,15 @@ import cv2
 import numpy as np
 
 from unet.analysis import Analysis, analyze, analyze_loaded
-from unet.downloads import overlay_legend, with_legend, write_outputs
 from unet.errors import ImageInputError
-from unet.ground_truth import overlap_scores
-from unet.inputs import parse_scale, parse_threshold
+from unet.inference.models import Segmenters
+from unet.inference.registry import OrganConfig, get_organ
+from unet.io.ground_truth import overlap_scores
+from unet.io.uploads import parse_scale, parse_threshold
 from unet.measurements import Measurements
 from unet.overlay import render_comparison
-from unet.registry import OrganConfig, get_organ
-from unet.segmenters import Segmenters
-from unet.trust import quality_facts, quality_report
+from webapp.downloads import overlay_legend, with_legend, write_outputs
+from webapp.trust_text import quality_facts, quality_report
 
 # Images larger than this (longer side, pixels) are shown downscaled in the browser; the
 # downloads always keep the image's own size.

@@ -10,14 +10,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
-
-def write_png(path: Path, array: np.ndarray) -> Path:
-    """Lossless PNG without metadata; (H, W) uint8 is written as 8-bit grey, (H, W, 3) as RGB."""
-    # compress_level 1: lossless like any level, several times faster to write than the default
-    Image.fromarray(np.ascontiguousarray(array)).save(path, format="PNG", compress_level=1)
-    return path
+from unet.files import mask_png, write_atomic, write_png
 
 
 def file_stem(organ: str, when: datetime) -> str:
@@ -34,11 +28,11 @@ def write_outputs(out_dir: Path, mask: np.ndarray, overlay: np.ndarray, report: 
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = file_stem(organ, when)
     files = {
-        "mask": write_png(out_dir / f"{stem}_mask.png", np.where(mask, 255, 0).astype(np.uint8)),
+        "mask": write_png(out_dir / f"{stem}_mask.png", mask_png(mask)),
         "overlay": write_png(out_dir / f"{stem}_overlay.png", overlay),
-        "report": out_dir / f"{stem}_report.json",
+        "report": write_atomic(out_dir / f"{stem}_report.json",
+                               json.dumps(report, indent=2, ensure_ascii=False)),
     }
-    files["report"].write_text(json.dumps(report, indent=2, ensure_ascii=False))
     return files
 
 

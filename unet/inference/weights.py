@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from unet.registry import OrganConfig
+from unet.inference.registry import OrganConfig
 
 log = logging.getLogger(__name__)
 

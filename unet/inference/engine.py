@@ -11,7 +11,7 @@ interpreter in favour of LiteRT, which lives on as a separate package that needs
 run time. The conversion itself still uses TensorFlow's converter (``tf.lite.TFLiteConverter``),
 so the engine is used only where Keras runs on TensorFlow.
 
-Where the flatbuffer comes from: shipped beside the ``.keras`` file (``unet.engine_bundle``:
+Where the flatbuffer comes from: shipped beside the ``.keras`` file (``unet.inference.engine_bundle``:
 the export writes ``<organ>.tflite`` for the segmenting batch, with a manifest naming the SHA-256
 of the ``.keras`` it came from), so that a fresh host (a Hugging Face Space after each restart)
 serves at once; batches of other sizes run through it in chunks. The ``.keras`` file stays the
@@ -24,10 +24,10 @@ converted in memory and not cached.
 
 Without TensorFlow in the process: an engine made from a file alone (``LiteRTEngine(None,
 weights=...)``, what the app does) reads the input size from the file's config
-(``unet.keras_file``) and, on a cache miss, converts in a child process (``python -m
-unet.engine``), so the app never imports TensorFlow or loads the Keras model to serve: about
+(``unet.inference.keras_file``) and, on a cache miss, converts in a child process (``python -m
+unet.inference.engine``), so the app never imports TensorFlow or loads the Keras model to serve: about
 600 MB and 4 s less at start-up (measured). The child also stores the network's shape
-(``unet.network_shape.architecture``) beside the flatbuffers, for the app's architecture text.
+(``unet.networks.network_shape.architecture``) beside the flatbuffers, for the app's architecture text.
 Where TensorFlow is already imported (training, tests), the conversion runs in-process.
 
 Why a fixed batch size per flatbuffer: with a free batch dimension the converter computes the
@@ -45,10 +45,7 @@ One interpreter must not be invoked from two threads at once, so calls are seria
 from __future__ import annotations
 
 import argparse
-import ctypes
-import gc
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -60,6 +57,14 @@ from pathlib import Path
 
 import numpy as np
 
+from unet.inference.conversion import (
+    EngineUnavailable,
+    convert,
+    convert_file,
+    file_sha256,
+    package_version,
+)
+
 log = logging.getLogger(__name__)
 
 NAME = "LiteRT + XNNPACK"
@@ -67,10 +72,6 @@ CACHE_ENV = "UNET_ENGINE_CACHE"
 _FORMAT = 3  # bump when the conversion changes, so that old cache entries are not reused
 CACHE_KEEP = 16  # flatbuffers kept in the cache, the most recently used (tests make many)
 CONVERT_TIMEOUT_S = 900  # a child conversion of two batch sizes takes ~20 s on 2 cores
-
-
-class EngineUnavailable(RuntimeError):
-    """The LiteRT engine cannot run here (no interpreter package, or Keras not on TensorFlow)."""
 
 
 def _interpreter_class():
@@ -95,74 +96,6 @@ def default_cache_dir() -> Path:
         return Path(os.environ[CACHE_ENV])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "unet-litert"
-
-
-def package_version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "none"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def convert(model, batch_size: int, feature_layer: str | None = None) -> bytes:
-    """TF Lite flatbuffer of ``model(x, training=False)`` for a fixed ``(batch_size, ...)`` input,
-    weights frozen into constants (so batch normalization folds into the convolutions), built-in
-    TF Lite ops only (the XNNPACK delegate takes those; no TensorFlow ops at run time).
-
-    ``feature_layer``: that layer's output is a second output of the same graph (the organ check
-    reads the encoder's features from the pass that segments, instead of a second pass)."""
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        raise EngineUnavailable(f"the conversion needs Keras on TensorFlow, not "
-                                f"{keras.backend.backend()!r}")
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
-    shape = [int(batch_size), *(int(d) for d in model.input_shape[1:])]
-    spec = tf.TensorSpec(shape, tf.float32)
-    if feature_layer is not None:
-        model = keras.Model(model.input, [model.outputs[0],
-                                           model.get_layer(feature_layer).output])
-    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
-    # No ``trackable_obj``: the variables are frozen already, and with it the converter writes a
-    # SavedModel to a temporary folder first (three times slower); it only warns about that.
-    absl = logging.getLogger("absl")
-    absl.addFilter(_drop_trackable_obj_warning)
-    try:
-        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        return converter.convert()
-    finally:
-        absl.removeFilter(_drop_trackable_obj_warning)
-        del fn, frozen
-        _release_freed_memory()
-
-
-def _release_freed_memory() -> None:
-    """Hand the converter's freed heap back to the system (glibc keeps it otherwise: about
-    200 MB after converting the two bundled models, measured)."""
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
-            pass
-
-
-def _drop_trackable_obj_warning(record: logging.LogRecord) -> bool:
-    return "trackable_obj" not in record.getMessage()
 
 
 def prune_cache(folder: Path, keep: int | None = None) -> None:
@@ -195,29 +128,16 @@ def _keras_on_tensorflow_here() -> bool:
         return False
 
 
-def convert_file(weights: Path, batch_sizes, feature_layer: str | None, out: Path) -> None:
-    """Convert a ``.keras`` file (``b<N>.tflite`` per batch size) and store its network's shape
-    (``architecture.json``) in ``out``. Runs in the child process of ``python -m unet.engine``."""
-    import keras
-
-    from unet.network_shape import architecture
-
-    model = keras.saving.load_model(weights, compile=False)
-    for n in batch_sizes:
-        (out / f"b{int(n)}.tflite").write_bytes(convert(model, int(n), feature_layer))
-    (out / "architecture.json").write_text(json.dumps(architecture(model)))
-
-
 def _convert_in_child(weights: Path, batch_sizes, feature_layer: str | None) -> tuple[dict, dict]:
-    """({batch size: flatbuffer}, architecture) converted by ``python -m unet.engine`` in a
+    """({batch size: flatbuffer}, architecture) converted by ``python -m unet.inference.engine`` in a
     child process, so that TensorFlow never enters this one."""
     with tempfile.TemporaryDirectory(prefix="unet-convert-") as tmp:
-        cmd = [sys.executable, "-m", "unet.engine", str(weights), "--out", tmp,
+        cmd = [sys.executable, "-m", "unet.inference.engine", str(weights), "--out", tmp,
                "--batch-sizes", *map(str, batch_sizes)]
         if feature_layer:
             cmd += ["--feature-layer", feature_layer]
         env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"}
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
         try:
             done = subprocess.run(cmd, env=env, capture_output=True, text=True,
@@ -234,7 +154,7 @@ def _convert_in_child(weights: Path, batch_sizes, feature_layer: str | None) -> 
 
 
 def _architecture_from_json(arch: dict) -> dict:
-    """Shapes back to tuples, as ``unet.network_shape.architecture`` gives them."""
+    """Shapes back to tuples, as ``unet.networks.network_shape.architecture`` gives them."""
     out = dict(arch)
     for key in ("input", "bottleneck", "output"):
         out[key] = tuple(arch[key])
@@ -266,7 +186,7 @@ class LiteRTEngine:
                                         "conversion needs TensorFlow")
             self.input_shape = tuple(int(d) for d in model.input_shape[1:])
         else:
-            from unet.keras_file import UnreadableModelFile, read_facts
+            from unet.inference.keras_file import UnreadableModelFile, read_facts
 
             try:
                 self.input_shape = read_facts(weights).input_shape
@@ -284,9 +204,9 @@ class LiteRTEngine:
         self._architecture: dict | None = None
         self._lock = threading.Lock()
         self.conversions = 0  # flatbuffers converted (not read from the cache), for tests
-        self._bundle = None  # the flatbuffer shipped beside the .keras file (unet.engine_bundle)
+        self._bundle = None  # the flatbuffer shipped beside the .keras file (unet.inference.engine_bundle)
         if self._weights is not None:
-            from unet import engine_bundle
+            from unet.inference import engine_bundle
 
             self._bundle = engine_bundle.read(
                 self._weights, weights_sha256=self._weights_sha, input_shape=self.input_shape,
@@ -350,7 +270,7 @@ class LiteRTEngine:
             self._write_atomic(path, json.dumps(arch).encode())
 
     def architecture(self) -> dict | None:
-        """The network's shape (``unet.network_shape.architecture``), without loading Keras when
+        """The network's shape (``unet.networks.network_shape.architecture``), without loading Keras when
         it was stored beside the flatbuffers; None when it is not known here."""
         if self._architecture is None:
             path = self._cache_path(None)
@@ -360,7 +280,7 @@ class LiteRTEngine:
             except (OSError, ValueError) as exc:
                 log.debug("engine cache %s unreadable: %s", path, exc)
         if self._architecture is None and self.model is not None:
-            from unet.network_shape import architecture
+            from unet.networks.network_shape import architecture
 
             self._keep_architecture(architecture(self.model))
         return self._architecture
@@ -504,7 +424,7 @@ class LiteRTEngine:
 
 
 def main(argv=None) -> int:
-    """``python -m unet.engine WEIGHTS --out DIR --batch-sizes 2 4``: the child conversion."""
+    """``python -m unet.inference.engine WEIGHTS --out DIR --batch-sizes 2 4``: the child conversion."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", type=Path)
     parser.add_argument("--out", type=Path, required=True)

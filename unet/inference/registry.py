@@ -9,7 +9,7 @@ from pathlib import Path
 
 from unet.errors import ImageInputError
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
 
 
 @dataclass(frozen=True)
@@ -24,10 +24,10 @@ class OrganConfig:
     crop_field_of_view: bool  # find the scanner's image area before segmenting
     min_lesion_area_fraction: float  # components smaller than this share of the image are dropped
     min_peak_probability: float = 0.0  # components whose peak is below this are dropped
-    architecture: str = "unet"  # a builder named in unet/architectures.py
+    architecture: str = "unet"  # a builder named in unet/networks/architectures.py
     model_kwargs: dict = field(default_factory=dict)  # arguments of that builder
     hub_repo_env: str = ""  # environment variable naming a Hugging Face Hub repo id
-    # the views the mask averages (unet/test_time_augmentation.py): "flip" (the image and its
+    # the views the mask averages (unet/transforms/test_time_augmentation.py): "flip" (the image and its
     # mirror, one batch of 2) or "flip+views" (plus two zooms and two shifts, a batch of 4 more)
     test_time_augmentation: str = "flip"
 

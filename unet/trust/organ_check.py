@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from unet.inference.features import ENCODER_LAYER, pool_features  # noqa: F401 (re-exported)
+
 CARD_KEY = "organ_check"
 OTHER = "other"  # the class of pictures that are no ultrasound scan
-ENCODER_LAYER = "encoder_features"
 
 IMAGE_STAT_NAMES = (
     "dark_fraction", "bright_fraction", "mean", "std", "flat_fraction", "edge_mean",
@@ -118,12 +119,6 @@ def pooled_encoder_features(model, inputs: np.ndarray, layer_name: str | None = 
     """(N, S, S, 1) standardized model inputs -> (N, 2C) spatial mean and max of the encoder."""
     name = layer_name or encoder_layer_name(model)
     return pool_features(_encoder_fn(model, name)(inputs))
-
-
-def pool_features(fmap: np.ndarray) -> np.ndarray:
-    """(N, h, w, C) feature maps -> (N, 2C): their spatial mean, then their spatial max."""
-    fmap = np.asarray(fmap, np.float32)
-    return np.concatenate([fmap.mean(axis=(1, 2)), fmap.max(axis=(1, 2))], axis=1)
 
 
 def feature_vector(embedding: np.ndarray, gray: np.ndarray) -> np.ndarray:

@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from unet.registry import ORGANS, OrganConfig, get_organ
-from unet.segmenter import Segmenter
+from unet.inference.registry import ORGANS, OrganConfig, get_organ
+from unet.inference.segmenter import Segmenter
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,14 @@ import cv2
 import numpy as np
 
 from unet.analysis import Analysis
-from unet.network_shape import architecture, levels
-from unet.registry import OrganConfig
-from unet.segmenter import Segmenter
+from unet.inference.registry import OrganConfig
+from unet.inference.segmenter import Segmenter
+from unet.networks.network_shape import architecture, levels
 
 
 def architecture_markdown(model, organ: OrganConfig) -> str:
     """The U-Net's shape as a text diagram and a table, read from the model itself (or from
-    its :func:`unet.network_shape.architecture` dict, which the engine keeps without Keras)."""
+    its :func:`unet.networks.network_shape.architecture` dict, which the engine keeps without Keras)."""
     arch = model if isinstance(model, dict) else architecture(model)
     enc, dec, bottom = arch["encoder"], arch["decoder"], arch["bottleneck"]
 
@@ -130,7 +130,7 @@ def feature_maps(analysis: Analysis, segmenter: Segmenter, *, per_layer: int = 4
     are at the network's resolution, the maps are enlarged to ``tile`` pixels with
     nearest-neighbour so that their real resolution stays visible.
     """
-    from unet.preprocess import to_model_input
+    from unet.transforms.preprocess import to_model_input
 
     seg = analysis.segmentation
     crop = analysis.image.pixels[seg.field_of_view.slice]

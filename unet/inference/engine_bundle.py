@@ -6,11 +6,11 @@ project's 2-core machine, measured), and a Hugging Face Space starts fresh on ev
 every visitor after a restart would wait for it. So the export writes the converted flatbuffer of
 the segmenting batch (the image and its mirror: batch 2) into ``weights/`` beside the ``.keras``:
 
-* ``<stem>.tflite``: the flatbuffer (``unet.engine.convert``), float32, with the encoder's
+* ``<stem>.tflite``: the flatbuffer (``unet.inference.engine.convert``), float32, with the encoder's
   features as a second output when the network has that layer (the organ check reads them);
 * ``<stem>.tflite.json``: what it was converted from: the SHA-256 of the ``.keras`` file, the
   input shape, batch size, feature layer, the flatbuffer's own SHA-256 and the converter's
-  versions, and the network's shape (``unet.network_shape.architecture``) for the app's text.
+  versions, and the network's shape (``unet.networks.network_shape.architecture``) for the app's text.
 
 The ``.keras`` file stays the single source of truth: the engine uses the shipped flatbuffer only
 when the manifest names exactly that file (its SHA-256), shape, batch size and feature layer, and
@@ -28,6 +28,8 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from unet.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +88,9 @@ def write(weights: str | Path, model=None, *, batch_size: int = BATCH_SIZE) -> P
     its manifest beside it, each to a temporary name first. Needs Keras on TensorFlow."""
     import keras
 
-    from unet.engine import convert, file_sha256, package_version
-    from unet.network_shape import architecture
-    from unet.organ_check import ENCODER_LAYER
+    from unet.inference.conversion import convert, file_sha256, package_version
+    from unet.inference.features import ENCODER_LAYER
+    from unet.networks.network_shape import architecture
 
     weights = Path(weights)
     if model is None:
@@ -97,7 +99,7 @@ def write(weights: str | Path, model=None, *, batch_size: int = BATCH_SIZE) -> P
     content = convert(model, batch_size, feature_layer)
     manifest = {
         "format": FORMAT,
-        "what": "TF Lite flatbuffer of the .keras file beside it (python -m unet.engine_bundle)",
+        "what": "TF Lite flatbuffer of the .keras file beside it (python -m unet.inference.engine_bundle)",
         "source": weights.name,
         "source_sha256": file_sha256(weights),
         "input_shape": [int(d) for d in model.input_shape[1:]],
@@ -110,19 +112,13 @@ def write(weights: str | Path, model=None, *, batch_size: int = BATCH_SIZE) -> P
         "architecture": architecture(model),
     }
     flatbuffer, manifest_path = paths(weights)
-    _write_atomic(flatbuffer, content)
-    _write_atomic(manifest_path, (json.dumps(manifest, indent=1) + "\n").encode())
+    write_atomic(flatbuffer, content)
+    write_atomic(manifest_path, (json.dumps(manifest, indent=1) + "\n").encode())
     return flatbuffer
 
 
-def _write_atomic(path: Path, content: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
-    """``python -m unet.engine_bundle weights/breast.keras [...]``: (re)write the bundles."""
+    """``python -m unet.inference.engine_bundle weights/breast.keras [...]``: (re)write the bundles."""
     import argparse
 
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
