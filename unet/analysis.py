@@ -15,25 +15,18 @@ Besides the mask, each analysis carries its trust signals (see ``unet.trust.qual
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from unet.errors import ImageInputError
-from unet.inference.registry import OrganConfig, get_organ
+from unet.inference.registry import OrganConfig
 from unet.inference.segmenter import Segmentation, Segmenter
 from unet.io.reader import LoadedImage, read_image
 from unet.measurements import Measurements, measure_lesions
 from unet.overlay import render_overlay
 from unet.trust.quality import Assessment, assess
-
-
-@functools.cache
-def get_segmenter(organ_key: str) -> Segmenter:
-    """The organ's Segmenter, loaded once per process."""
-    return Segmenter(get_organ(organ_key))
 
 
 @dataclass
@@ -115,20 +108,27 @@ class Analysis:
         }
 
 
-def analyze(source, organ: str | OrganConfig, *, segmenter: Segmenter | None = None,
-            frame: int | None = None) -> Analysis:
-    """Read an upload (path or bytes) and run the organ's model on it once."""
-    organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
+def analyze(source, organ: str | OrganConfig | None = None, *,
+            segmenter: Segmenter | None = None, frame: int | None = None) -> Analysis:
+    """Read an upload (path or bytes) and run a model on it once.
+
+    The model is ``segmenter`` when given (its organ is the analysis's organ), else the organ's
+    model from the process's one model cache (:func:`unet.inference.models.default_models`).
+    """
+    if segmenter is None:
+        if organ is None:
+            raise ImageInputError("No organ was given. Choose breast or thyroid.")
+        from unet.inference.models import default_models
+
+        segmenter = default_models().get(organ)
     if source is None or (isinstance(source, (str, os.PathLike)) and not str(source)):
         raise ImageInputError("No image was given. Please upload an ultrasound image.")
-    return analyze_loaded(read_image(source, frame=frame), organ, segmenter=segmenter)
+    return analyze_loaded(read_image(source, frame=frame), segmenter)
 
 
-def analyze_loaded(image: LoadedImage, organ: str | OrganConfig, *,
-                   segmenter: Segmenter | None = None) -> Analysis:
-    """Segment an already decoded upload and assess it (quality estimate, organ check)."""
-    organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
-    segmenter = segmenter or get_segmenter(organ.key)
+def analyze_loaded(image: LoadedImage, segmenter: Segmenter) -> Analysis:
+    """Segment an already decoded upload with ``segmenter`` (its organ) and assess it (quality
+    estimate, organ check)."""
     seg = segmenter.segment(image.pixels)
-    return Analysis(organ, image, seg, segmenter.version, segmenter.source,
+    return Analysis(segmenter.organ, image, seg, segmenter.version, segmenter.source,
                     assess(segmenter, seg))

@@ -1,163 +1,175 @@
-"""Several images at once, for the web app's Batch tab: one row per image, overlay thumbnails,
-and one zip of masks, overlays and a CSV. A file that cannot be used becomes a row with its
-error; the batch goes on. No Gradio here."""
+"""Many images, one loop: the command line (``unet.predict``) and the web app's Batch tab both
+segment their files here and write the same measurements CSV.
+
+Inputs are files, folders (searched recursively) and zip archives (unpacked into a work folder:
+image files only, never a path outside it). Mask files beside their scans and hidden files are
+skipped (``unet.io.uploads.is_upload``). A file that cannot be used becomes an item with its
+error, in words for a clinician; the loop goes on.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import zipfile
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
-import cv2
-import numpy as np
-
+from unet.analysis import Analysis, analyze
 from unet.errors import ImageInputError
-from unet.inference.models import ModelUnavailableError, Segmenters
-from unet.io.uploads import UPLOAD_SUFFIXES
-from webapp.downloads import write_png
-from webapp.result import segment_upload
-from webapp.trust_text import quality_cells, quality_facts, quality_report
+from unet.files import write_atomic
+from unet.inference.segmenter import Segmenter
+from unet.io.uploads import UPLOAD_SUFFIXES, is_upload
 
-MAX_IMAGES = 100  # per batch; more are listed as not processed
 MAX_UNZIPPED_BYTES = 500 * 2**20
-THUMBNAIL_SIDE = 256
+
+# One row per lesion (or one row with lesion 0 when none is found, or one with the error), with
+# numbers, not display text. ``confidence``: the quality estimate (the expected Dice overlap of
+# the mask at the model's own threshold with an expert outline, 0-1) or, where the model card
+# has no fitted estimator, the agreement of the image's and its mirror image's masks, as in the
+# JSON report; ``confidence_source`` says which.
+CSV_FIELDS = [
+    "file", "organ", "status", "message", "unit", "lesion", "area_px", "area_mm2",
+    "image_fraction", "longest_diameter_px", "perpendicular_diameter_px",
+    "longest_diameter_mm", "perpendicular_diameter_mm", "mean_probability", "threshold",
+    "confidence", "confidence_source", "low_confidence", "organ_warning",
+    "organ_warning_text",
+]
 
 
 @dataclass
-class BatchResult:
-    headers: list[str]
-    rows: list[list[str]]
-    thumbnails: list[tuple[np.ndarray, str]] = field(default_factory=list)  # (RGB, caption)
-    archive: Path | None = None  # masks/, overlays/, measurements.csv
-    failed: int = 0
+class Item:
+    """One image to segment: its name as the user knows it (a path relative to the folder or
+    zip it was found in), where to read it, and an error when it cannot be read at all."""
+
+    name: str
+    path: Path | None
+    error: str = ""
+
+    @property
+    def relative(self) -> PurePosixPath:
+        """The output path without suffix (``benign/benign (3).png`` -> ``benign/benign (3)``)."""
+        return PurePosixPath(self.name).with_suffix("")
 
 
-def expand_inputs(paths: Iterable[str | Path], workdir: Path) -> list[tuple[str, Path | None,
-                                                                          str]]:
-    """(name shown, file, error) per image: zip archives are unpacked into ``workdir`` (image
-    files only, no paths outside it, masks ``*_mask*`` skipped)."""
-    items: list[tuple[str, Path | None, str]] = []
-    for raw in paths:
+@dataclass
+class Outcome:
+    item: Item
+    analysis: Analysis | None
+    threshold: float | None  # the threshold of the delivered mask
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.analysis is not None
+
+
+def collect_inputs(inputs: Iterable[str | Path], workdir: Path | None = None) -> list[Item]:
+    """Every image in ``inputs``: files as given, folders searched recursively, zip archives
+    unpacked into ``workdir`` (required when a zip is given)."""
+    items: list[Item] = []
+    for raw in inputs:
         path = Path(raw)
-        if path.suffix.lower() != ".zip":
-            items.append((path.name, path, ""))
-            continue
-        try:
-            with zipfile.ZipFile(path) as archive:
-                members = [m for m in archive.infolist() if not m.is_dir()]
-                if sum(m.file_size for m in members) > MAX_UNZIPPED_BYTES:
-                    items.append((path.name, None, "The zip file unpacks to more than 500 MB; "
-                                  "please split it."))
-                    continue
-                for i, member in enumerate(members):
-                    name = Path(member.filename).name
-                    if (Path(name).suffix.lower() not in UPLOAD_SUFFIXES or "_mask" in
-                            name.lower() or name.startswith(".")):
-                        continue
-                    target = workdir / f"{i:04d}{Path(name).suffix.lower()}"
-                    target.write_bytes(archive.read(member))
-                    items.append((member.filename, target, ""))
-        except (zipfile.BadZipFile, OSError):
-            items.append((path.name, None, "This zip file is damaged and could not be opened."))
+        if path.is_dir():
+            for f in sorted(path.rglob("*")):
+                rel = f.relative_to(path).as_posix()
+                if f.is_file() and is_upload(rel):
+                    items.append(Item(rel, f))
+        elif path.suffix.lower() == ".zip" and path.is_file():
+            items.extend(_unzip(path, workdir))
+        elif path.is_file():
+            items.append(Item(path.name, path))
+        else:
+            items.append(Item(path.name, None, f"{path.name} does not exist."))
     return items
 
 
-def _size_text(lesion: dict, unit: str) -> str:
-    if unit == "mm":
-        return (f"{lesion['longest_diameter_mm']:.1f} × "
-                f"{lesion['perpendicular_diameter_mm']:.1f} mm")
-    return (f"{lesion['longest_diameter_px']:.0f} × "
-            f"{lesion['perpendicular_diameter_px']:.0f} px")
+def _unzip(path: Path, workdir: Path | None) -> list[Item]:
+    if workdir is None:
+        raise ValueError("a work folder is needed to unpack a zip file")
+    workdir.mkdir(parents=True, exist_ok=True)
+    items = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if sum(m.file_size for m in members) > MAX_UNZIPPED_BYTES:
+                return [Item(path.name, None, "The zip file unpacks to more than 500 MB; please "
+                                              "split it.")]
+            for i, member in enumerate(members):
+                if not is_upload(member.filename) or "__MACOSX" in member.filename:
+                    continue
+                # written under a number, never under the member's own path
+                suffix = PurePosixPath(member.filename).suffix.lower()
+                target = workdir / f"{len(items):04d}_{i:04d}{suffix}"
+                target.write_bytes(archive.read(member))
+                items.append(Item(member.filename, target))
+    except (zipfile.BadZipFile, OSError):
+        return [Item(path.name, None, "This zip file is damaged and could not be opened.")]
+    return items
 
 
-def _thumbnail(rgb: np.ndarray) -> np.ndarray:
-    scale = THUMBNAIL_SIDE / max(rgb.shape[:2])
-    if scale >= 1:
-        return rgb
-    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+def segment_items(items: Iterable[Item], segmenter: Segmenter, *,
+                  threshold: float | None = None, limit: int | None = None,
+                  progress: Callable[[int, str], None] | None = None) -> Iterator[Outcome]:
+    """Segment each item with ``segmenter`` (at ``threshold``, default the model's own) and
+    yield its outcome; items past ``limit`` are not run. ``progress(index, name)`` is called
+    before each item."""
+    for index, item in enumerate(items):
+        if progress is not None:
+            progress(index, item.name)
+        error = item.error
+        if not error and limit is not None and index >= limit:
+            error = f"Not processed: at most {limit} images per batch."
+        if error:
+            yield Outcome(item, None, threshold, error)
+            continue
+        try:
+            analysis = analyze(item.path, segmenter=segmenter)
+        except ImageInputError as exc:
+            yield Outcome(item, None, threshold, str(exc))
+            continue
+        t = analysis.segmentation.threshold if threshold is None else float(threshold)
+        yield Outcome(item, analysis, t)
 
 
-def _stem(name: str, index: int) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(name).stem)
-    return f"{index + 1:03d}_{safe[:60] or 'image'}"
+def csv_rows(outcome: Outcome) -> list[dict]:
+    """The measurements CSV's rows for one outcome (see :data:`CSV_FIELDS`)."""
+    organ = outcome.analysis.organ.key if outcome.ok else ""
+    if not outcome.ok:
+        return [{"file": outcome.item.name, "organ": organ, "status": "error",
+                 "message": outcome.error}]
+    analysis, t = outcome.analysis, outcome.threshold
+    report = analysis.report(t)
+    m = report["measurements"]
+    warning = analysis.organ_warning
+    base = {"file": outcome.item.name, "organ": organ, "status": "ok", "message": "",
+            "unit": m["unit"], "threshold": round(float(t), 4),
+            "confidence": report["confidence"],
+            "confidence_source": ("quality estimate" if report["quality"] is not None
+                                  else "mirror agreement"),
+            "low_confidence": "true" if report["low_confidence"] else "false",
+            "organ_warning": "true" if warning else "false",
+            "organ_warning_text": warning or ""}
+    if not m["lesions"]:
+        return [{**base, "message": "no lesion found", "lesion": 0}]
+    return [{**base, "lesion": lesion["index"],
+             **{k: v for k, v in lesion.items() if k in CSV_FIELDS and k not in base}}
+            for lesion in m["lesions"]]
 
 
-CSV_COLUMNS = ["file", "organ", "status", "lesion_count", "largest_size", "unit",
-               "largest_area", "quality", "low_confidence", "organ_warning", "error"]
+def csv_text(rows: Iterable[dict]) -> str:
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return table.getvalue()
 
 
-def run_batch(paths: Iterable[str | Path], organ: str, segmenters: Segmenters, out_dir: Path,
-              *, threshold: float | None = None,
-              progress: Callable[[int, int, str], None] | None = None) -> BatchResult:
-    """Segment every image (the organ's model, its own threshold unless given) and write the
-    zip; ``progress(done, total, name)`` is called before each image."""
-    out_dir = Path(out_dir)
-    work = out_dir / "unpacked"
-    work.mkdir(parents=True, exist_ok=True)
-    items = expand_inputs(paths, work)
-    headers = ["Image", "Result", "Lesions", "Largest (longest × perpendicular)",
-               "Largest area", "Quality", "Warnings"]
-    rows, records, thumbnails, failed = [], [], [], 0
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for index, (name, path, error) in enumerate(items):
-            if progress is not None:
-                progress(index, len(items), name)
-            record = dict.fromkeys(CSV_COLUMNS, "")
-            record.update(file=name, organ=organ)
-            if not error and index >= MAX_IMAGES:
-                error = f"Not processed: at most {MAX_IMAGES} images per batch."
-            if not error:
-                try:
-                    result = segment_upload(path, organ, segmenters)
-                    analysis = result.analysis
-                    t = analysis.segmentation.threshold if threshold is None else threshold
-                    mask = analysis.mask(t)
-                    overlay = analysis.overlay(threshold=t)
-                    report = analysis.report(t)
-                except (ImageInputError, ModelUnavailableError) as exc:
-                    error = str(exc)
-            if error:
-                failed += 1
-                record.update(status="error", error=error)
-                rows.append([name, "error", "", "", "", "", error])
-                records.append(record)
-                continue
-            m = report["measurements"]
-            facts = quality_facts(analysis, report)
-            cells = quality_cells(facts)
-            largest = m["lesions"][0] if m["lesions"] else None
-            area = "" if largest is None else (
-                f"{largest['area_mm2']:,.1f} mm²" if m["unit"] == "mm"
-                else f"{largest['area_px']:,} px²")
-            size = "" if largest is None else _size_text(largest, m["unit"])
-            quality_value = next(v for k, v in cells.items() if k != "Warnings")
-            rows.append([name, "lesion found" if largest else "no lesion found",
-                         str(len(m["lesions"])), size, area, quality_value, cells["Warnings"]])
-            trust = quality_report(facts)
-            record.update(status="ok", lesion_count=len(m["lesions"]), largest_size=size,
-                          unit=m["unit"], largest_area=area, quality=quality_value,
-                          low_confidence=str(trust["low_confidence"]).lower(),
-                          organ_warning=trust["organ_warning"] or "")
-            records.append(record)
-            stem = _stem(name, index)
-            for folder, array in (("masks", np.where(mask, 255, 0).astype(np.uint8)),
-                                  ("overlays", overlay)):
-                png = write_png(work / f"{stem}_{folder}.png", array)
-                archive.write(png, f"{folder}/{stem}_{folder[:-1]}.png")
-                png.unlink()
-            thumbnails.append((_thumbnail(overlay), f"{name}: {rows[-1][1]}"))
-        table = io.StringIO()
-        writer = csv.DictWriter(table, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(records)
-        archive.writestr("measurements.csv", table.getvalue())
-    zip_path = out_dir / f"batch_{organ}_segmentations.zip"
-    zip_path.write_bytes(buffer.getvalue())
-    if progress is not None:
-        progress(len(items), len(items), "")
-    return BatchResult(headers, rows, thumbnails, zip_path, failed)
+def write_csv(path: Path, rows: Iterable[dict]) -> Path:
+    """The measurements CSV, written atomically."""
+    return write_atomic(path, csv_text(rows))
+
+
+__all__ = ["CSV_FIELDS", "Item", "Outcome", "UPLOAD_SUFFIXES", "collect_inputs", "csv_rows",
+           "csv_text", "segment_items", "write_csv"]

@@ -18,7 +18,8 @@ import numpy as np
 from unet.analysis import Analysis, analyze, analyze_loaded
 from unet.errors import ImageInputError
 from unet.inference.models import Segmenters
-from unet.inference.registry import OrganConfig, get_organ
+from unet.inference.registry import OrganConfig
+from unet.inference.segmenter import Segmenter
 from unet.io.ground_truth import overlap_scores
 from unet.io.uploads import parse_scale, parse_threshold
 from unet.measurements import Measurements
@@ -59,27 +60,26 @@ class Result:
         self.truth = None
 
 
-def segment_upload(source, organ: str | OrganConfig, segmenters: Segmenters, *,
-                   frame: int | None = None, previous: Result | None = None) -> Result:
-    """Read and segment an upload (the model runs once).
+def segment_upload(source, segmenter: Segmenter, *, frame: int | None = None,
+                   previous: Result | None = None) -> Result:
+    """Read an upload and segment it with ``segmenter`` (the organ's model, resolved by the
+    caller from the app's model cache; it runs once).
 
     When ``previous`` holds the same upload (path and frame), its decoded image is reused, so
     switching organ does not read the file again.
     """
-    organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
     source = "" if source is None else os.fspath(source)
     if not source:
         raise ImageInputError("No image was given. Please upload an ultrasound image.")
-    segmenter = segmenters.get(organ)
     if (previous is not None and not previous.released and previous.source == source
             and previous.frame == frame):
         image = previous.analysis.image
         # segments and assesses again (quality estimate, organ check) with the other model
-        analysis = analyze_loaded(image, organ, segmenter=segmenter)
+        analysis = analyze_loaded(image, segmenter)
     else:
         if not os.path.exists(source):
             raise ImageInputError(MSG_FILE_GONE)
-        analysis = analyze(source, organ, segmenter=segmenter, frame=frame)
+        analysis = analyze(source, segmenter=segmenter, frame=frame)
     return Result(analysis, source=source, frame=frame)
 
 
@@ -206,8 +206,7 @@ def lesion_table(measurements: dict | Measurements) -> tuple[list[str], list[lis
 def segment_api(source, organ: str, threshold, segmenters: Segmenters,
                 out_dir: Path) -> tuple[Path, Path, dict]:
     """The public API call: (mask PNG, overlay PNG, report) for one file."""
-    organ_config = get_organ(organ)
     t = parse_threshold(threshold)  # None: the model's operating point (from its card)
-    result = segment_upload(source, organ_config, segmenters)
+    result = segment_upload(source, segmenters.get(organ))
     view = render(result, threshold=t, out_dir=out_dir)
     return view.files["mask"], view.files["overlay"], view.report

@@ -26,9 +26,12 @@ class ModelUnavailableError(RuntimeError):
 class Segmenters:
     """Organ key -> :class:`Segmenter`, each loaded once per process.
 
-    ``given`` maps organ keys to ready segmenters (tests inject untrained models this way);
-    other organs are loaded with ``loader`` (default :func:`unet.analysis.get_segmenter`, which
-    caches per process). A failed load is not cached, so weights copied in later are picked up.
+    This is the process's one model cache: the app, the Batch tab, the CLI and
+    :func:`unet.analyze` all get their segmenters from an instance of it (the app's, or
+    :func:`default_models`). ``given`` maps organ keys to ready segmenters (tests inject
+    untrained models this way); other organs are built with ``loader`` (default: the bundled or
+    Hub weights, ``Segmenter(organ)``) on first use and kept. A failed load is not kept, so
+    weights copied in later are picked up.
     """
 
     def __init__(self, given: Mapping[str, Segmenter] | None = None,
@@ -39,15 +42,16 @@ class Segmenters:
         # model loading in the background must not hold up requests for another organ
         self._locks = {key: threading.Lock() for key in ORGANS}
         self._problems: dict[str, str] = {}  # organ key -> message of its last failed load
+        self._loaded: dict[str, Segmenter] = {}
 
     def get(self, organ: str | OrganConfig) -> Segmenter:
         organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
         if organ.key in self._given:
             return self._given[organ.key]
-        loader = self._loader
-        if loader is None:
-            from unet.analysis import get_segmenter as loader
+        loader = self._loader or (lambda key: Segmenter(get_organ(key)))
         with self._locks.setdefault(organ.key, threading.Lock()):
+            if organ.key in self._loaded:
+                return self._loaded[organ.key]
             try:
                 segmenter = loader(organ.key)
             except FileNotFoundError as exc:
@@ -61,6 +65,7 @@ class Segmenters:
                     f"({type(exc).__name__}). Please try again later or choose another organ.")
                 raise ModelUnavailableError(self._problems[organ.key]) from exc
             self._problems.pop(organ.key, None)
+            self._loaded[organ.key] = segmenter
             return segmenter
 
     def load_all(self, *, warm_up: bool = True, keys=None) -> dict[str, str]:
@@ -95,6 +100,19 @@ class Segmenters:
                    if key not in self._given and not organ.weight_path.is_file()
                    and not (organ.hub_repo_env and os.environ.get(organ.hub_repo_env))}
         return {**missing, **self._problems}
+
+
+_DEFAULT: Segmenters | None = None
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_models() -> Segmenters:
+    """The process's model cache for callers that bring none (``unet.analyze``)."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None:
+            _DEFAULT = Segmenters()
+        return _DEFAULT
 
 
 def _missing_weights_message(organ: OrganConfig) -> str:

@@ -9,7 +9,6 @@ confidence is the Dice agreement of their thresholded masks (1.0 when both see n
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -19,15 +18,19 @@ import numpy as np
 
 from unet.inference.features import pool_features
 from unet.inference.registry import OrganConfig, get_organ
+from unet.inference.settings import (
+    TTA_BATCH,
+    InferenceSettings,
+    engine_batch_sizes,
+    read_card,
+)
 from unet.transforms.fov import Box, find_field_of_view
 from unet.transforms.postprocess import clean_mask, min_area_from_fraction
 from unet.transforms.preprocess import probability_to_frame, to_model_input
 from unet.transforms.test_time_augmentation import (
-    EXTRA_VIEWS,
     augment_batch,
     combine,
     uses_extra_views,
-    view_set_of,
     warp_back,
 )
 
@@ -99,7 +102,7 @@ class Segmenter:
     # batch of the four extra views (unet.transforms.test_time_augmentation) where the mask or the card's
     # estimate uses them, up front; a batch of another size works too (run in chunks of the
     # shipped flatbuffer, or converted on its first use and cached).
-    TTA_BATCH = 2
+    TTA_BATCH = TTA_BATCH
 
     def __init__(self, organ: str | OrganConfig, *, weights: str | Path | None = None, model=None,
                  engine: str = "auto"):
@@ -132,18 +135,14 @@ class Segmenter:
         input_shape, layers = self._network_facts(load=engine != "litert")
         self.input_size = int(input_shape[0])
         self.feature_layer = ENCODER_LAYER if ENCODER_LAYER in layers else None
-        self.card = self._read_card(weights)
-        # the operating point chosen on the validation split, and the views it was chosen with,
-        # travel in the card (a card without them: the registry's setting)
-        chosen = self.card.get("inference", {}) if isinstance(self.card, dict) else {}
-        self.views = (view_set_of(chosen["test_time_augmentation"])
-                      if "test_time_augmentation" in chosen else self.organ.test_time_augmentation)
+        self.card = read_card(weights)
+        # the registry's defaults, overridden by the operating point in the card
+        self.settings = InferenceSettings.resolve(self.organ, self.card)
+        self.views = self.settings.views
         self._forward, self._forward_features, self.engine = self._make_forward(engine, weights)
-        self.threshold = float(chosen.get("threshold", self.organ.threshold))
-        self.min_area_fraction = float(
-            chosen.get("min_lesion_area_fraction", self.organ.min_lesion_area_fraction))
-        self.min_peak = float(
-            chosen.get("min_peak_probability", self.organ.min_peak_probability))
+        self.threshold = self.settings.threshold
+        self.min_area_fraction = self.settings.min_area_fraction
+        self.min_peak = self.settings.min_peak
 
     @property
     def model(self):
@@ -231,25 +230,8 @@ class Segmenter:
         return (lambda x: with_features(x)[0]), with_features, name
 
     def engine_batch_sizes(self) -> tuple[int, ...]:
-        """The batch sizes the app sends: segment()'s flip pair, and the batch of the four extra
-        views where the organ's mask (``views``) or the card's fitted estimate uses them."""
-        from unet.trust.quality import QualityModel
-
-        sizes = {self.TTA_BATCH}
-        quality = QualityModel.from_card(self.card)
-        if uses_extra_views(self.views) or (quality is not None and quality.uses_tta):
-            sizes.add(len(EXTRA_VIEWS))
-        return tuple(sorted(sizes))
-
-    @staticmethod
-    def _read_card(weights) -> dict:
-        if weights is None:
-            return {}
-        card = Path(weights).with_suffix(".json")
-        try:
-            return json.loads(card.read_text()) if card.is_file() else {}
-        except (OSError, ValueError):
-            return {}
+        """The batch sizes the app sends (``unet.inference.settings.engine_batch_sizes``)."""
+        return engine_batch_sizes(self.settings, self.card)
 
     @property
     def version(self) -> str:
@@ -262,7 +244,7 @@ class Segmenter:
 
     def segment(self, gray: np.ndarray, *, threshold: float | None = None) -> Segmentation:
         """Probability, uncertainty and confidence for one uint8 (H, W) frame at its own size."""
-        box = (find_field_of_view(gray) if self.organ.crop_field_of_view
+        box = (find_field_of_view(gray) if self.settings.crop_field_of_view
                else Box(0, 0, gray.shape[0], gray.shape[1]))
         crop = gray[box.slice]
         x = to_model_input(crop, self.input_size)

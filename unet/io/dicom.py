@@ -5,10 +5,13 @@
   libjpeg) support. pydicom already returns ``YBR_FULL`` / ``YBR_FULL_422`` data as RGB, and
   knows when a JPEG decoder did that conversion itself; anything still in YBR_FULL is
   converted with :func:`pydicom.pixels.convert_color_space`.
-* Grayscale: Rescale Slope/Intercept, then the first VOI window (Window Center/Width, with
-  the VOI LUT Function) when present, else a linear min..max stretch to 0..255. Plain
-  unsigned 8-bit data with neither rescale nor window keeps its values, like an 8-bit PNG.
-  MONOCHROME1 is inverted so that higher values are darker, as intended.
+* Grayscale, by pydicom's own functions (``apply_modality_lut``, ``apply_voi_lut``): the
+  Modality LUT Sequence, else Rescale Slope/Intercept; then the first VOI LUT of the VOI LUT
+  Sequence, else the first window (Window Center/Width, with the VOI LUT Function), scaled to
+  0..255; with neither, a linear min..max stretch to 0..255. Plain unsigned 8-bit data with no
+  modality or VOI transform keeps its values, like an 8-bit PNG. A LUT that cannot be used
+  (incomplete, unsupported depth) is ignored, as if absent. MONOCHROME1 is inverted so that
+  higher values are darker, as intended.
 * Colour (RGB, palette colour) becomes gray with the ITU-R BT.601 luma weights.
 * Multi-frame data needs an explicit ``frame`` (counted from 0); only that frame is decoded.
 * Pixel spacing, (row_mm, col_mm): first the Sequence of Ultrasound Regions (regions whose
@@ -263,40 +266,124 @@ def _number(value: Any) -> float | None:
 
 
 def _grayscale_to_uint8(ds: Any, arr: np.ndarray, bits_stored: int) -> np.ndarray:
+    """Stored values -> modality values (Modality LUT) -> shown values (VOI LUT) -> 0..255."""
+    values, lut_bits, transformed = _modality(ds, arr)
+    shown = _voi(ds, values)
+    if shown is not None:
+        return _to_uint8(shown)
+    if not transformed and arr.dtype == np.uint8 and bits_stored <= 8:
+        return np.ascontiguousarray(arr)  # plain 8-bit: keep values, as for an 8-bit PNG
+    if lut_bits is None and not transformed:
+        lut_bits = bits_stored
+    return scale_to_uint8(values, bits=lut_bits)
+
+
+def _view(ds: Any) -> Any:
+    """A bare data set for pydicom's LUT functions, which read (and sometimes rewrite) elements
+    of the data set they are given: only what they need, with values this module has checked.
+
+    Bits Stored 8, unsigned, makes pydicom's windowing output range 0..255 (it takes the
+    output range from these two elements); the transfer syntax tells it the byte order of
+    LUT Data stored as OW."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+
+    view = Dataset()
+    view.file_meta = FileMetaDataset()
+    view.file_meta.TransferSyntaxUID = _transfer_syntax(ds)
+    view.PhotometricInterpretation = "MONOCHROME2"  # MONOCHROME1 is inverted afterwards
+    view.BitsStored = 8
+    view.PixelRepresentation = 0
+    return view
+
+
+def _lut(ds: Any, keyword: str, depths: tuple[int, ...]) -> tuple[Any, int, int, int] | None:
+    """The first item of a Modality or VOI LUT Sequence as (element, entries, first stored
+    value mapped, bits per entry) when it is complete and of a depth pydicom handles."""
+    try:
+        seq = ds.get(keyword)
+        if not seq:
+            return None
+        item = seq[0]
+        descriptor = item.get("LUTDescriptor")
+        if descriptor is None or "LUTData" not in item or len(descriptor) != 3:
+            return None
+        entries, first, bits = (int(v) for v in descriptor)
+    except Exception:  # noqa: BLE001 - a malformed optional element: no LUT
+        logger.info("DICOM %s unusable; ignored", keyword)
+        return None
+    if bits not in depths:
+        logger.info("DICOM %s unusable; ignored", keyword)
+        return None
+    return ds[keyword], entries or 2**16, first, bits
+
+
+def _modality(ds: Any, arr: np.ndarray) -> tuple[np.ndarray, int | None, bool]:
+    """PS3.3 C.11.1: the Modality LUT Sequence, else Rescale Slope/Intercept, applied by
+    :func:`pydicom.pixels.apply_modality_lut`. Returns (values, bits of the LUT's output or
+    None, whether the values were changed). An unusable LUT is ignored (logged, no values)."""
+    from pydicom.pixels import apply_modality_lut
+
+    lut = _lut(ds, "ModalityLUTSequence", (8, 16))
+    if lut is not None:
+        view = _view(ds)
+        view["ModalityLUTSequence"] = lut[0]
+        try:
+            # int64: pydicom subtracts the first mapped value in the input's own type
+            return apply_modality_lut(arr.astype(np.int64), view), lut[3], True
+        except Exception:  # noqa: BLE001 - LUT Data shorter than stated, odd encoding ...
+            logger.info("DICOM ModalityLUTSequence unusable; ignored")
     slope = _number(ds.get("RescaleSlope"))
     intercept = _number(ds.get("RescaleIntercept"))
     if slope is None or slope == 0:
         slope = 1.0
     if intercept is None:
         intercept = 0.0
-    rescaled = slope != 1.0 or intercept != 0.0
+    if slope == 1.0 and intercept == 0.0:
+        return arr, None, False
+    view = _view(ds)
+    view.RescaleSlope = slope
+    view.RescaleIntercept = intercept
+    return apply_modality_lut(arr, view), None, True
+
+
+_VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+
+
+def _voi(ds: Any, values: np.ndarray) -> np.ndarray | None:
+    """PS3.3 C.11.2: the first VOI LUT of the VOI LUT Sequence, else the first window (Window
+    Center/Width with the VOI LUT Function), applied by :func:`pydicom.pixels.apply_voi_lut`;
+    as float 0..255, or ``None`` when the data set states neither (or only unusable ones)."""
+    from pydicom.pixels import apply_voi_lut
+
+    lut = _lut(ds, "VOILUTSequence", (8, *range(10, 17)))
+    if lut is not None:
+        element, entries, first, bits = lut
+        view = _view(ds)
+        view["VOILUTSequence"] = element
+        # Clamped to the LUT's input range first, as the LUT does (PS3.3 C.11.2.1.1): pydicom
+        # stores the LUT index in the LUT's own type, where an index past 255 of an 8-bit LUT
+        # would wrap around.
+        index = np.clip(np.floor(values), first, first + entries - 1).astype(np.int64)
+        try:
+            out = apply_voi_lut(index, view)
+            return out.astype(np.float64) * (255.0 / (2.0**bits - 1.0))
+        except Exception:  # noqa: BLE001 - LUT Data shorter than stated, odd encoding ...
+            logger.info("DICOM VOILUTSequence unusable; window used instead")
 
     center = _number(ds.get("WindowCenter"))
     width = _number(ds.get("WindowWidth"))
     function = str(ds.get("VOILUTFunction") or "LINEAR").strip().upper()
-    has_window = center is not None and width is not None and width > 0
-    if function in ("LINEAR", "") and has_window and width < 1:
-        has_window = False  # PS3.3 C.11.2.1.2.1: width >= 1 for LINEAR
-
-    if not rescaled and not has_window and arr.dtype == np.uint8 and bits_stored <= 8:
-        return np.ascontiguousarray(arr)  # plain 8-bit: keep values, as for an 8-bit PNG
-
-    values = arr.astype(np.float64)
-    if rescaled:
-        values = values * slope + intercept
-    if not has_window:
-        return scale_to_uint8(values, bits=None if rescaled else bits_stored)
-
-    assert center is not None and width is not None
-    if function == "SIGMOID":
-        out = 255.0 / (1.0 + np.exp(-4.0 * (values - center) / width))
-    elif function == "LINEAR_EXACT":
-        out = ((values - center) / width + 0.5) * 255.0
-    elif width > 1:  # LINEAR (the default; unknown functions fall back to it)
-        out = ((values - (center - 0.5)) / (width - 1.0) + 0.5) * 255.0
-    else:
-        out = np.where(values > center - 0.5, 255.0, 0.0)
-    return _to_uint8(out)
+    if function not in _VOI_FUNCTIONS:
+        function = "LINEAR"  # unknown functions fall back to the default
+    if center is None or width is None or width <= 0:
+        return None
+    if function == "LINEAR" and width < 1:
+        return None  # PS3.3 C.11.2.1.2.1: width >= 1 for LINEAR
+    view = _view(ds)
+    view.WindowCenter = center
+    view.WindowWidth = width
+    view.VOILUTFunction = function
+    return apply_voi_lut(values, view)
 
 
 def _positive_pair(value: Any) -> tuple[float, float] | None:

@@ -40,3 +40,19 @@ def parse_threshold(value) -> float | None:
     if not (math.isfinite(value) and 0.0 < value < 1.0):
         raise ImageInputError("The threshold must be a number between 0 and 1, for example 0.5.")
     return value
+
+
+def is_mask_file(name: str) -> bool:
+    """A mask image shipped beside its scan (BUSI's ``benign (3)_mask.png`` and
+    ``benign (3)_mask_1.png``, ``case_mask.png``): never segmented as a scan. The one rule for
+    folders (the CLI), zip files (the Batch tab) and the examples folder."""
+    stem = name.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
+    return stem.endswith("_mask") or "_mask_" in stem
+
+
+def is_upload(name: str) -> bool:
+    """A file the app, the Batch tab and the CLI read: an accepted suffix, not a hidden file,
+    not a mask file."""
+    base = name.rsplit("/", 1)[-1]
+    suffix = "." + base.rsplit(".", 1)[-1].lower() if "." in base else ""
+    return suffix in UPLOAD_SUFFIXES and not base.startswith(".") and not is_mask_file(base)

@@ -35,6 +35,24 @@ def ultrasound_region(max_x: int, max_y: int, delta_x: float, delta_y: float, un
     return region
 
 
+def lut_item(first_mapped: int, values, bits: int = 16, *, as_ow: bool = False):
+    """One item of a Modality or VOI LUT Sequence (PS3.3 C.11.1, C.11.2): ``values[i]`` is the
+    output for the input ``first_mapped + i`` (inputs below map to the first entry, above to the
+    last); ``bits`` per entry. ``as_ow`` stores LUT Data as OW bytes (little endian), the way
+    implicit-VR files and many scanners store it, instead of a list of US values."""
+    from pydicom.dataelem import DataElement
+    from pydicom.dataset import Dataset
+
+    values = [int(v) for v in values]
+    item = Dataset()
+    item.add(DataElement(0x00283002, "US", [len(values) % 65536, int(first_mapped), int(bits)]))
+    if as_ow:
+        item.add(DataElement(0x00283006, "OW", np.asarray(values, "<u2").tobytes()))
+    else:
+        item.add(DataElement(0x00283006, "US", values))
+    return item
+
+
 def synthetic_dicom(
     pixels: np.ndarray,
     photometric: str = "MONOCHROME2",
@@ -44,6 +62,8 @@ def synthetic_dicom(
     pixel_spacing_mm: float | None = None,
     region_spacing_mm: float | None = None,
     patient: tuple[str, str] = SYNTHETIC_PATIENT,
+    modality_lut=None,
+    voi_lut=None,
 ):
     """An ultrasound DICOM data set (explicit VR little endian) holding ``pixels``.
 
@@ -51,6 +71,8 @@ def synthetic_dicom(
     ``pixel_spacing_mm`` sets Pixel Spacing; ``region_spacing_mm`` states the spacing the way
     scanners do, in a Sequence of Ultrasound Regions covering the whole image (in cm).
     ``patient`` is the (name, id) written into the tags; always fake.
+    ``modality_lut`` / ``voi_lut``: a :func:`lut_item` to put in a Modality LUT Sequence /
+    VOI LUT Sequence.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence
@@ -80,6 +102,10 @@ def synthetic_dicom(
         rows, cols = (pixels.shape[-3:-1] if photometric == "RGB" else pixels.shape[-2:])
         cm = region_spacing_mm / 10.0
         ds.SequenceOfUltrasoundRegions = Sequence([ultrasound_region(cols - 1, rows - 1, cm, cm)])
+    if modality_lut is not None:
+        ds.ModalityLUTSequence = Sequence([modality_lut])
+    if voi_lut is not None:
+        ds.VOILUTSequence = Sequence([voi_lut])
     return ds
 
 

@@ -1,0 +1,55 @@
+"""The web app's fixed settings and texts: limits, queue, choices, disclaimer, privacy, style."""
+
+from __future__ import annotations
+
+from unet.inference.registry import ORGANS
+from unet.io.uploads import UPLOAD_SUFFIXES
+
+# Uploads larger than this are refused by Gradio before our code sees them.
+MAX_FILE_SIZE = "50mb"
+# Queue for a 2-vCPU Space: TensorFlow already uses both cores for one image, so model runs
+# go one at a time (concurrency_id "model", limit 1), while cheap re-renders (sliders) may run
+# two at a time beside a model run. At most 16 waiting requests; more are told to retry.
+QUEUE = {"default_concurrency_limit": 2, "max_size": 16}
+# Gradio's cache (uploads and returned files): every 5 min delete files older than 15 min.
+DELETE_CACHE = (300, 900)
+# A session's cached analysis (the decoded image and its maps) is dropped 15 min after its
+# last change, or soon after the tab is closed.
+STATE_TTL_S = 900
+MAX_BATCH_IMAGES = 100  # per Batch run; more are listed as not processed
+
+UPLOAD_TYPES = list(UPLOAD_SUFFIXES)
+ORGAN_CHOICES = [(organ.display_name, key) for key, organ in ORGANS.items()]
+DEFAULT_ORGAN = next(iter(ORGANS))
+DISPLAY_CHOICES = [("Filled mask", "filled"), ("Contour", "contour"),
+                   ("Probability heat map", "heatmap"), ("Uncertainty map", "uncertainty")]
+N_FEATURE_LAYERS = 4  # feature-map galleries on the teaching tab
+
+DISCLAIMER_MD = (
+    "**Research and teaching demo — not a medical device, not for diagnosis.** "
+    "Do not use its output for any clinical decision."
+)
+PRIVACY_MD = (
+    "**Privacy.** Your image is used only to answer your requests. Uploaded files and result "
+    "files are deleted from the server within about 20 minutes; the decoded image stays in the "
+    "server's memory (so that the sliders work without running the model again) until you close "
+    "this tab, or 15 minutes after your last change. Result files are named after the organ and "
+    "the time (`breast_20261127-1412_mask.png`), never after your file. Nothing is logged but "
+    "errors, and never image data or DICOM tags. Still: remove patient names from file names "
+    "before uploading."
+)
+CSS = """
+.disclaimer {border-left: 6px solid #d97706; background: #fffbeb; padding: 8px 14px;
+             border-radius: 6px; color: #1f2937;}
+.disclaimer p {margin: 0 !important;}
+.disclaimer *, .status-box *, #status span.md:has(p) * {color: #1f2937 !important;}
+.status-box {border-left: 6px solid #dc2626; background: #fef2f2; padding: 8px 14px;
+             border-radius: 6px; color: #1f2937;}
+.small-note {font-size: 0.9em; opacity: 0.85;}
+#status span.md:has(p) {display: block; border-left: 6px solid #dc2626; background: #fef2f2;
+                        padding: 8px 14px; border-radius: 6px; color: #1f2937;}
+"""
+# Runs in the browser before a new file is handled: closes the warnings of an earlier file.
+CLEAR_TOASTS = ("(...args) => { document.querySelectorAll('.toast-close')"
+                ".forEach((button) => button.click()); return args; }")
+PRIVATE = {"api_visibility": "private"}
