@@ -325,9 +325,9 @@ def _modality(ds: Any, arr: np.ndarray) -> tuple[np.ndarray, int | None, bool]:
 
     lut = _lut(ds, "ModalityLUTSequence", (8, 16))
     if lut is not None:
-        view = _view(ds)
-        view["ModalityLUTSequence"] = lut[0]
         try:
+            view = _view(ds)
+            view["ModalityLUTSequence"] = lut[0]
             # int64: pydicom subtracts the first mapped value in the input's own type
             return apply_modality_lut(arr.astype(np.int64), view), lut[3], True
         except Exception:  # noqa: BLE001 - LUT Data shorter than stated, odd encoding ...
@@ -349,6 +349,18 @@ def _modality(ds: Any, arr: np.ndarray) -> tuple[np.ndarray, int | None, bool]:
 _VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
 
 
+def _as_16_bit(item: Any) -> Any:
+    """A LUT item with the same entries and input range, declared as 16 bits per entry."""
+    from pydicom.dataelem import DataElement
+    from pydicom.dataset import Dataset
+
+    descriptor = item["LUTDescriptor"]
+    out = Dataset()
+    out.add(DataElement(descriptor.tag, descriptor.VR, [*list(descriptor.value)[:2], 16]))
+    out.add(item["LUTData"])
+    return out
+
+
 def _voi(ds: Any, values: np.ndarray) -> np.ndarray | None:
     """PS3.3 C.11.2: the first VOI LUT of the VOI LUT Sequence, else the first window (Window
     Center/Width with the VOI LUT Function), applied by :func:`pydicom.pixels.apply_voi_lut`;
@@ -358,13 +370,14 @@ def _voi(ds: Any, values: np.ndarray) -> np.ndarray | None:
     lut = _lut(ds, "VOILUTSequence", (8, *range(10, 17)))
     if lut is not None:
         element, entries, first, bits = lut
-        view = _view(ds)
-        view["VOILUTSequence"] = element
-        # Clamped to the LUT's input range first, as the LUT does (PS3.3 C.11.2.1.1): pydicom
-        # stores the LUT index in the LUT's own type, where an index past 255 of an 8-bit LUT
-        # would wrap around.
+        # pydicom keeps each pixel's index into the LUT in the LUT's entry type, so an index
+        # past 255 into an 8-bit LUT (of more than 256 entries) would wrap around: it is given
+        # the same entries as 16-bit ones, and the inputs clamped to the LUT's input range
+        # first, as the LUT itself does (PS3.3 C.11.2.1.1).
         index = np.clip(np.floor(values), first, first + entries - 1).astype(np.int64)
         try:
+            view = _view(ds)
+            view.VOILUTSequence = [_as_16_bit(element.value[0])] if bits == 8 else element.value
             out = apply_voi_lut(index, view)
             return out.astype(np.float64) * (255.0 / (2.0**bits - 1.0))
         except Exception:  # noqa: BLE001 - LUT Data shorter than stated, odd encoding ...
