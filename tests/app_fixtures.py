@@ -8,7 +8,9 @@ the weights.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import os
 import socket
 from collections.abc import Iterator
@@ -23,14 +25,9 @@ from unet.inference.segmenter import Segmenter
 
 def fresh_model(organ):
     """An untrained network of the organ's registered architecture."""
-    try:
-        from unet.networks.architectures import build_model
-    except ImportError:  # before the registry named architectures: the plain U-Net
-        from unet.networks.unet import build_unet
+    from unet.networks.architectures import build_model
 
-        return build_unet(organ.input_size, **organ.model_kwargs)
-    return build_model(getattr(organ, "architecture", "unet"), organ.input_size,
-                       **organ.model_kwargs)
+    return build_model(organ.architecture, organ.input_size, **organ.model_kwargs)
 
 
 @dataclass
@@ -41,8 +38,10 @@ class TestModels:
     trained_organs: tuple[str, ...] = ()  # organs running trained weights
 
 
+@functools.cache
 def test_models() -> TestModels:
-    """One Segmenter per organ: its trained weights if present (see module doc), else fresh."""
+    """One Segmenter per organ: its trained weights if present (see module doc), else fresh.
+    Built once per test run and shared by every test that runs the app's models."""
     choice = os.environ.get("UNET_APP_TEST_MODELS", "auto").strip().lower()
     missing = [o.weight_file for o in ORGANS.values() if not o.weight_path.is_file()]
     if choice == "trained" and missing:
@@ -84,6 +83,21 @@ def running_app(segmenters, **launch_kwargs) -> Iterator[tuple[object, str]]:
         yield demo, f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+@functools.cache
+def shared_app() -> tuple[object, str]:
+    """(demo, url) of one app server per test run, on the shared test models, closed at exit.
+    Tests that only talk to the app (no redirected folders, no special launch options) use it
+    instead of starting a server of their own."""
+    import app
+
+    demo = app.build_demo(test_models().segmenters)
+    port = free_port()
+    app.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port,
+               quiet=True)
+    atexit.register(demo.close)
+    return demo, f"http://127.0.0.1:{port}/"
 
 
 def write_phantom(folder, *, seed: int = 3, height: int = 240, width: int = 300,

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 import app
-from tests.app_fixtures import running_app, test_models, write_phantom
+from tests.app_fixtures import shared_app, write_phantom
 
 pytestmark = pytest.mark.browser
 
@@ -39,8 +39,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def served():
-    with running_app(test_models().segmenters) as (demo, address):
-        yield demo, address
+    return shared_app()  # the test run's one app server
 
 
 @pytest.fixture(scope="module")

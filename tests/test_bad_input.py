@@ -143,20 +143,17 @@ def test_cli_segments_good_unusual_files(corpus, small_model_file, tmp_path, cap
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory):
     """The app on 127.0.0.1 (its own launch settings) and a gradio_client Client for it."""
-    pytest.importorskip("app", reason="app.py is not there yet")
     from gradio_client import Client
 
-    from tests.app_fixtures import running_app, test_models
+    from tests.app_fixtures import shared_app
 
-    models = test_models()
+    _, url = shared_app()  # the test run's one app server
     downloads = tmp_path_factory.mktemp("downloads")
-    with running_app(models.segmenters) as (demo, url):
-        client = Client(url, verbose=False, download_files=str(downloads),
-                        analytics_enabled=False)
-        try:
-            yield client, url
-        finally:
-            client.close()
+    client = Client(url, verbose=False, download_files=str(downloads), analytics_enabled=False)
+    try:
+        yield client, url
+    finally:
+        client.close()
 
 
 def app_segment(client, path, organ: str = "breast", threshold: float = 0.5):

@@ -126,3 +126,60 @@ def test_csv_carries_quality_low_confidence_and_organ_warning(tmp_path, weights,
         assert ("ultrasound" in r["organ_warning_text"]) == warn
     bad = [r for r in rows if r["status"] == "error"]
     assert len(bad) == 1 and bad[0]["confidence"] == "" and bad[0]["organ_warning"] == ""
+
+
+def test_the_cli_reads_every_file_type_the_app_accepts(tmp_path, weights):
+    """One list of upload suffixes (unet.io.uploads): every type the app's upload accepts is
+    found in a folder and segmented by the CLI; mask files beside them are not."""
+    from PIL import Image
+
+    from unet.io.uploads import UPLOAD_SUFFIXES
+    from webapp.settings import UPLOAD_TYPES
+
+    assert set(UPLOAD_TYPES) == set(UPLOAD_SUFFIXES)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    gray, mask = make_phantom(72, 88, seed=7)
+    for suffix in UPLOAD_SUFFIXES:
+        path = folder / f"scan{suffix.replace('.', '_')}{suffix}"
+        if suffix in (".dcm", ".dicom", ".dic"):
+            write_dicom(path, synthetic_dicom(gray))
+        else:
+            Image.fromarray(gray).save(path, format=Image.registered_extensions()[suffix])
+    Image.fromarray(mask.astype(np.uint8) * 255).save(folder / "scan_png_mask.png")
+    out = tmp_path / "out"
+    assert main(["--organ", "breast", str(folder), "--out", str(out), "--weights",
+                 str(weights), "--no-progress"]) == 0
+    rows = list(csv.DictReader(open(out / "measurements.csv")))
+    assert sorted({r["file"] for r in rows}) == sorted(
+        f"scan{s.replace('.', '_')}{s}" for s in UPLOAD_SUFFIXES)
+    assert all(r["status"] == "ok" and r["organ"] == "breast" for r in rows)
+    for suffix in UPLOAD_SUFFIXES:
+        written = cv2.imread(str(out / f"scan{suffix.replace('.', '_')}_mask.png"),
+                             cv2.IMREAD_UNCHANGED)
+        assert written is not None and written.shape == gray.shape
+    assert not list(out.glob("*mask_mask*"))
+
+
+def test_zip_input_and_numbers_in_the_csv(tmp_path, weights):
+    """A zip of scans is unpacked (masks inside skipped); the CSV holds numbers, not text."""
+    import zipfile
+
+    gray, mask = make_phantom(90, 110, seed=11)
+    ok, png = cv2.imencode(".png", gray)
+    ok2, mask_png = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+    archive = tmp_path / "scans.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("case1/a.png", png.tobytes())
+        z.writestr("case1/a_mask.png", mask_png.tobytes())
+    out = tmp_path / "out"
+    assert main(["--organ", "breast", str(archive), "--out", str(out), "--weights",
+                 str(weights), "--no-progress", "--threshold", "0.3"]) == 0
+    rows = list(csv.DictReader(open(out / "measurements.csv")))
+    assert {r["file"] for r in rows} == {"case1/a.png"}
+    assert (out / "case1" / "a_mask.png").is_file()
+    for r in rows:
+        assert float(r["threshold"]) == 0.3 and 0 <= float(r["confidence"]) <= 1
+        assert r["confidence_source"] in ("quality estimate", "mirror agreement")
+        if int(r["lesion"]) > 0:
+            int(r["area_px"]), float(r["longest_diameter_px"])  # numbers, not "68 × 39 px"

@@ -41,7 +41,7 @@ def files_under(*roots: Path) -> set[Path]:
 @pytest.fixture
 def private_app(tmp_path, monkeypatch):
     """The app with its temporary folders redirected into tmp_path, and a client."""
-    app = pytest.importorskip("app", reason="app.py is not there yet")
+    import webapp.settings as app  # the app's settings (DELETE_CACHE ...)
     from gradio_client import Client
 
     from tests.app_fixtures import running_app, test_models
@@ -73,7 +73,7 @@ def test_nothing_private_stays_on_disk_or_reaches_the_log(private_app, caplog, c
 
     app, demo, client = private_app["app"], private_app["demo"], private_app["client"]
     gradio_dir, temp_dir, inputs = (private_app[k] for k in ("gradio_dir", "temp_dir", "inputs"))
-    for name in ("app", "unet", "gradio", "gradio_client", "httpx", "uvicorn"):
+    for name in ("app", "webapp", "unet", "gradio", "gradio_client", "httpx", "uvicorn"):
         caplog.set_level(logging.DEBUG, logger=name)
     good = [
         bad_inputs.good_png(inputs, f"{NAME_IN_FILE_NAME}.png"),

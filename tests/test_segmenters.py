@@ -37,8 +37,39 @@ def test_a_background_load_does_not_block_the_other_organ():
     release.set()
     thread.join(10)
     assert not thread.is_alive()
-    assert models.get("thyroid").key == "thyroid" and loads.count("thyroid") == 2
-    assert loads.count("breast") == 2  # the loader caches (unet.analysis.get_segmenter), not us
+    assert models.get("thyroid").key == "thyroid" and loads.count("thyroid") == 1
+    assert loads.count("breast") == 1  # the one model cache: each organ loaded once
+
+
+def test_one_model_cache_shared_by_the_python_api(monkeypatch):
+    """``unet.analyze`` without a segmenter takes the organ's model from the process's one
+    cache: a second call loads nothing."""
+    import numpy as np
+
+    import unet
+    from unet.inference import models as models_module
+    from unet.inference.registry import get_organ
+    from unet.inference.segmenter import Segmenter
+    from unet.networks.unet import build_unet
+
+    loads = []
+
+    def loader(key):
+        loads.append(key)
+        return Segmenter(get_organ(key), model=build_unet(64, depth=2, base_filters=4))
+
+    monkeypatch.setattr(models_module, "_DEFAULT", Segmenters(loader=loader))
+    image = np.random.default_rng(0).integers(0, 255, (80, 96), dtype=np.uint8)
+    import io
+
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    first = unet.analyze(buffer.getvalue(), "breast")
+    second = unet.analyze(buffer.getvalue(), "BREAST")
+    assert loads == ["breast"]
+    assert first.organ.key == second.organ.key == "breast"
+    assert first.mask().shape == (80, 96)
 
 
 def test_a_failed_background_load_is_reported_on_request():

@@ -137,7 +137,7 @@ def _read_source(source: str | os.PathLike | bytes) -> tuple[bytes, str]:
 def _decode(data: bytes, name: str, frame: int | None) -> LoadedImage:
     if not data:
         raise ImageInputError(MSG_EMPTY)
-    from unet import dicom  # imported here: pydicom is only loaded when needed
+    from unet.io import dicom  # imported here: pydicom is only loaded when needed
 
     if dicom.has_dicom_magic(data):
         return dicom.read_dicom(data, frame)
