@@ -3,7 +3,8 @@
 Measures in one run, side by side (median and p95 over ``--repeats`` repetitions):
 
 1. The model pass alone on the test-time-augmentation batch of 2: the app's engine
-   (``Segmenter.predict_batch``: LiteRT with XNNPACK, see ``unet.inference.engine``), the same weights
+   (``Segmenter.predict_batch``: LiteRT with XNNPACK, see ``unet.inference.engine``), the same
+   weights
    converted with tf2onnx and run by ONNX Runtime (CPU provider, same thread count), TensorFlow's
    compiled ``tf.function`` (the app's path before the engine), and naive ``model.predict(x)``.
    The four run interleaved, in rotating order, so that a change in machine load hits all of

@@ -1,7 +1,8 @@
 """A generated corpus of bad (and good-but-unusual) upload files, for the robustness tests.
 
 Every function takes a folder, writes one file into it and returns the file's path. Nothing here
-is a real patient image: pictures come from :mod:`unet.testing.phantom`, DICOM tags are obviously fake.
+is a real patient image: pictures come from :mod:`unet.testing.phantom`, DICOM tags are obviously
+fake.
 
 * ``BAD``: files every entry point must refuse with a clear :class:`unet.errors.ImageInputError`
   message (reader), an "error" row and exit code 1 (CLI) or an error shown to the user (app).

@@ -1,16 +1,19 @@
 """Batch segmentation: `python -m unet.predict --organ breast INPUT... --out DIR`.
 
-Takes files, folders (searched recursively) and zip archives, writes `<stem>_mask.png` (0/255, the input's own
+Takes files, folders (searched recursively) and zip archives, writes `<stem>_mask.png` (0/255, the
+input's own
 size) and optionally `<stem>_overlay.png` for each image, keeping each file's sub-folder relative
 to the folder it was found in (BUSI's `benign/benign (3).png` -> `DIR/benign/benign (3)_mask.png`),
-and one `measurements.csv` (the same file as the web app's Batch tab writes, `unet.batch`). A file that cannot be read is reported and skipped; the exit code is 0
+and one `measurements.csv` (the same file as the web app's Batch tab writes, `unet.batch`). A file
+that cannot be read is reported and skipped; the exit code is 0
 when every file was segmented, 1 when any failed, 2 when nothing could be run at all.
 
 Per file (one row per lesion, or one row with lesion 0 when none is found), besides the
 measurements, the CSV carries the same trust signals as the app and its JSON report:
 `confidence` (the quality estimate: expected Dice overlap of the mask at the model's own
 threshold with an expert outline, 0-1; when the model card has no fitted estimator, the mirror
-agreement; `confidence_source` says which), `low_confidence` (true/false) and `organ_warning` (true/false: the image does not
+agreement; `confidence_source` says which), `low_confidence` (true/false) and `organ_warning`
+(true/false: the image does not
 look like the selected organ's scans), with the warning's words in `organ_warning_text`.
 """
 

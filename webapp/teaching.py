@@ -15,7 +15,8 @@ from unet.networks.network_shape import architecture, levels
 
 def architecture_markdown(model, organ: OrganConfig) -> str:
     """The U-Net's shape as a text diagram and a table, read from the model itself (or from
-    its :func:`unet.networks.network_shape.architecture` dict, which the engine keeps without Keras)."""
+    its :func:`unet.networks.network_shape.architecture` dict, which the engine keeps without
+    Keras)."""
     arch = model if isinstance(model, dict) else architecture(model)
     enc, dec, bottom = arch["encoder"], arch["decoder"], arch["bottleneck"]
 

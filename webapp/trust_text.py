@@ -2,7 +2,8 @@
 wrong-organ warning, read once and worded in one place for the summary, the JSON report and the
 batch table.
 
-The model side (``unet.analysis`` / ``unet.inference.segmenter``) may provide, on the analysis or on its
+The model side (``unet.analysis`` / ``unet.inference.segmenter``) may provide, on the analysis or
+on its
 segmentation: ``quality`` (float 0-1, the expected overlap with an expert outline),
 ``low_confidence`` (bool) and ``organ_warning`` (a sentence, or None). Each is read with a
 default, so this works before and after they exist; change the wording here only.

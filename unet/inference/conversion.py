@@ -88,7 +88,8 @@ def _drop_trackable_obj_warning(record: logging.LogRecord) -> bool:
 
 def convert_file(weights: Path, batch_sizes, feature_layer: str | None, out: Path) -> None:
     """Convert a ``.keras`` file (``b<N>.tflite`` per batch size) and store its network's shape
-    (``architecture.json``) in ``out``. Runs in the child process of ``python -m unet.inference.engine``."""
+    (``architecture.json``) in ``out``. Runs in the child process of ``python -m
+    unet.inference.engine``."""
     import keras
 
     from unet.networks.network_shape import architecture

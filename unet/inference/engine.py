@@ -11,7 +11,8 @@ interpreter in favour of LiteRT, which lives on as a separate package that needs
 run time. The conversion itself still uses TensorFlow's converter (``tf.lite.TFLiteConverter``),
 so the engine is used only where Keras runs on TensorFlow.
 
-Where the flatbuffer comes from: shipped beside the ``.keras`` file (``unet.inference.engine_bundle``:
+Where the flatbuffer comes from: shipped beside the ``.keras`` file
+(``unet.inference.engine_bundle``:
 the export writes ``<organ>.tflite`` for the segmenting batch, with a manifest naming the SHA-256
 of the ``.keras`` it came from), so that a fresh host (a Hugging Face Space after each restart)
 serves at once; batches of other sizes run through it in chunks. The ``.keras`` file stays the
@@ -25,9 +26,11 @@ converted in memory and not cached.
 Without TensorFlow in the process: an engine made from a file alone (``LiteRTEngine(None,
 weights=...)``, what the app does) reads the input size from the file's config
 (``unet.inference.keras_file``) and, on a cache miss, converts in a child process (``python -m
-unet.inference.engine``), so the app never imports TensorFlow or loads the Keras model to serve: about
+unet.inference.engine``), so the app never imports TensorFlow or loads the Keras model to serve:
+about
 600 MB and 4 s less at start-up (measured). The child also stores the network's shape
-(``unet.networks.network_shape.architecture``) beside the flatbuffers, for the app's architecture text.
+(``unet.networks.network_shape.architecture``) beside the flatbuffers, for the app's architecture
+text.
 Where TensorFlow is already imported (training, tests), the conversion runs in-process.
 
 Why a fixed batch size per flatbuffer: with a free batch dimension the converter computes the
@@ -129,7 +132,8 @@ def _keras_on_tensorflow_here() -> bool:
 
 
 def _convert_in_child(weights: Path, batch_sizes, feature_layer: str | None) -> tuple[dict, dict]:
-    """({batch size: flatbuffer}, architecture) converted by ``python -m unet.inference.engine`` in a
+    """({batch size: flatbuffer}, architecture) converted by ``python -m unet.inference.engine``
+    in a
     child process, so that TensorFlow never enters this one."""
     with tempfile.TemporaryDirectory(prefix="unet-convert-") as tmp:
         cmd = [sys.executable, "-m", "unet.inference.engine", str(weights), "--out", tmp,
@@ -204,7 +208,8 @@ class LiteRTEngine:
         self._architecture: dict | None = None
         self._lock = threading.Lock()
         self.conversions = 0  # flatbuffers converted (not read from the cache), for tests
-        self._bundle = None  # the flatbuffer shipped beside the .keras file (unet.inference.engine_bundle)
+        # the flatbuffer shipped beside the .keras file (unet.inference.engine_bundle)
+        self._bundle = None
         if self._weights is not None:
             from unet.inference import engine_bundle
 
@@ -270,7 +275,8 @@ class LiteRTEngine:
             self._write_atomic(path, json.dumps(arch).encode())
 
     def architecture(self) -> dict | None:
-        """The network's shape (``unet.networks.network_shape.architecture``), without loading Keras when
+        """The network's shape (``unet.networks.network_shape.architecture``), without loading
+        Keras when
         it was stored beside the flatbuffers; None when it is not known here."""
         if self._architecture is None:
             path = self._cache_path(None)
@@ -424,7 +430,8 @@ class LiteRTEngine:
 
 
 def main(argv=None) -> int:
-    """``python -m unet.inference.engine WEIGHTS --out DIR --batch-sizes 2 4``: the child conversion."""
+    """``python -m unet.inference.engine WEIGHTS --out DIR --batch-sizes 2 4``: the child
+    conversion."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", type=Path)
     parser.add_argument("--out", type=Path, required=True)

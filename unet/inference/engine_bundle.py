@@ -10,7 +10,8 @@ the segmenting batch (the image and its mirror: batch 2) into ``weights/`` besid
   features as a second output when the network has that layer (the organ check reads them);
 * ``<stem>.tflite.json``: what it was converted from: the SHA-256 of the ``.keras`` file, the
   input shape, batch size, feature layer, the flatbuffer's own SHA-256 and the converter's
-  versions, and the network's shape (``unet.networks.network_shape.architecture``) for the app's text.
+  versions, and the network's shape (``unet.networks.network_shape.architecture``) for the app's
+  text.
 
 The ``.keras`` file stays the single source of truth: the engine uses the shipped flatbuffer only
 when the manifest names exactly that file (its SHA-256), shape, batch size and feature layer, and
@@ -99,7 +100,8 @@ def write(weights: str | Path, model=None, *, batch_size: int = BATCH_SIZE) -> P
     content = convert(model, batch_size, feature_layer)
     manifest = {
         "format": FORMAT,
-        "what": "TF Lite flatbuffer of the .keras file beside it (python -m unet.inference.engine_bundle)",
+        "what": ("TF Lite flatbuffer of the .keras file beside it "
+                 "(python -m unet.inference.engine_bundle)"),
         "source": weights.name,
         "source_sha256": file_sha256(weights),
         "input_shape": [int(d) for d in model.input_shape[1:]],
@@ -118,7 +120,8 @@ def write(weights: str | Path, model=None, *, batch_size: int = BATCH_SIZE) -> P
 
 
 def main(argv=None) -> int:
-    """``python -m unet.inference.engine_bundle weights/breast.keras [...]``: (re)write the bundles."""
+    """``python -m unet.inference.engine_bundle weights/breast.keras [...]``: (re)write the
+    bundles."""
     import argparse
 
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")

@@ -27,7 +27,8 @@ class OrganConfig:
     architecture: str = "unet"  # a builder named in unet/networks/architectures.py
     model_kwargs: dict = field(default_factory=dict)  # arguments of that builder
     hub_repo_env: str = ""  # environment variable naming a Hugging Face Hub repo id
-    # the views the mask averages (unet/transforms/test_time_augmentation.py): "flip" (the image and its
+    # the views the mask averages (unet/transforms/test_time_augmentation.py): "flip" (the image
+    # and its
     # mirror, one batch of 2) or "flip+views" (plus two zooms and two shifts, a batch of 4 more)
     test_time_augmentation: str = "flip"
 

@@ -99,7 +99,8 @@ class Segmenter:
     """Loads an organ's U-Net once; `segment(gray)` runs it with test-time augmentation."""
 
     # The batch segment() sends (identity and mirror image). The engine prepares it, and the
-    # batch of the four extra views (unet.transforms.test_time_augmentation) where the mask or the card's
+    # batch of the four extra views (unet.transforms.test_time_augmentation) where the mask or the
+    # card's
     # estimate uses them, up front; a batch of another size works too (run in chunks of the
     # shipped flatbuffer, or converted on its first use and cached).
     TTA_BATCH = TTA_BATCH
@@ -107,7 +108,8 @@ class Segmenter:
     def __init__(self, organ: str | OrganConfig, *, weights: str | Path | None = None, model=None,
                  engine: str = "auto"):
         """``engine``: "litert" (the TF Lite flatbuffer run by LiteRT with XNNPACK, see
-        ``unet.inference.engine``), "keras" (the Keras model itself), or "auto": "litert" for weights read
+        ``unet.inference.engine``), "keras" (the Keras model itself), or "auto": "litert" for
+        weights read
         from a file (the app, the CLI, training's evaluation and export), "keras" for a model
         given in code (tests, teaching: converting costs seconds per model). When "litert" cannot
         run here, the Keras model answers instead, and the log says so once."""
@@ -187,7 +189,8 @@ class Segmenter:
         """(forward pass: float32 batch -> numpy output, the same returning (output, encoder
         features) in one pass, the engine's name).
 
-        "litert": ``unet.inference.engine.LiteRTEngine``; if it cannot run (no interpreter package, Keras
+        "litert": ``unet.inference.engine.LiteRTEngine``; if it cannot run (no interpreter
+        package, Keras
         not on TensorFlow, a failed conversion) the Keras model instead, said once in the log.
         The Keras model runs as a compiled ``tf.function`` on TensorFlow, and through
         ``predict_on_batch`` (compiled by the backend) elsewhere, e.g. on JAX without TensorFlow.

@@ -1,6 +1,7 @@
 """A U-Net whose encoder is EfficientNet-Lite (ImageNet-initialised at training time).
 
-The input stays the app's single-channel standardized image (unet.transforms.preprocess.to_model_input): the
+The input stays the app's single-channel standardized image
+(unet.transforms.preprocess.to_model_input): the
 model repeats the channel three times and maps the standardized values onto the range the
 ImageNet weights expect ((pixel - 127) / 128; a typical ultrasound frame, mean about 0.25 and
 standard deviation about 0.2 of full scale, lands at -0.5 + 0.4 * standardized value), so the

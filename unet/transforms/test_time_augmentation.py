@@ -3,7 +3,8 @@
 Every upload runs the image and its mirror image (the flip pair, one batch of 2). Four more
 views, two zooms and two shifts (one of them mirrored), run as one further batch of 4 where they
 are used: by the quality estimate (their agreement with the mask predicts its Dice, see
-unet.trust.quality), and, for an organ whose recipe says so, in the mask itself (the probability is the
+unet.trust.quality), and, for an organ whose recipe says so, in the mask itself (the probability
+is the
 mean over every view that sees the pixel). Which views an organ's mask uses is a registry setting
 (``OrganConfig.test_time_augmentation``), recorded in the model card; the operating point is then
 chosen on validation with those views.

@@ -3,7 +3,8 @@
 Signals, all from the model itself (at most one extra batch per image):
 
 * test-time augmentation beyond the mirror image: ``TTA`` (two zooms and two shifts, one of them
-  mirrored; ``unet.transforms.test_time_augmentation``) run as ONE batch through ``Segmenter.predict_batch``
+  mirrored; ``unet.transforms.test_time_augmentation``) run as ONE batch through
+  ``Segmenter.predict_batch``
   (or reused from ``Segmenter.segment`` where the organ's mask already uses them), each member
   warped back onto the original view; the Dice agreement of each member's mask with the
   delivered mask (mean and minimum), and the consensus (intersection over union of all masks).
@@ -41,7 +42,8 @@ from unet.transforms.test_time_augmentation import EXTRA_VIEWS, augment_batch, w
 
 CARD_KEY = "quality_estimate"
 
-# the extra views (unet.transforms.test_time_augmentation): their agreement with the mask is a signal
+# the extra views (unet.transforms.test_time_augmentation): their agreement with the mask is a
+# signal
 TTA = EXTRA_VIEWS
 
 FEATURES = (
