@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import app
+from webapp import ui as app_ui
 from tests.app_fixtures import shared_app, write_phantom
 
 pytestmark = pytest.mark.browser
@@ -110,7 +110,7 @@ def test_upload_segment_adjust_and_download(browser, url, tmp_path):
     assert not errors, errors
 
     # Closing the tab frees the session's decoded image (app.forget_session on unload).
-    results = list(app._SESSIONS.values())
+    results = list(app_ui._SESSIONS.values())
     assert results and not any(r.released for r in results)
     page.close()
     deadline = time.monotonic() + 15

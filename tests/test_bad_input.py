@@ -199,7 +199,7 @@ def test_app_refuses_file_over_upload_limit(app_client, corpus, tmp_path):
     import httpx
     from gradio.utils import _parse_file_size
 
-    import app
+    from webapp import settings as app
 
     client, url = app_client
     limit = _parse_file_size(app.MAX_FILE_SIZE)

@@ -152,7 +152,7 @@ def test_the_cli_reads_every_file_type_the_app_accepts(tmp_path, weights):
                  str(weights), "--no-progress"]) == 0
     rows = list(csv.DictReader(open(out / "measurements.csv")))
     assert sorted({r["file"] for r in rows}) == sorted(
-        f"scan{s.replace('.', '_')}{s}" for s in UPLOAD_SUFFIXES)
+        str(folder / f"scan{s.replace('.', '_')}{s}") for s in UPLOAD_SUFFIXES)
     assert all(r["status"] == "ok" and r["organ"] == "breast" for r in rows)
     for suffix in UPLOAD_SUFFIXES:
         written = cv2.imread(str(out / f"scan{suffix.replace('.', '_')}_mask.png"),
@@ -172,12 +172,14 @@ def test_zip_input_and_numbers_in_the_csv(tmp_path, weights):
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("case1/a.png", png.tobytes())
         z.writestr("case1/a_mask.png", mask_png.tobytes())
+        z.writestr("../../escape.png", png.tobytes())  # never written outside --out
     out = tmp_path / "out"
     assert main(["--organ", "breast", str(archive), "--out", str(out), "--weights",
                  str(weights), "--no-progress", "--threshold", "0.3"]) == 0
     rows = list(csv.DictReader(open(out / "measurements.csv")))
-    assert {r["file"] for r in rows} == {"case1/a.png"}
-    assert (out / "case1" / "a_mask.png").is_file()
+    assert {r["file"] for r in rows} == {"case1/a.png", "../../escape.png"}
+    assert (out / "case1" / "a_mask.png").is_file() and (out / "escape_mask.png").is_file()
+    assert not (tmp_path / "escape_mask.png").exists()
     for r in rows:
         assert float(r["threshold"]) == 0.3 and 0 <= float(r["confidence"]) <= 1
         assert r["confidence_source"] in ("quality estimate", "mirror agreement")

@@ -46,11 +46,15 @@ class Item:
     name: str
     path: Path | None
     error: str = ""
+    found_as: str = ""  # the path relative to the folder or zip it was found in (default: name)
 
     @property
     def relative(self) -> PurePosixPath:
         """The output path without suffix (``benign/benign (3).png`` -> ``benign/benign (3)``)."""
-        return PurePosixPath(self.name).with_suffix("")
+        found = PurePosixPath(self.found_as or PurePosixPath(self.name).name)
+        # never outside the output folder, whatever a zip member's name says
+        parts = [p for p in found.parts if p not in ("", ".", "..", "/")] or ["image"]
+        return PurePosixPath(*parts).with_suffix("")
 
 
 @dataclass
@@ -65,9 +69,12 @@ class Outcome:
         return self.analysis is not None
 
 
-def collect_inputs(inputs: Iterable[str | Path], workdir: Path | None = None) -> list[Item]:
+def collect_inputs(inputs: Iterable[str | Path], workdir: Path | None = None, *,
+                   full_paths: bool = False) -> list[Item]:
     """Every image in ``inputs``: files as given, folders searched recursively, zip archives
-    unpacked into ``workdir`` (required when a zip is given)."""
+    unpacked into ``workdir`` (required when a zip is given). Items are named by their path
+    relative to the folder or zip they were found in, or with ``full_paths`` (the CLI, whose
+    user knows the paths) by the path as found on disk."""
     items: list[Item] = []
     for raw in inputs:
         path = Path(raw)
@@ -75,13 +82,15 @@ def collect_inputs(inputs: Iterable[str | Path], workdir: Path | None = None) ->
             for f in sorted(path.rglob("*")):
                 rel = f.relative_to(path).as_posix()
                 if f.is_file() and is_upload(rel):
-                    items.append(Item(rel, f))
+                    items.append(Item(str(f) if full_paths else rel, f, found_as=rel))
         elif path.suffix.lower() == ".zip" and path.is_file():
             items.extend(_unzip(path, workdir))
         elif path.is_file():
-            items.append(Item(path.name, path))
+            items.append(Item(str(path) if full_paths else path.name, path))
         else:
-            items.append(Item(path.name, None, f"{path.name} does not exist."))
+            items.append(Item(str(path) if full_paths else path.name, None,
+                              f"{path} does not exist." if full_paths
+                              else f"{path.name} does not exist."))
     return items
 
 
@@ -103,7 +112,7 @@ def _unzip(path: Path, workdir: Path | None) -> list[Item]:
                 suffix = PurePosixPath(member.filename).suffix.lower()
                 target = workdir / f"{len(items):04d}_{i:04d}{suffix}"
                 target.write_bytes(archive.read(member))
-                items.append(Item(member.filename, target))
+                items.append(Item(member.filename, target, found_as=member.filename))
     except (zipfile.BadZipFile, OSError):
         return [Item(path.name, None, "This zip file is damaged and could not be opened.")]
     return items

@@ -57,7 +57,7 @@ def main(argv=None) -> int:
         print("error: --threshold must be between 0 and 1", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="unet-predict-") as work:
-        items = collect_inputs(args.inputs, Path(work))
+        items = collect_inputs(args.inputs, Path(work), full_paths=True)
         for item in items:
             if item.path is None:
                 print(f"error: {item.error}", file=sys.stderr)

@@ -24,6 +24,7 @@ from unet.inference.settings import (
     engine_batch_sizes,
     read_card,
 )
+from unet.metrics import dice
 from unet.transforms.fov import Box, find_field_of_view
 from unet.transforms.postprocess import clean_mask, min_area_from_fraction
 from unet.transforms.preprocess import probability_to_frame, to_model_input
@@ -88,11 +89,6 @@ def _warn_fallback_once(reason: str) -> None:
         _fallback_warned = True
         log.warning("Inference falls back to the Keras model: %s. Same probabilities, but "
                     "slower than the LiteRT engine.", reason)
-
-
-def _agreement(a: np.ndarray, b: np.ndarray) -> float:
-    denom = int(a.sum()) + int(b.sum())
-    return 1.0 if denom == 0 else float(2 * int((a & b).sum()) / denom)
 
 
 class Segmenter:
@@ -264,7 +260,7 @@ class Segmenter:
         mean = probability_to_frame(mean, crop.shape)
         spread = probability_to_frame(spread, crop.shape)
         min_area = min_area_from_fraction(gray.shape, self.min_area_fraction)
-        confidence = _agreement(*(
+        confidence = dice(*(
             clean_mask(probability_to_frame(m, crop.shape), t, min_area_px=min_area,
                        min_peak=self.min_peak)
             for m in members

@@ -7,6 +7,7 @@ import numpy as np
 
 from unet.errors import ImageInputError
 from unet.io.reader import read_image
+from unet.metrics import overlap
 
 MSG_NOT_A_MASK = (
     "This file does not look like a mask: a ground-truth mask has only black and white pixels "
@@ -62,10 +63,4 @@ def read_truth(source, shape: tuple[int, int]) -> tuple[np.ndarray, str]:
 
 def overlap_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Dice and IoU of two bool masks (both empty counts as full agreement, 1.0)."""
-    predicted, truth = np.asarray(predicted, bool), np.asarray(truth, bool)
-    intersection = int((predicted & truth).sum())
-    total = int(predicted.sum()) + int(truth.sum())
-    union = total - intersection
-    if total == 0:
-        return {"dice": 1.0, "iou": 1.0}
-    return {"dice": 2.0 * intersection / total, "iou": intersection / union}
+    return overlap(predicted, truth)

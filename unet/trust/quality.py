@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from unet.metrics import dice
 from unet.transforms.postprocess import clean_mask
 from unet.transforms.preprocess import to_model_input
 from unet.transforms.test_time_augmentation import EXTRA_VIEWS, augment_batch, warp_back
@@ -61,12 +62,6 @@ NO_TTA_FEATURES = tuple(f for f in MODEL_FEATURES if f not in TTA_FEATURES)
 # (training.trust chooses on validation: the highest out-of-fold Spearman, or a constant)
 EMPTY_MODEL_FEATURES = ("peak_probability", "undecided_share")
 EMPTY_MODEL_KEYS = ("mean", "scale", "coef", "intercept")
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice of two bool masks; 1.0 when both are empty."""
-    denom = int(a.sum()) + int(b.sum())
-    return 1.0 if denom == 0 else float(2 * int((a & b).sum()) / denom)
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:
