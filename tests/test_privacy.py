@@ -41,9 +41,9 @@ def files_under(*roots: Path) -> set[Path]:
 @pytest.fixture
 def private_app(tmp_path, monkeypatch):
     """The app with its temporary folders redirected into tmp_path, and a client."""
-    import webapp.settings as app  # the app's settings (DELETE_CACHE ...)
     from gradio_client import Client
 
+    import webapp.settings as app  # the app's settings (DELETE_CACHE ...)
     from tests.app_fixtures import running_app, test_models
     from webapp import scratch as scratch_space
 
