@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import app
 from tests import bad_inputs
 from tests.app_fixtures import test_models, write_phantom
+from unet.batch import CSV_FIELDS
 from unet.inference.models import Segmenters
+from webapp.batch_tab import batch_for_ui
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
 
@@ -33,49 +34,93 @@ def test_batch_of_files_and_a_zip(segmenters, tmp_path):
         archive.write(second, "scans/inside.png")
         archive.write(second, "scans/inside_mask.png")  # masks are skipped
         archive.writestr("notes.txt", "not an image")  # so are other files
+    # two phantoms side by side: more than one lesion (for the trained breast model)
+    pair = tmp_path / "pair.png"
+    right = write_phantom(tmp_path, seed=2, name="right.png")[1]
+    Image.fromarray(np.hstack([image, right])).save(pair)
     calls = []
 
     def progress(value, desc=""):
         calls.append(value)
 
-    status, table, thumbnails, download = app.batch_for_ui(
-        segmenters, [first, str(bad), str(bundle)], "breast", progress)
-    assert list(table["Image"]) == ["first.png", bad.name, "scans/inside.png"]
+    out = batch_for_ui(segmenters, [first, str(bad), str(bundle), str(pair)], "breast",
+                       progress)
+    assert set(out) == {"batch_status", "batch_table", "batch_gallery", "batch_download"}
+    status, table = out["batch_status"], out["batch_table"]
+    thumbnails, download = out["batch_gallery"], out["batch_download"]
+    assert list(table["Image"]) == ["first.png", bad.name, "scans/inside.png", "pair.png"]
     rows = table.set_index("Image")
     assert rows.loc[bad.name, "Result"] == "error"
     assert "not an image file we can read" in rows.loc[bad.name, "Warnings"]
-    for name in ("first.png", "scans/inside.png"):
+    for name in ("first.png", "scans/inside.png", "pair.png"):
         assert rows.loc[name, "Result"] in {"lesion found", "no lesion found"}
         lesions = int(rows.loc[name, "Lesions"])
         assert (lesions > 0) == bool(rows.loc[name, "Largest (longest × perpendicular)"])
         if lesions:
             assert rows.loc[name, "Largest (longest × perpendicular)"].endswith(" px")
         assert rows.loc[name, "Quality"] != ""
-    assert "2 of 3 images segmented" in status and "1 could not be used" in status
-    assert len(thumbnails) == 2 and max(thumbnails[0][0].shape[:2]) <= 256
-    assert calls[0] == (0, 3) and calls[-1] == (3, 3)  # progress from start to end
+    assert "3 of 4 images segmented" in status and "1 could not be used" in status
+    assert len(thumbnails) == 3 and max(thumbnails[0][0].shape[:2]) <= 256
+    assert calls[0] == (0, 4) and calls[-1] == (4, 4)  # progress from start to end
 
     with zipfile.ZipFile(download.value if isinstance(download.value, str)
                          else download.value["path"]) as archive:
         names = set(archive.namelist())
         assert {"measurements.csv", "masks/001_first_mask.png", "overlays/001_first_overlay.png",
-                "masks/003_inside_mask.png", "overlays/003_inside_overlay.png"} == names
-        with archive.open("masks/001_first_mask.png") as fh:
-            mask = np.asarray(Image.open(fh))
-        assert mask.shape == image.shape and set(np.unique(mask)) <= {0, 255}
-        records = list(csv.DictReader(io.StringIO(archive.read("measurements.csv").decode())))
-    assert [r["status"] for r in records] == ["ok", "error", "ok"]
-    assert {"quality", "low_confidence", "organ_warning", "lesion_count", "unit"} <= set(
-        records[0])
-    assert records[0]["low_confidence"] in {"true", "false"} and records[0]["unit"] == "px"
-    assert records[1]["error"] and not records[1]["lesion_count"]
+                "masks/003_inside_mask.png", "overlays/003_inside_overlay.png",
+                "masks/004_pair_mask.png", "overlays/004_pair_overlay.png"} == names
+        masks = {}
+        for number, name in (("001", "first"), ("003", "inside"), ("004", "pair")):
+            with archive.open(f"masks/{number}_{name}_mask.png") as fh:
+                masks[name] = np.asarray(Image.open(fh))
+        text = archive.read("measurements.csv").decode()
+    mask = masks["first"]
+    assert mask.shape == image.shape and set(np.unique(mask)) <= {0, 255}
+
+    # The command line's CSV (unet.batch): numbers, one row per lesion (lesion 0: none found),
+    # one row with the message for a file that could not be used.
+    reader = csv.DictReader(io.StringIO(text))
+    assert reader.fieldnames == CSV_FIELDS
+    records = list(reader)
+    assert list(dict.fromkeys(r["file"] for r in records)) == [
+        "first.png", bad.name, "scans/inside.png", "pair.png"]
+    error = [r for r in records if r["file"] == bad.name]
+    assert len(error) == 1 and error[0]["status"] == "error"
+    assert "not an image file we can read" in error[0]["message"]
+    assert not error[0]["area_px"] and not error[0]["lesion"]  # no numbers for it
+    for name, stem in (("first.png", "first"), ("scans/inside.png", "inside"),
+                       ("pair.png", "pair")):
+        rows = [r for r in records if r["file"] == name]
+        assert {r["status"] for r in rows} == {"ok"} and {r["organ"] for r in rows} == {"breast"}
+        lesions = int(table.set_index("Image").loc[name, "Lesions"])
+        for r in rows:
+            assert r["unit"] == "px" and not r["area_mm2"]  # no spacing: pixels only
+            assert r["low_confidence"] in {"true", "false"}
+            assert r["organ_warning"] in {"true", "false"}
+            assert 0.0 <= float(r["confidence"]) <= 1.0 and 0.0 < float(r["threshold"]) < 1.0
+            assert r["confidence_source"] in {"quality estimate", "mirror agreement"}
+        if lesions:
+            assert [int(r["lesion"]) for r in rows] == list(range(1, lesions + 1))
+            areas = [int(r["area_px"]) for r in rows]  # whole numbers of pixels
+            assert areas == sorted(areas, reverse=True) and min(areas) > 0  # largest first
+            for r in rows:
+                assert float(r["longest_diameter_px"]) >= float(r["perpendicular_diameter_px"])
+                assert 0.0 < float(r["image_fraction"]) <= 1.0
+        else:
+            assert len(rows) == 1 and rows[0]["lesion"] == "0" and not rows[0]["area_px"]
+            assert rows[0]["message"] == "no lesion found"
+            areas = []
+        # the CSV's lesions are the zip's mask
+        assert sum(areas) == int((masks[stem] == 255).sum())
 
 
 def test_empty_batch_and_damaged_zip(segmenters, tmp_path):
-    status, table, *_ = app.batch_for_ui(segmenters, [], "thyroid")
-    assert "Add some images" in status and table is None
+    out = batch_for_ui(segmenters, [], "thyroid")
+    assert "Add some images" in out["batch_status"] and out["batch_table"] is None
+    assert out["batch_download"].interactive is False  # nothing to download
     broken = tmp_path / "broken.zip"
     broken.write_bytes(b"PK\x03\x04 not really a zip")
-    status, table, thumbnails, _ = app.batch_for_ui(segmenters, [str(broken)], "thyroid")
+    out = batch_for_ui(segmenters, [str(broken)], "thyroid")
+    table = out["batch_table"]
     assert list(table["Result"]) == ["error"] and "damaged" in table["Warnings"][0]
-    assert "0 of 1 image segmented" in status and thumbnails == []
+    assert "0 of 1 image segmented" in out["batch_status"] and out["batch_gallery"] == []

@@ -2,37 +2,66 @@
 
 One app is launched for the module on a free local port. Models: trained weights when present,
 else untrained U-Nets (see tests/app_fixtures.py); assertions that need a trained model skip.
+Event handlers take the Segment tab's controls as a ``Controls`` and return the components to
+change by name (``out["table"]``); components are found through the ``Ui`` the app fills.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 from PIL import Image
 
 import app
 from tests import bad_inputs
-from tests.app_fixtures import running_app, test_models, write_phantom
-from unet import ground_truth, inputs, summary, teaching, trust
+from tests.app_fixtures import free_port, test_models, write_phantom
 from unet.errors import ImageInputError
 from unet.inference.models import Segmenters, default_threshold
+from unet.inference.registry import ORGANS, get_organ
+from unet.io import ground_truth
+from unet.io import uploads as inputs
+from unet.networks import network_shape
+from unet.transforms.test_time_augmentation import uses_extra_views
+from webapp import summary, teaching
+from webapp import trust_text as trust
 from webapp.examples import EXAMPLES_DIR, host_examples, load_examples
 from webapp.model_card import card_markdown
 from webapp.result import Result, display_copy, render
 from webapp.scratch import Scratch, scratch
+from webapp.segment_events import (
+    PANEL,
+    add_truth,
+    example_for_ui,
+    model_texts,
+    rerender,
+    segment_for_ui,
+)
+from webapp.settings import DELETE_CACHE, MAX_FILE_SIZE, N_FEATURE_LAYERS, QUEUE
 from webapp.teaching import feature_maps
+from webapp.teaching_tab import teaching_view
+from webapp.ui import Context, Controls, Ui, forget_session, track_session
 
-gradio_client = pytest.importorskip("gradio_client")
 # gr.Warning outside a running request is a Python warning; the messages are asserted instead.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
-from gradio_client import Client, handle_file  # noqa: E402
-from gradio_client.exceptions import AppError  # noqa: E402
+
+
+@dataclass
+class Served:
+    demo: gr.Blocks
+    url: str
+    ui: Ui  # the app's components by name
+    queued: list[dict]  # the settings each demo.queue(...) call of the launch was given
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +71,30 @@ def models():
 
 @pytest.fixture(scope="module")
 def served(models):
-    with running_app(models.segmenters) as (demo, url):
-        yield demo, url
+    """The app, built into a ``Ui`` and launched by ``app.launch`` on a free local port; every
+    ``demo.queue(...)`` call of the launch is recorded by parameter name (and passed on)."""
+    ui = Ui()
+    demo = app.build_demo(models.segmenters, ui)
+    queued: list[dict] = []
+    queue = demo.queue
+
+    def recording_queue(*args, **kwargs):
+        queued.append(dict(inspect.signature(queue).bind(*args, **kwargs).arguments))
+        return queue(*args, **kwargs)
+
+    demo.queue = recording_queue
+    port = free_port()
+    app.launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=port,
+               quiet=True)
+    try:
+        yield Served(demo, f"http://127.0.0.1:{port}/", ui, queued)
+    finally:
+        demo.close()
 
 
 @pytest.fixture(scope="module")
 def client(served, tmp_path_factory):
-    return Client(served[1], verbose=False,
+    return Client(served.url, verbose=False,
                   download_files=str(tmp_path_factory.mktemp("downloads")))
 
 
@@ -60,6 +106,19 @@ def segmenters(models):
 @pytest.fixture
 def phantom(tmp_path):
     return write_phantom(tmp_path, seed=3, height=240, width=300)
+
+
+def controls(file=None, organ: str = "breast", *, threshold: float | None = 0.5,
+             mode: str = "filled", opacity: float = 0.4, scale: float | None = None) -> Controls:
+    """The Segment tab's controls as a user left them (every field given)."""
+    return Controls(file=None if file is None else str(file), organ=organ, threshold=threshold,
+                    mode=mode, opacity=opacity, scale=scale, frame=None)
+
+
+def segment(segmenters, file, organ: str = "breast", previous: Result | None = None,
+            **settings) -> dict:
+    """The upload / Segment button's handler: the components to change, by name."""
+    return segment_for_ui(segmenters, controls(file, organ, **settings), previous)
 
 
 def shown_shape(image: np.ndarray) -> tuple[int, int, int]:
@@ -185,11 +244,15 @@ def test_upload_name_never_reaches_outputs(client, tmp_path):
     assert "Doe" not in json.dumps(report)
 
 
-def test_launch_settings(served):
-    demo, _ = served
-    assert demo.max_file_size == 50 * 1024 * 1024
-    assert demo.delete_cache == app.DELETE_CACHE
-    assert demo._queue.max_size == app.QUEUE["max_size"]
+def test_launch_settings(served, client):
+    demo = served.demo
+    # what the server tells a browser: uploads up to 50 MB
+    assert client.config["max_file_size"] == 50 * 1024 * 1024 == demo.max_file_size
+    assert MAX_FILE_SIZE == "50mb"
+    assert demo.delete_cache == DELETE_CACHE
+    # app.launch queued the demo with this app's settings (a bounded queue), once
+    assert served.queued == [QUEUE]
+    assert QUEUE["max_size"] >= 1 and QUEUE["default_concurrency_limit"] >= 1
     fns = {fn.api_name: fn for fn in demo.fns.values()}
     assert fns["segment"].concurrency_id == "model"
     public = [fn.api_name for fn in demo.fns.values() if fn.api_visibility != "private"]
@@ -201,7 +264,7 @@ def test_upload_size_limit_is_enforced_by_the_server(served, tmp_path):
 
     path = bad_inputs.over_upload_limit(tmp_path, 50 * 1024 * 1024)
     with open(path, "rb") as fh:
-        answer = httpx.post(served[1] + "gradio_api/upload",
+        answer = httpx.post(served.url + "gradio_api/upload",
                             files={"files": (path.name, fh, "image/png")}, timeout=60)
     assert answer.status_code == 413
     path.unlink()
@@ -210,52 +273,91 @@ def test_upload_size_limit_is_enforced_by_the_server(served, tmp_path):
 # ------------------------------------------------------------------ UI events (no browser)
 
 
-def test_slider_change_rerenders_without_a_model_call(served, segmenters, models, phantom):
-    demo, _ = served
-    # The sliders, display choice and scale are wired to app.rerender itself.
-    rerender_triggers = {t[0] for fn in demo.fns.values() if fn.fn is app.rerender
-                         for t in fn.targets}
-    assert len(rerender_triggers) == 4
+def by_name(ui: Ui, out: dict) -> dict:
+    """A wired event's answer ({component: value}) by component name."""
+    names = {id(ui[name]): name for name in ui.names()}
+    return {names[id(component)]: value for component, value in out.items()}
 
-    state, status, *panel, truth_file = app.segment_for_ui(
-        segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None, None, None)
-    assert isinstance(state, Result) and status == ""
+
+def test_slider_change_rerenders_without_a_model_call(served, client, segmenters, models,
+                                                      phantom):
+    ui = served.ui
+    first = segment(segmenters, phantom[0], "breast")
+    state = first["state"]
+    assert isinstance(state, Result) and first["status"] == ""
     segmenter = models.segmenters["breast"]
     calls = segmenter.calls
+
+    # The display choice, threshold, opacity and scale each have a user-change event on the
+    # server that re-renders the whole result panel from the session's cached result.
+    settings = {"mode": "contour", "threshold": 0.2, "opacity": 0.7, "scale": None}
+    changed = {"mode": "heatmap", "threshold": 0.8, "opacity": 0.1, "scale": 0.25}
+    panel_ids = {ui[name]._id for name in ["state", "status", *PANEL]}
+    for control in ("mode", "threshold", "opacity", "scale"):
+        events = [dep for dep in client.config["dependencies"]
+                  if [ui[control]._id, "input"] in [list(t) for t in dep["targets"]]]
+        assert len(events) == 1, f"{control}: no (or more than one) change event"
+        assert panel_ids <= set(events[0]["outputs"]), control
+        # What the server runs when that control changes (no request: no session).
+        wired = served.demo.fns[events[0]["id"]].fn
+        values = {**settings, control: changed[control]}
+        inputs = {ui.file: phantom[0], ui.organ: "breast", ui.frame: None, ui.state: state,
+                  **{ui[name]: value for name, value in values.items()}}
+        out = by_name(ui, wired(inputs, None))
+        assert out["state"] is state and out["status"] == ""
+        assert out["overlay_img"].shape == shown_shape(phantom[1])
+        assert out["legend"] == summary.LEGENDS[values["mode"]]
+        assert out["report_json"]["threshold"] == values["threshold"]
+        unit = "mm" if values["scale"] else "px"
+        assert out["report_json"]["measurements"]["unit"] == unit
+        assert list(out["table"].columns)[1] == f"Area ({unit}²)"
+        # the same view rerender gives for these settings
+        direct = rerender(state, controls(phantom[0], "breast", **values))
+        assert np.array_equal(out["overlay_img"], direct["overlay_img"])
+    assert segmenter.calls == calls
+
     for mode in ("filled", "contour", "heatmap", "uncertainty"):
         for threshold in (0.2, 0.5, 0.8):
-            kept, status, overlay, (before, after), legend, *_ = app.rerender(
-                state, mode, threshold, 0.7, None)
-            assert kept is state and status == ""
-            assert overlay.shape == shown_shape(phantom[1])
-            assert before.shape == after.shape == overlay.shape
-            assert legend == summary.LEGENDS[mode]
+            out = rerender(state, controls(phantom[0], "breast", threshold=threshold,
+                                           mode=mode, opacity=0.7))
+            assert out["state"] is state and out["status"] == ""
+            before, after = out["before_after"]
+            assert out["overlay_img"].shape == shown_shape(phantom[1])
+            assert before.shape == after.shape == out["overlay_img"].shape
+            assert out["legend"] == summary.LEGENDS[mode]
+            assert out["report_json"]["threshold"] == threshold
     assert segmenter.calls == calls
 
 
+def download_path(button) -> str:
+    value = button.value
+    return value["path"] if isinstance(value, dict) else value
+
+
 def test_ui_outputs_follow_threshold_and_scale(segmenters, phantom):
-    state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
-                               None, None)[0]
+    state = segment(segmenters, phantom[0], "breast")["state"]
     low = render(state, threshold=0.05)
     high = render(state, threshold=0.95)
     assert (sum(le["area_px"] for le in low.measurements["lesions"])
             >= sum(le["area_px"] for le in high.measurements["lesions"]))
-    out = app.rerender(state, "filled", 0.05, 0.4, 0.25)[1:]
-    table, report = out[5], out[11]
+    out = rerender(state, controls(phantom[0], threshold=0.05, scale=0.25))
+    table, report = out["table"], out["report_json"]
     assert list(table.columns)[1] == "Area (mm²)"
     assert report["spacing_source"] == "user"
     assert report["measurements"]["unit"] == "mm"
-    out = app.rerender(state, "filled", 0.05, 0.4, None)[1:]
-    assert list(out[5].columns)[1] == "Area (px²)"
-    assert all("(" in header for header in list(out[5].columns)[1:])  # every unit stated
+    out = rerender(state, controls(phantom[0], threshold=0.05, scale=None))
+    assert list(out["table"].columns)[1] == "Area (px²)"
+    assert all("(" in header for header in list(out["table"].columns)[1:])  # every unit stated
     # Download buttons carry this threshold's files.
-    mask = read_png(out[8].value["path"] if isinstance(out[8].value, dict) else out[8].value)
+    mask = read_png(download_path(out["dl_mask"]))
     assert mask.shape == phantom[1].shape
+    assert (mask == 255).sum() == sum(le["area_px"] for le in low.measurements["lesions"])
+    report = json.loads(Path(download_path(out["dl_report"])).read_text())
+    assert report["threshold"] == 0.05
 
 
 def test_no_lesion_is_stated(segmenters, phantom):
-    state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
-                               None, None)[0]
+    state = segment(segmenters, phantom[0], "breast")["state"]
     # Above any probability the model gives: nothing is lesion.
     view = render(state, threshold=0.999999)
     assert not view.measurements["lesion_found"]
@@ -293,8 +395,7 @@ def test_trust_is_worded_in_one_place():
 
 
 def test_low_confidence_is_flagged_in_plain_words(segmenters, phantom, monkeypatch):
-    state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
-                               None, None)[0]
+    state = segment(segmenters, phantom[0], "breast")["state"]
     low = trust.QualityFacts(0.31, True, None, 0.9)
     monkeypatch.setattr(summary, "quality_facts", lambda *args: low)
     text = summary.summary_markdown(render(state), state)
@@ -303,24 +404,25 @@ def test_low_confidence_is_flagged_in_plain_words(segmenters, phantom, monkeypat
 
 def test_bad_file_in_ui_shows_message_and_clears_result(segmenters, tmp_path):
     bad = bad_inputs.text_as_png(tmp_path)
-    state, status, overlay, *_ = app.segment_for_ui(
-        segmenters, str(bad), "breast", 0.5, "filled", 0.4, None, None, None)
-    assert state is None and overlay is None
-    assert "not an image file we can read" in status
+    out = segment(segmenters, bad, "breast")
+    assert out["state"] is None and out["overlay_img"] is None
+    assert out["report_json"] is None and out["table"].empty
+    assert "not an image file we can read" in out["status"]
 
 
 def test_switching_organ_reuses_the_decoded_image(segmenters, models, tmp_path):
     path, image, _ = write_phantom(tmp_path)
-    first = app.segment_for_ui(segmenters, path, "breast", 0.5, "filled", 0.4, None, None,
-                               None)[0]
+    first = segment(segmenters, path, "breast")["state"]
     Path(path).unlink()  # the upload may already be gone from Gradio's cache
     calls = models.segmenters["thyroid"].calls
-    second = app.segment_for_ui(segmenters, path, "thyroid", 0.5, "filled", 0.4, None, None,
-                                first)[0]
+    second = segment(segmenters, path, "thyroid", previous=first)["state"]
     assert second.organ.key == "thyroid" and second.analysis.image is first.analysis.image
-    # one segmentation, plus one assessment batch where the card has a fitted quality estimate
-    fitted = 1 if models.segmenters["thyroid"].card.get("quality_estimate") else 0
-    assert models.segmenters["thyroid"].calls <= calls + 1 + fitted
+    # one segmentation (the flip pair, plus the batch of extra views where the organ's mask
+    # uses them), plus one assessment batch where the card has a fitted quality estimate
+    thyroid = models.segmenters["thyroid"]
+    extra_views = 1 if uses_extra_views(thyroid.views) else 0
+    fitted = 1 if thyroid.card.get("quality_estimate") else 0
+    assert thyroid.calls <= calls + 1 + extra_views + fitted
 
 
 def test_unexpected_failure_is_logged_without_file_name(segmenters, tmp_path, monkeypatch,
@@ -330,27 +432,28 @@ def test_unexpected_failure_is_logged_without_file_name(segmenters, tmp_path, mo
     def broken(*args, **kwargs):
         raise RuntimeError(f"cannot handle {path}")
 
-    monkeypatch.setattr(app, "render", broken)
+    import webapp.segment_events
+
+    monkeypatch.setattr(webapp.segment_events, "render", broken)
     with caplog.at_level("INFO"):
-        state, status, *_ = app.segment_for_ui(segmenters, path, "breast", 0.5, "filled", 0.4,
-                                               None, None, None)
-    assert state is None and "Something went wrong" in status and "Doe" not in status
+        out = segment(segmenters, path, "breast")
+    status = out["status"]
+    assert out["state"] is None and "Something went wrong" in status and "Doe" not in status
     assert "RuntimeError" in caplog.text and "Doe" not in caplog.text
 
 
 def test_closing_the_tab_releases_the_image(segmenters, phantom):
-    state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
-                               None, None)[0]
+    state = segment(segmenters, phantom[0], "breast")["state"]
 
     class Request:
         session_hash = "abc123"
 
-    app.track_session(state, Request())
-    app.forget_session(Request())
+    track_session(state, Context(Request()))
+    assert not state.released  # tracked, not yet released
+    forget_session(Request())
     assert state.released and state.truth is None
-    skip = app.rerender(state, "filled", 0.5, 0.4, None)  # no crash, nothing changes
-    assert len(skip) == app.PANEL_SIZE + 2 and all(v == app.gr.skip() for v in skip)
-    assert app.teaching_view(segmenters, state)[0] is None
+    assert rerender(state, controls(phantom[0])) == {}  # no crash, nothing changes
+    assert teaching_view(segmenters, state)["net_input"] is None
 
 
 def test_missing_weights_give_a_clear_message(tmp_path):
@@ -359,15 +462,14 @@ def test_missing_weights_give_a_clear_message(tmp_path):
 
     missing = Segmenters(loader=loader)
     path = write_phantom(tmp_path)[0]
-    state, status, *_ = app.segment_for_ui(missing, path, "thyroid", 0.5, "filled", 0.4, None,
-                                           None, None)
-    assert state is None and "Thyroid model is not installed" in status
-    import gradio as gr
+    out = segment(missing, path, "thyroid")
+    assert out["state"] is None and "Thyroid model is not installed" in out["status"]
+    from webapp.api import segment_api
 
     with pytest.raises(gr.Error, match="not installed"):
-        app.segment_api(missing, path, "breast", 0.5)
-    arch, card = app.model_texts(missing, "breast")
-    assert "not installed" in arch and "Not available" in card
+        segment_api(missing, path, "breast", 0.5)
+    texts = model_texts(missing, "breast")
+    assert "not installed" in texts["arch_md"] and "Not available" in texts["card_md"]
 
 
 # ------------------------------------------------------------------------------ ground truth
@@ -375,29 +477,32 @@ def test_missing_weights_give_a_clear_message(tmp_path):
 
 def test_ground_truth_dice_and_comparison(segmenters, tmp_path):
     path, image, truth = write_phantom(tmp_path)
-    state = app.segment_for_ui(segmenters, path, "breast", 0.5, "filled", 0.4, None, None,
-                               None)[0]
+    state = segment(segmenters, path, "breast")["state"]
     truth_path = tmp_path / "truth.png"
     Image.fromarray(np.where(truth, 255, 0).astype(np.uint8)).save(truth_path)
-    out = app.add_truth(state, str(truth_path), "filled", 0.5, 0.4, None)
-    state, status, comparison, truth_md = out[0], out[1], out[7], out[8]
+    out = add_truth(state, str(truth_path), controls(path))
+    state, status, comparison, truth_md = (out["state"], out["status"], out["truth_img"],
+                                           out["truth_md"])
     assert status == "" and comparison.shape == shown_shape(image)
+    assert out["result_tabs"].selected == "truth"  # the result switches to the comparison
     expected = ground_truth.overlap_scores(state.analysis.mask(0.5), truth)
     assert f"Dice {expected['dice']:.3f}" in truth_md and "IoU" in truth_md
-    assert out[12]["ground_truth"]["dice"] == pytest.approx(expected["dice"], abs=1e-4)
+    assert out["report_json"]["ground_truth"]["dice"] == pytest.approx(expected["dice"],
+                                                                      abs=1e-4)
 
     # Same aspect ratio, half the size: resized (nearest), and said so.
     half = tmp_path / "half.png"
     Image.fromarray(np.where(truth, 255, 0).astype(np.uint8)).resize(
         (image.shape[1] // 2, image.shape[0] // 2), Image.NEAREST).save(half)
-    out = app.add_truth(state, str(half), "filled", 0.5, 0.4, None)
-    assert out[7].shape == shown_shape(image) and "resized" in out[8]
+    out = add_truth(state, str(half), controls(path))
+    assert out["truth_img"].shape == shown_shape(image) and "resized" in out["truth_md"]
 
     # Another shape: refused with both sizes named.
     odd = tmp_path / "odd.png"
     Image.fromarray(np.zeros((100, 100), np.uint8)).save(odd)
-    out = app.add_truth(state, str(odd), "filled", 0.5, 0.4, None)
-    assert "100 x 100" in out[1] and out[0].truth is None and out[7] is None
+    out = add_truth(state, str(odd), controls(path))
+    assert "100 x 100" in out["status"] and out["state"].truth is None
+    assert out["truth_img"] is None and "result_tabs" not in out  # stays on the result
 
 
 def test_overlap_scores():
@@ -417,11 +522,12 @@ def maps_full_size(segmenter) -> bool:
 
 
 def test_teaching_tab(segmenters, phantom):
-    state = app.segment_for_ui(segmenters, phantom[0], "breast", 0.5, "filled", 0.4, None,
-                               None, None)[0]
+    state = segment(segmenters, phantom[0], "breast")["state"]
     calls = segmenters.get("breast").calls
-    net_in, net_out, note, *rest = app.teaching_view(segmenters, state)
-    galleries, headings = rest[:app.N_FEATURE_LAYERS], rest[app.N_FEATURE_LAYERS:]
+    out = teaching_view(segmenters, state)
+    net_in, net_out, note = out["net_input"], out["net_output"], out["teach_note"]
+    galleries = [out[f"teach_gallery_{i}"] for i in range(N_FEATURE_LAYERS)]
+    headings = [out[f"teach_heading_{i}"] for i in range(N_FEATURE_LAYERS)]
     segmenter = segmenters.get("breast")
     size = segmenter.input_size
     height, width = phantom[1].shape
@@ -429,7 +535,7 @@ def test_teaching_tab(segmenters, phantom):
     # the input says how the image area was resized (a portrait image is squeezed)
     assert f"({width} × {height} px)" in net_in.label and f"{size} × {size}" in net_in.label
     assert "not always the lesion" in note and "close to the lesion" not in note
-    assert len(galleries) == len(headings) == app.N_FEATURE_LAYERS
+    assert len(galleries) == len(headings) == N_FEATURE_LAYERS
     titles = [h.value for h in headings]
     first_side = segmenter.model.input_shape[1] // (1 if maps_full_size(segmenter) else 2)
     assert titles[0].startswith(f"**Encoder level 0**: {first_side}×{first_side} px")
@@ -441,10 +547,12 @@ def test_teaching_tab(segmenters, phantom):
         teaching.feature_layers(segmenter.model))
     assert all(tile.shape[:2] == (224, 224) for layer in maps["layers"]
                for tile, _ in layer["maps"])  # large enough to read
-    assert app.teaching_view(segmenters, None)[0] is None
+    empty = teaching_view(segmenters, None)
+    assert empty["net_input"] is None and "Segment an image" in empty["teach_note"]
 
-    arch, card = app.model_texts(segmenters, "breast")
-    bottom = teaching.architecture(segmenter.model)["bottleneck"]
+    texts = model_texts(segmenters, "breast")
+    arch, card = texts["arch_md"], texts["card_md"]
+    bottom = network_shape.architecture(segmenter.model)["bottleneck"]
     assert f"{size}×{size}" in arch and f"| Bottleneck | {bottom[0]}×{bottom[1]} |" in arch
     assert "Model card: Breast" in card and "not for diagnosis" in card
 
@@ -455,16 +563,16 @@ def test_teaching_reads_any_encoder_decoder():
     unet = build_unet(64, depth=3, base_filters=4, normalization="batch", dropout=0.1)
     assert teaching.feature_layers(unet) == ("enc0_relu2", "enc1_relu2", "bottleneck_relu2",
                                              "dec0_relu2")
-    arch = teaching.architecture(unet)
+    arch = network_shape.architecture(unet)
     assert arch["encoder"] == [(64, 64, 4), (32, 32, 8), (16, 16, 16)]
     assert arch["bottleneck"] == (8, 8, 32) and arch["decoder"][0] == (64, 64, 4)
     efficientnet = pytest.importorskip("unet.networks.efficientnet_unet")
     other = efficientnet.build_efficientnet_unet(64)
-    found = teaching.levels(other)
+    found = network_shape.levels(other)
     assert found["bottleneck"][1][:2] == (2, 2)
     assert [shape[:2] for _, shape in found["encoder"]] == [(32, 32), (16, 16), (8, 8),
                                                             (4, 4)]
-    assert "Bottleneck | 2×2" in teaching.architecture_markdown(other, app.get_organ("breast"))
+    assert "Bottleneck | 2×2" in teaching.architecture_markdown(other, get_organ("breast"))
 
 
 def test_card_markdown_shows_data_metrics_and_limits(models):
@@ -496,7 +604,7 @@ def test_bundled_examples_are_real_small_and_attributed():
     examples = load_examples(EXAMPLES_DIR)
     assert len(examples) >= 4 and {e.organ for e in examples} == {"breast", "thyroid"}
     for example in examples:
-        organ = app.ORGANS[example.organ].display_name
+        organ = ORGANS[example.organ].display_name
         assert example.caption.startswith(organ)  # the organ is visible on the thumbnail
         assert "ynthetic" not in example.caption
         image = read_image(example.path)
@@ -552,7 +660,7 @@ def test_examples_still_work_after_the_clean_ups(served, client, segmenters, tmp
     start-up; the examples are now served from examples/ itself."""
     import httpx
 
-    demo, url = served
+    demo = served.demo
     examples = load_examples(EXAMPLES_DIR)
     _age_all_clean_ups(demo)
 
@@ -576,20 +684,24 @@ def test_examples_still_work_after_the_clean_ups(served, client, segmenters, tmp
 
     # What a click runs (the gallery's select event), after the sweep.
     for example in examples:
-        upload, organ, frame, state, status, *_ = app.example_for_ui(
-            segmenters, example, "filled", 0.4, None, None, with_truth=True)
-        assert status == "" and state is not None and organ == example.organ
-        assert upload == str(example.path) and frame is None
+        out = example_for_ui(segmenters, example, controls(None, "breast", threshold=0.1),
+                             None, with_truth=True)
+        state = out["state"]
+        assert out["status"] == "" and state is not None and out["organ"] == example.organ
+        assert out["file"] == str(example.path) and out["frame"] is None
+        # at its organ model's operating point, whatever the slider said
+        threshold = default_threshold(segmenters.get(example.organ))
+        assert out["threshold"] == threshold and out["report_json"]["threshold"] == threshold
         assert (state.truth is not None) == (example.truth is not None)
+        assert out.get("truth_file") == (None if example.truth is None else str(example.truth))
     _age_all_clean_ups(demo)  # and again: nothing the examples need was in the cache
     assert all(e.path.is_file() for e in examples)
 
 
 def test_a_swept_upload_says_so(segmenters, tmp_path):
     gone = tmp_path / "gone.png"
-    state, status, *_ = app.segment_for_ui(segmenters, str(gone), "breast", 0.5, "filled", 0.4,
-                                           None, None, None)
-    assert state is None and "no longer on the server" in status
+    out = segment(segmenters, gone, "breast")
+    assert out["state"] is None and "no longer on the server" in out["status"]
 
 
 def test_scratch_folders_are_swept(tmp_path):
@@ -632,11 +744,10 @@ def test_parse_helpers():
 
 def test_a_scan_given_as_ground_truth_is_refused(segmenters, phantom):
     path, image, _ = phantom
-    state = app.segment_for_ui(segmenters, path, "breast", 0.5, "filled", 0.4, None, None,
-                               None)[0]
-    out = app.add_truth(state, path, "filled", 0.5, 0.4, None)  # the scan itself
-    assert "does not look like a mask" in out[1] and out[0].truth is None
-    assert out[8] == summary.TRUTH_HINT  # no stale comparison
+    state = segment(segmenters, path, "breast")["state"]
+    out = add_truth(state, path, controls(path))  # the scan itself
+    assert "does not look like a mask" in out["status"] and out["state"].truth is None
+    assert out["truth_md"] == summary.TRUTH_HINT  # no stale comparison
     assert not ground_truth.is_near_binary(image)
     jpeg_like = np.where(image > 128, 250, 3).astype(np.uint8)
     jpeg_like[::10, ::10] = 128  # a few compression artefacts (1 %)
@@ -650,15 +761,14 @@ def test_both_empty_is_agreement_not_a_score(segmenters, tmp_path):
     path, truth = tmp_path / "normal.png", tmp_path / "normal_mask.png"
     Image.fromarray(image).save(path)
     Image.fromarray(np.zeros_like(image)).save(truth)
-    state = app.segment_for_ui(segmenters, str(path), "breast", 0.5, "filled", 0.4, None, None,
-                               None)[0]
-    app.add_truth(state, str(truth), "filled", 0.5, 0.4, None)
-    out = app.rerender(state, "filled", 0.95, 0.4, None)  # above anything: nothing marked
-    text = out[8]
+    state = segment(segmenters, path, "breast")["state"]
+    add_truth(state, str(truth), controls(path))
+    out = rerender(state, controls(path, threshold=0.95))  # above anything: nothing marked
+    text = out["truth_md"]
     if state.analysis.mask(0.95).any():
         pytest.skip("the model marks this lesion-free phantom even at 0.95")
     assert "Both empty: agreement (no lesion)" in text and "Dice" not in text
-    assert out[12]["ground_truth"]["both_empty"] is True
+    assert out["report_json"]["ground_truth"]["both_empty"] is True
 
 
 def test_comparison_key_uses_colour_swatches_not_emoji():
@@ -671,36 +781,38 @@ def test_changing_organ_keeps_and_rescores_the_truth_a_new_image_drops_it(segmen
     path, image, truth = write_phantom(tmp_path)
     truth_path = tmp_path / "truth.png"
     Image.fromarray(np.where(truth, 255, 0).astype(np.uint8)).save(truth_path)
-    state = app.segment_for_ui(segmenters, path, "breast", 0.5, "filled", 0.4, None, None,
-                               None)[0]
-    state = app.add_truth(state, str(truth_path), "filled", 0.5, 0.4, None)[0]
-    out = app.segment_for_ui(segmenters, path, "thyroid", 0.5, "filled", 0.4, None, None, state)
-    thyroid = out[0]
+    state = segment(segmenters, path, "breast")["state"]
+    state = add_truth(state, str(truth_path), controls(path))["state"]
+    assert state.truth is not None
+    out = segment(segmenters, path, "thyroid", previous=state)
+    thyroid = out["state"]
     assert thyroid.organ.key == "thyroid" and thyroid.truth is not None
     expected = ground_truth.overlap_scores(thyroid.analysis.mask(0.5), truth)
-    assert f"Dice {expected['dice']:.3f}" in out[8]  # scored against the thyroid mask
-    assert out[-1] == app.gr.skip()  # the truth file stays
+    # scored against the thyroid mask
+    assert f"Dice {expected['dice']:.3f}" in out["truth_md"]
+    assert "truth_file" not in out  # the truth file stays (left unchanged)
     other = write_phantom(tmp_path, seed=9, name="other.png")[0]
-    out = app.segment_for_ui(segmenters, other, "thyroid", 0.5, "filled", 0.4, None, None,
-                             thyroid)
-    assert out[0].truth is None and out[-1] is None
-    assert "ground-truth mask was removed" in out[5] and out[8] == summary.TRUTH_HINT
+    out = segment(segmenters, other, "thyroid", previous=thyroid)
+    assert out["state"].truth is None and out["truth_file"] is None
+    assert "ground-truth mask was removed" in out["summary"]
+    assert out["truth_md"] == summary.TRUTH_HINT
 
 
 def test_mask_before_image_says_to_upload_the_image_first(tmp_path):
     mask = tmp_path / "mask.png"
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(mask)
-    status = app.add_truth(None, str(mask), "filled", 0.5, 0.4, None)[1]
+    out = add_truth(None, str(mask), controls(None))
+    status = out["status"]
     assert status.startswith("⚠️ **Upload the image first.**")
     assert "could not be segmented" not in status
-    assert app.add_truth(None, None, "filled", 0.5, 0.4, None)[1] == ""  # cleared: no message
+    assert set(out) == {"status"}  # nothing else changes
+    assert add_truth(None, None, controls(None)) == {"status": ""}  # cleared: no message
 
 
 def test_downloads_tell_cases_apart_and_carry_their_facts(segmenters, phantom, tmp_path):
     from datetime import UTC, datetime
 
-    state = app.segment_for_ui(segmenters, phantom[0], "thyroid", 0.5, "contour", 0.4, None,
-                               None, None)[0]
+    state = segment(segmenters, phantom[0], "thyroid", mode="contour")["state"]
     when = datetime(2026, 11, 27, 14, 12, 30, tzinfo=UTC)
     view = render(state, mode="contour", threshold=0.35, out_dir=tmp_path / "out", now=when)
     names = {key: path.name for key, path in view.files.items()}
@@ -728,8 +840,8 @@ def test_field_of_view_box_and_enlarged_small_images(segmenters, tmp_path):
     frame, _, _ = make_scanner_frame(300, 400, seed=2)
     path = tmp_path / "screen.png"
     Image.fromarray(frame).save(path)
-    state, _, overlay, _, legend, *_ = app.segment_for_ui(
-        segmenters, str(path), "thyroid", 0.5, "filled", 0.0, None, None, None)
+    out = segment(segmenters, path, "thyroid", opacity=0.0)
+    state, overlay, legend = out["state"], out["overlay_img"], out["legend"]
     box = state.analysis.segmentation.field_of_view
     assert box != (0, 0, 300, 400) and summary.FOV_NOTE in legend
     factor = overlay.shape[0] // 300
