@@ -63,6 +63,7 @@ class Outcome:
     analysis: Analysis | None
     threshold: float | None  # the threshold of the delivered mask
     error: str = ""
+    organ: str = ""  # the organ whose model ran (or would have run) on it
 
     @property
     def ok(self) -> bool:
@@ -131,20 +132,20 @@ def segment_items(items: Iterable[Item], segmenter: Segmenter, *,
         if not error and limit is not None and index >= limit:
             error = f"Not processed: at most {limit} images per batch."
         if error:
-            yield Outcome(item, None, threshold, error)
+            yield Outcome(item, None, threshold, error, segmenter.organ.key)
             continue
         try:
             analysis = analyze(item.path, segmenter=segmenter)
         except ImageInputError as exc:
-            yield Outcome(item, None, threshold, str(exc))
+            yield Outcome(item, None, threshold, str(exc), segmenter.organ.key)
             continue
         t = analysis.segmentation.threshold if threshold is None else float(threshold)
-        yield Outcome(item, analysis, t)
+        yield Outcome(item, analysis, t, organ=segmenter.organ.key)
 
 
 def csv_rows(outcome: Outcome) -> list[dict]:
     """The measurements CSV's rows for one outcome (see :data:`CSV_FIELDS`)."""
-    organ = outcome.analysis.organ.key if outcome.ok else ""
+    organ = outcome.organ or (outcome.analysis.organ.key if outcome.ok else "")
     if not outcome.ok:
         return [{"file": outcome.item.name, "organ": organ, "status": "error",
                  "message": outcome.error}]
