@@ -87,6 +87,15 @@ def test_voi_lut_8bit_maps_12bit_values_including_those_past_its_end():
     assert np.all(row[stored >= 1000 + 1023] == 255) and np.all(row[stored < 1000] == 0)
 
 
+def test_voi_lut_on_8bit_data_with_inputs_outside_the_stored_range():
+    stored = np.arange(0, 256, 5)
+    above = lut_item(300, [40, 50, 60], bits=8)  # every 8-bit value is below its first input
+    ds = synthetic_dicom(image(stored, np.uint8), voi_lut=above)
+    np.testing.assert_array_equal(first_row(ds), np.full(stored.shape, 40))
+    ds = synthetic_dicom(image(stored), bits_stored=16, voi_lut=lut_item(-5, [7, 8], bits=8))
+    np.testing.assert_array_equal(first_row(ds), np.full(stored.shape, 8))
+
+
 def test_voi_lut_16bit_output_range_is_scaled_to_8_bits():
     stored = np.arange(0, 4096, 41)
     table = 65535 - 64 * np.arange(1024)  # an inverting VOI LUT over 0..1023, 16-bit entries

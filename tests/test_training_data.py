@@ -147,3 +147,43 @@ def test_lesion_free_classes_get_their_own_split_fractions():
     normal_val = sum(1 for s, lab in pairs if lab == "normal" and s == "val")
     benign_val = sum(1 for s, lab in pairs if lab == "benign" and s == "val")
     assert normal_val == 10 and benign_val == 9
+
+
+def test_near_duplicate_groups_are_the_linked_components_numbered_by_first_item():
+    far = (1 << 64) - 1
+    twelve = (1 << 12) - 1  # twelve low bits set
+    hashes = [
+        far,  # group 0
+        0,  # group 1
+        far ^ 1,  # 1 bit from item 0: group 0
+        0b111,  # 3 bits from item 1: group 1
+        0b111 ^ (twelve << 20),  # 12 bits from item 3 (15 from item 1): linked through item 3
+        twelve << 40 | 1,  # 13 bits from item 1, further from the rest: a group of its own
+    ]
+    assert group_near_duplicates(hashes) == [0, 1, 0, 1, 1, 2]
+    assert group_near_duplicates(hashes, threshold=11) == [0, 1, 0, 1, 2, 3]
+    assert group_near_duplicates(hashes, threshold=13) == [0, 1, 0, 1, 1, 1]
+    assert group_near_duplicates([]) == []
+    assert group_near_duplicates([5]) == [0]
+
+
+@pytest.mark.parametrize("organ", ["breast", "thyroid"])
+def test_bundled_split_manifests_still_match_their_cards_and_the_split(organ):
+    """The manifest hash the card states is still the manifest's, and the split drawn from the
+    manifest's own labels and groups (the training run's rule and seed) is the manifest's."""
+    import json
+
+    from training.run import LESION_FREE_FRACTIONS
+    from training.splits import manifest_hash
+    from unet.inference.registry import WEIGHTS_DIR
+
+    manifest = json.loads((WEIGHTS_DIR / f"{organ}_split.json").read_text())
+    card = json.loads((WEIGHTS_DIR / f"{organ}.json").read_text())
+    assert manifest_hash(manifest) == card["split"]["manifest_sha256"]
+    assert card["version"].split("-")[2] == manifest_hash(manifest)[:8]
+    items = [(name, item) for name, its in manifest["splits"].items() for item in its]
+    labels = [f"{item['dataset']}/{item['label']}" for _, item in items]
+    lesion_free = {lab: LESION_FREE_FRACTIONS for lab in labels if lab.endswith("/normal")}
+    split = split_groups(labels, [item["group"] for _, item in items], seed=manifest["seed"],
+                         fractions_by_label=lesion_free)
+    assert split == [name for name, _ in items]

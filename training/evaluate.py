@@ -25,6 +25,7 @@ from training.datasets import DatasetError, Sample, find_dataset, load_gray, loa
 from training.degrade import DEGRADATIONS
 from training.intervals import bootstrap_mean_interval, wilson_interval
 from training.lesion_free_crops import lesion_free_crop
+from training.manifest import split_samples
 from unet.inference.registry import ORGANS
 
 
@@ -152,14 +153,6 @@ def format_table(name: str, summary: dict) -> str:
     return "\n".join(lines)
 
 
-def select(samples: list[Sample], keys: list[str]) -> list[Sample]:
-    """Samples whose file stem matches one of the keys' stems (works across crop/raw layouts)."""
-    stems = {Path(k).with_suffix("").as_posix().split("/", 1)[-1] for k in keys}
-    chosen = [s for s in samples if Path(s.key).with_suffix("").as_posix().split("/", 1)[-1]
-              in stems]
-    return chosen
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
     p.add_argument("--organ", required=True, choices=sorted(ORGANS))
@@ -197,8 +190,6 @@ def evaluate_split(organ, args) -> int:
         except (OSError, ValueError) as exc:
             raise DatasetError(f"Cannot read the split manifest {manifest_path}; pass "
                                "--manifest FILE (written next to each training run).") from exc
-        from training.export import split_samples
-
         samples = split_samples(datasets, manifest, args.split)
         if not samples:
             print(f"error: no image of the {args.split} split found in {args.data_dir}",

@@ -1,21 +1,22 @@
 """Export a trained run: an inference-only `.keras` file, test metrics and a model card.
 
 Writes `<organ>.keras`, `<organ>.json` (the card) and `<organ>_split.json` (the split manifest:
-file names only, no images) into the export folder, each written to a temporary name first and
-renamed, so a crash never leaves half a weight file.
+file names only, no images) into the export folder, each written whole or not at all
+(``unet.files.write_atomic``), so a crash never leaves half a weight file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
+from training.evaluate import evaluate, format_table, summarize
+from training.manifest import select, split_samples
 from training.splits import manifest_hash
+from unet.files import write_atomic
 
 
 def dataset_fingerprint(dataset) -> dict:
@@ -49,39 +50,8 @@ def inference_copy(model, input_size: int, model_kwargs: dict, path: Path,
     return path
 
 
-def _atomic_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
-def _atomic_text(dst: Path, text: str) -> None:
-    tmp = dst.with_name(dst.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, dst)
-
-
-def split_samples(datasets, manifest: dict, name: str) -> list:
-    """The samples of one split of the manifest, from every data set it names.
-
-    A data set the manifest does not name (the same cases in another layout, e.g. DDTI_raw for
-    a thyroidultrasound run) is matched on file stems alone."""
-    from training.evaluate import select
-
-    items = manifest["splits"][name]
-    named = {i.get("dataset") for i in items}
-    chosen = []
-    for d in datasets:
-        mine = d.root.name in named
-        keys = [i["key"] for i in items if not mine or i.get("dataset") == d.root.name]
-        chosen.extend(select(d.samples, keys))
-    return chosen
-
-
 def test_results(segmenter, test_samples, run_dir: Path, title: str) -> dict:
     """The test split scored as a whole, per data set and per scanner (where known)."""
-    from training.evaluate import evaluate, format_table, summarize
-
     results = {"test": evaluate(segmenter, test_samples, figure=run_dir / "test_cases.png",
                                 title=f"{title}: test split (worst, median, best)")}
     print(format_table(f"{title} test", results["test"]["summary"]))
@@ -103,7 +73,6 @@ def test_results(segmenter, test_samples, run_dir: Path, title: str) -> dict:
 def export_run(organ, model, datasets, manifest, info, run_dir: Path, *, export_dir=None,
                raw_data_dir=None, started=None) -> dict:
     from training.datasets import find_dataset
-    from training.evaluate import evaluate, format_table, select
     from unet.inference.segmenter import Segmenter
     from unet.transforms.test_time_augmentation import VIEW_SETS
 
@@ -163,16 +132,16 @@ def export_run(organ, model, datasets, manifest, info, run_dir: Path, *, export_
         "weights_sha256": whash,
         "python": sys.version.split()[0],
     }
-    _atomic_text(run_dir / "card.json", json.dumps(card, indent=1))
+    write_atomic(run_dir / "card.json", json.dumps(card, indent=1))
     if export_dir is None:
         from unet.inference.registry import WEIGHTS_DIR
 
         export_dir = WEIGHTS_DIR
     export_dir = Path(export_dir)
     export_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_copy(model_path, export_dir / f"{organ.key}.keras")
-    _atomic_text(export_dir / f"{organ.key}.json", json.dumps(card, indent=1))
-    _atomic_text(export_dir / f"{organ.key}_split.json", json.dumps(manifest, indent=1))
+    write_atomic(export_dir / f"{organ.key}.keras", model_path.read_bytes())
+    write_atomic(export_dir / f"{organ.key}.json", json.dumps(card, indent=1))
+    write_atomic(export_dir / f"{organ.key}_split.json", json.dumps(manifest, indent=1))
     print(f"exported {export_dir / (organ.key + '.keras')} "
           f"({model_path.stat().st_size / 1e6:.1f} MB) and its card")
     export_engine_bundle(export_dir / f"{organ.key}.keras")
@@ -180,9 +149,10 @@ def export_run(organ, model, datasets, manifest, info, run_dir: Path, *, export_
 
 
 def export_engine_bundle(weights: Path) -> Path | None:
-    """The app's converted flatbuffer beside the exported weights (``unet.inference.engine_bundle``), so a
-    fresh host serves without converting; where Keras does not run on TensorFlow (a JAX machine)
-    it is skipped, and ``python -m unet.inference.engine_bundle`` writes it later on a TensorFlow one."""
+    """The app's converted flatbuffer beside the exported weights
+    (``unet.inference.engine_bundle``), so a fresh host serves without converting; where Keras
+    does not run on TensorFlow (a JAX machine) it is skipped, and
+    ``python -m unet.inference.engine_bundle`` writes it later on a TensorFlow one."""
     import keras
 
     from unet.inference import engine_bundle

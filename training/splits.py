@@ -3,7 +3,8 @@
 BUSI holds near-duplicates (other crops of the same scan, sometimes filed in two classes). Every
 image gets a 64-bit perceptual hash (DCT of a 32x32 thumbnail, low 8x8 frequencies against their
 median); images whose hashes differ in at most HAMMING_THRESHOLD bits are linked, and linked
-images form one group (union-find). Each group goes whole to one side of every split.
+images form one group (the graph's connected components, by SciPy). Each group goes whole to
+one side of every split.
 
 HAMMING_THRESHOLD = 12 of 64 bits: unrelated ultrasound images (similar texture, different
 anatomy) sit near 32 bits apart, re-saved or slightly shifted copies of one scan within a few
@@ -33,29 +34,31 @@ def perceptual_hash(gray: np.ndarray) -> int:
     return int("".join("1" if b else "0" for b in bits), 2)
 
 
-def group_near_duplicates(hashes: list[int], threshold: int = HAMMING_THRESHOLD) -> list[int]:
-    """Group ids (one per item) such that items within `threshold` bits share a group."""
-    parent = list(range(len(hashes)))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+def near_duplicate_pairs(hashes: list[int], threshold: int = HAMMING_THRESHOLD) -> np.ndarray:
+    """(i, j) index pairs, i < j, of hashes at most ``threshold`` bits apart; shape (k, 2)."""
     arr = np.array(hashes, dtype=np.uint64)
-    for i in range(len(arr)):
-        if i + 1 == len(arr):
-            break
-        x = np.bitwise_xor(arr[i + 1 :], arr[i])
-        dist = np.array([bin(int(v)).count("1") for v in x])
-        for j in np.nonzero(dist <= threshold)[0]:
-            a, b = find(i), find(i + 1 + int(j))
-            if a != b:
-                parent[b] = a
-    roots = [find(i) for i in range(len(arr))]
-    ids = {r: k for k, r in enumerate(dict.fromkeys(roots))}
-    return [ids[r] for r in roots]
+    pairs = [np.empty((0, 2), np.int64)]
+    for i in range(len(arr) - 1):
+        near = np.nonzero(np.bitwise_count(arr[i + 1:] ^ arr[i]) <= threshold)[0]
+        pairs.append(np.column_stack([np.full(len(near), i), i + 1 + near]))
+    return np.concatenate(pairs)
+
+
+def group_near_duplicates(hashes: list[int], threshold: int = HAMMING_THRESHOLD) -> list[int]:
+    """Group ids (one per item) such that items within `threshold` bits share a group: the
+    connected components of the "near-duplicate" graph (SciPy). Groups are numbered in the order
+    of their first item, as the split (and so every saved split manifest) depends on it."""
+    from scipy.sparse import coo_array
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(hashes)
+    if n == 0:
+        return []
+    pairs = near_duplicate_pairs(hashes, threshold)
+    graph = coo_array((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    ids = {label: k for k, label in enumerate(dict.fromkeys(labels.tolist()))}
+    return [ids[label] for label in labels.tolist()]
 
 
 def split_groups(

@@ -14,9 +14,9 @@ model's own. Reported on the TEST split: Spearman correlation of the
 estimate with Dice, mean Dice and count of flagged and unflagged images, and the share of
 unflagged lesion images with Dice < 0.5.
 
-Organ check (``unet.trust.organ_check``): pooled encoder features of this model plus image statistics;
-a softmax regression over the organs and "other" fitted on the TRAIN split of every organ's
-manifest (the other organ's folders are read with its own manifest) and synthetic
+Organ check (``unet.trust.organ_check``): pooled encoder features of this model plus image
+statistics; a softmax regression over the organs and "other" fitted on the TRAIN split of every
+organ's manifest (the other organ's folders are read with its own manifest) and synthetic
 non-ultrasound pictures (photographs, documents, screenshots, noise). Reported on the test
 splits: the share of the other organ's scans flagged, of this organ's scans flagged, and of
 unseen synthetic pictures flagged.
@@ -35,17 +35,18 @@ import argparse
 import dataclasses
 import itertools
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+from scipy import stats
 
 from training.datasets import DatasetError, Sample, find_dataset, load_gray, load_mask
-from training.evaluate import select
-from training.intervals import wilson_interval
+from training.intervals import wilson_upper
+from training.manifest import select
+from unet.files import write_atomic
 from unet.inference.registry import ORGANS
 
 BAD_DICE = 0.5
@@ -53,30 +54,13 @@ BAD_DICE = 0.5
 
 # --------------------------------------------------------------------------- statistics
 
-def rankdata(a: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties given their average rank."""
-    a = np.asarray(a, np.float64)
-    order = np.argsort(a, kind="mergesort")
-    ranks = np.empty(len(a), np.float64)
-    sorted_a = a[order]
-    i = 0
-    while i < len(a):
-        j = i
-        while j + 1 < len(a) and sorted_a[j + 1] == sorted_a[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return ranks
-
-
 def spearman(a, b) -> float | None:
+    """Spearman rank correlation (``scipy.stats.spearmanr``; ties get their average rank);
+    None for fewer than 3 pairs or when either side is constant (no ranking to correlate)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if len(a) < 3:
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
-    ra, rb = rankdata(a), rankdata(b)
-    if ra.std() == 0 or rb.std() == 0:
-        return None
-    return float(np.corrcoef(ra, rb)[0, 1])
+    return float(stats.spearmanr(a, b).statistic)
 
 
 def fit_fractional_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0,
@@ -271,11 +255,6 @@ def quality_row(segmenter, sample: Sample, layer: str) -> dict:
 
 
 # --------------------------------------------------------------------------- fitting
-
-def wilson_upper(bad: int, n: int, z: float = 1.2816) -> float:
-    """One-sided upper confidence bound (90 % by default) of a share bad/n (Wilson score)."""
-    return wilson_interval(bad, n, z)[1]
-
 
 DISPLAY_STEP = 0.01  # the app shows the estimate with two decimals (webapp/trust_text.py)
 
@@ -506,7 +485,7 @@ def _compact_lists(value, found: list):
 
 
 def write_card_keys(card_path: Path, updates: dict) -> None:
-    """Set only ``updates``' keys in the card, atomically (temp file, then os.replace). Numeric
+    """Set only ``updates``' keys in the card, atomically (``unet.files.write_atomic``). Numeric
     arrays, the card's earlier keys' included, are written one per line, so the card stays
     readable however often it is written."""
     card = json.loads(card_path.read_text()) if card_path.is_file() else {}
@@ -517,9 +496,7 @@ def write_card_keys(card_path: Path, updates: dict) -> None:
     for i, value in enumerate(found):
         text = text.replace(f'"@@compact{i}@@"', json.dumps(value))
     json.loads(text)  # still valid JSON
-    tmp = card_path.with_name(card_path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text + "\n")
-    os.replace(tmp, card_path)
+    write_atomic(card_path, text + "\n")
 
 
 # --------------------------------------------------------------------------- main

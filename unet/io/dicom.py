@@ -374,7 +374,8 @@ def _voi(ds: Any, values: np.ndarray) -> np.ndarray | None:
         # past 255 into an 8-bit LUT (of more than 256 entries) would wrap around: it is given
         # the same entries as 16-bit ones, and the inputs clamped to the LUT's input range
         # first, as the LUT itself does (PS3.3 C.11.2.1.1).
-        index = np.clip(np.floor(values), first, first + entries - 1).astype(np.int64)
+        index = np.floor(np.asarray(values, np.float64))
+        index = np.clip(index, first, first + entries - 1).astype(np.int64)
         try:
             view = _view(ds)
             view.VOILUTSequence = [_as_16_bit(element.value[0])] if bits == 8 else element.value

@@ -45,7 +45,9 @@ def lut_item(first_mapped: int, values, bits: int = 16, *, as_ow: bool = False):
 
     values = [int(v) for v in values]
     item = Dataset()
-    item.add(DataElement(0x00283002, "US", [len(values) % 65536, int(first_mapped), int(bits)]))
+    # US, or SS for a negative first input (signed stored values, PS3.3 C.11.1.1.1)
+    vr = "SS" if first_mapped < 0 else "US"
+    item.add(DataElement(0x00283002, vr, [len(values) % 65536, int(first_mapped), int(bits)]))
     if as_ow:
         item.add(DataElement(0x00283006, "OW", np.asarray(values, "<u2").tobytes()))
     else:
