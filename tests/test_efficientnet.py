@@ -8,10 +8,10 @@ import matplotlib
 import numpy as np
 import pytest
 
+from training import pretrained
+from unet.inference.engine import LiteRTEngine
 from unet.networks.architectures import build_model
 from unet.networks.efficientnet_lite import block_plan, build_efficientnet_lite_classifier
-
-pretrained = pytest.importorskip("training.pretrained")
 
 # ImageNet classes a photograph of Grace Hopper in uniform can fairly get first
 UNIFORM_AND_NEIGHBOURS = {652, 457, 834, 906, 400, 617}  # uniform, bow tie, suit, tie, gown, coat
@@ -60,6 +60,12 @@ def test_segmentation_model_is_gray_in_probability_out_and_saves_plainly(tmp_pat
     model.save(tmp_path / "m.keras")
     again = keras.saving.load_model(tmp_path / "m.keras", compile=False)
     assert np.allclose(np.asarray(again.predict_on_batch(x)), out, atol=1e-6)
+    # the LiteRT engine the app serves with converts it and gives its answers (the training
+    # smoke runs, on the small U-Net, no longer convert this network)
+    engine = LiteRTEngine(model, batch_sizes=(2,), feature_layer="encoder_features")
+    prob, features = engine.run_with_features(x)
+    np.testing.assert_allclose(prob, out, atol=1e-4, rtol=0)
+    assert features.shape == (2, 2, 2, model.get_layer("encoder_features").output.shape[-1])
     with pytest.raises(ValueError, match="divisible by 32"):
         build_model("efficientnet_unet", 100)
     with pytest.raises(ValueError, match="architecture"):

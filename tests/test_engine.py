@@ -1,4 +1,5 @@
-"""The LiteRT engine (unet/inference/engine.py) gives the Keras model's answers, at any batch size."""
+"""The LiteRT engine (unet/inference/engine.py) gives the Keras model's answers, at any batch
+size."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.helpers import keras_output, small_organ
+from tests.helpers import keras_output
 from unet.inference.engine import LiteRTEngine, prune_cache, usable_threads
 from unet.inference.registry import get_organ
 from unet.inference.segmenter import Segmenter
@@ -34,8 +35,11 @@ def test_bundled_weights_give_the_keras_models_probabilities(organ_key, engine_c
     frame, _, _ = make_scanner_frame(500, 600, seed=1)
     x = to_model_input(frame[find_field_of_view(frame).slice], seg.input_size)
     batch = np.stack([x, x[:, ::-1]]).astype(np.float32)
-    assert batch.shape[1] == batch.shape[2] == seg.model.input_shape[1]
-    expected = keras_output(seg.model, batch)[..., 0]
+    # the reference: the Keras model through segment(), loaded once (its model serves below)
+    keras_seg = Segmenter(organ_key, engine="keras")
+    model = keras_seg.model
+    assert batch.shape[1] == batch.shape[2] == model.input_shape[1]
+    expected = keras_output(model, batch)[..., 0]
     got = seg.predict_batch(batch)
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
@@ -44,14 +48,14 @@ def test_bundled_weights_give_the_keras_models_probabilities(organ_key, engine_c
     assert seg.feature_layer == "encoder_features"
     prob, features = seg._forward.run_with_features(batch)
     np.testing.assert_allclose(prob[..., 0], expected, atol=1e-4, rtol=0)
-    encoder = keras.Model(seg.model.inputs, seg.model.get_layer(seg.feature_layer).output)
+    encoder = keras.Model(model.inputs, model.get_layer(seg.feature_layer).output)
     reference_features = keras_output(encoder, batch)
     assert features.shape == reference_features.shape and np.ptp(reference_features) > 0.1
     np.testing.assert_allclose(features, reference_features, atol=1e-3 * np.abs(
         reference_features).max(), rtol=0)
 
     # the whole pipeline too: the Keras model through segment() gives the same picture
-    reference = Segmenter(organ_key, engine="keras").segment(frame)
+    reference = keras_seg.segment(frame)
     result = seg.segment(frame)
     np.testing.assert_allclose(result.probability, reference.probability, atol=1e-4, rtol=0)
     np.testing.assert_allclose(result.uncertainty, reference.uncertainty, atol=1e-4, rtol=0)
@@ -66,13 +70,13 @@ def test_bundled_weights_give_the_keras_models_probabilities(organ_key, engine_c
     assert engine.fully_delegated(Segmenter.TTA_BATCH) is True, "not all on XNNPACK"
     for n in sorted({*seg.engine_batch_sizes(), 1, 3}):
         views = np.stack([np.roll(x, 7 * k, axis=k % 2) for k in range(n)]).astype(np.float32)
-        np.testing.assert_allclose(seg.predict_batch(views), keras_output(seg.model, views)[..., 0],
+        np.testing.assert_allclose(seg.predict_batch(views), keras_output(model, views)[..., 0],
                                    atol=1e-4, rtol=0)
     assert engine.conversions == 0  # nothing converted at request time
 
 
-def test_any_batch_size_is_converted_on_first_use_and_kept(engine_cache):
-    model = build_unet(64, **small_organ(size=64).model_kwargs)
+def test_any_batch_size_is_converted_on_first_use_and_kept(engine_cache, tiny_model):
+    model = tiny_model
     engine = LiteRTEngine(model, batch_sizes=(2,))
     assert engine.batch_sizes == [2] and engine.conversions == 1
     rng = np.random.default_rng(3)
@@ -132,9 +136,8 @@ def test_the_cache_keeps_the_most_recently_used_flatbuffers(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.tflite", "d.tflite", "other.txt"]
 
 
-def test_concurrent_calls_get_their_own_answers():
-    model = build_unet(64, depth=2, base_filters=4)
-    engine = LiteRTEngine(model, batch_sizes=(2,))
+def test_concurrent_calls_get_their_own_answers(tiny_model):
+    engine = LiteRTEngine(tiny_model, batch_sizes=(2,))
     rng = np.random.default_rng(5)
     inputs = [rng.standard_normal((2, 64, 64, 1)).astype(np.float32) for _ in range(6)]
     expected = [engine(x) for x in inputs]

@@ -1,9 +1,10 @@
-"""The engine's flatbuffer shipped beside a .keras file (unet/inference/engine_bundle.py): used only when it
-was converted from exactly that file; other batch sizes run through it in chunks."""
+"""The engine's flatbuffer shipped beside a .keras file (unet/inference/engine_bundle.py): used
+only when it was converted from exactly that file; other batch sizes run through it in chunks."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -14,14 +15,23 @@ from unet.inference.engine import LiteRTEngine
 from unet.networks.unet import build_unet
 
 
-@pytest.fixture
-def bundled(tmp_path):
-    """A small model saved with its shipped flatbuffer, as the export writes them."""
-    model = build_unet(64, depth=2, base_filters=4)
-    path = tmp_path / "m.keras"
-    model.save(path)
+@pytest.fixture(scope="module")
+def written_bundle(tiny_model, tmp_path_factory):
+    """The tiny model saved with its shipped flatbuffer, as the export writes them (converted
+    once for the module; each test gets its own copy of the files)."""
+    path = tmp_path_factory.mktemp("bundle") / "m.keras"
+    tiny_model.save(path)
     flatbuffer = engine_bundle.write(path)
-    return model, path, flatbuffer
+    return path, flatbuffer
+
+
+@pytest.fixture
+def bundled(tiny_model, written_bundle, tmp_path):
+    """(model, .keras file, its flatbuffer): a copy of the written bundle, free to change."""
+    path = tmp_path / "m.keras"
+    for source in written_bundle[0].parent.iterdir():
+        shutil.copyfile(source, tmp_path / source.name)
+    return tiny_model, path, tmp_path / written_bundle[1].name
 
 
 def test_a_matching_bundle_serves_every_batch_size_without_converting(bundled, engine_cache):

@@ -1,4 +1,5 @@
-"""What a saved .keras file says about its network, read without Keras (unet/inference/keras_file.py)."""
+"""What a saved .keras file says about its network, read without Keras
+(unet/inference/keras_file.py)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,13 @@
 """Load and memory, bounded and local (127.0.0.1 only).
 
-* 8 concurrent gradio_client clients x 10 requests each: every request answers correctly.
-* A queue with a tiny ``max_size`` rejects the excess with a clean "queue full" error, fast.
-* Soak (``slow``): 300 uploads through the analysis and render path in one process; resident
-  memory grows by less than 25 MB over the second 150 uploads (a leak grows steadily; the
-  allocator's one-time growth while the EfficientNet model's larger activations settle in does
-  not), and by less than 120 MB in all after the warm-up.
+* Load (``slow``): 8 concurrent gradio_client clients x 10 requests each against the run's
+  shared app server: every request answers correctly.
+* Queue (``slow``): a tiny ``max_size`` rejects the excess with a clean "queue full" error, fast.
+* Soak (``slow``): 300 uploads through the analysis and render path in one process, served by
+  the LiteRT engine as the app serves (a tiny model from a ``.keras`` file, so that the soak
+  measures the request path, not the network's arithmetic); resident memory grows by less than
+  25 MB over the second 150 uploads (a leak grows steadily; the allocator's one-time growth
+  while buffers settle in does not), and by less than 120 MB in all after the warm-up.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import cv2
 import pytest
 from PIL import Image
 
+import app
 from tests import bad_inputs
-from tests.app_fixtures import fresh_model
 from unet.errors import ImageInputError
 
 CLIENTS = 8
@@ -34,8 +36,9 @@ SOAK_MAX_LATE_GROWTH_MB = 25
 
 
 @pytest.mark.slow
-def test_soak_memory_is_flat(tmp_path):
-    """The app's request path without Gradio (read, model, render, PNG and JSON files)."""
+def test_soak_memory_is_flat(tmp_path, tiny_model_file):
+    """The app's request path without Gradio (read, model, render, PNG and JSON files), the
+    model run by the LiteRT engine the app serves with (a Segmenter made from a weights file)."""
     import psutil
 
     from unet.inference.models import Segmenters
@@ -46,8 +49,8 @@ def test_soak_memory_is_flat(tmp_path):
     from webapp.result import render, segment_upload
 
     organ = get_organ("breast")
-    # The organ's real architecture (fresh weights: memory does not depend on their values).
-    segmenter = Segmenter(organ, model=fresh_model(organ))
+    segmenter = Segmenter("breast", weights=tiny_model_file)  # its flatbuffer shipped beside it
+    assert segmenter.engine.startswith("LiteRT"), segmenter.engine
     segmenters = Segmenters({"breast": segmenter})
     frame, _, _ = make_scanner_frame(500, 600, seed=1)
     png = tmp_path / "frame.png"
@@ -112,51 +115,52 @@ def mask_shape(answer) -> tuple[int, int]:
     return shape
 
 
+@pytest.mark.slow
 def test_eight_clients_ten_requests_each(tmp_path):
-    pytest.importorskip("app", reason="app.py is not there yet")
     from gradio_client import handle_file
 
-    from tests.app_fixtures import running_app, test_models
+    from tests.app_fixtures import shared_app, test_models
 
     # Every client sends its own image size, so an answer given to the wrong client shows.
     shapes = {k: (80 + 8 * k, 112 + 8 * k) for k in range(CLIENTS)}
     files = {k: bad_inputs.good_png(tmp_path, f"client{k}.png", *shapes[k], seed=k)
              for k in range(CLIENTS)}
     models = test_models()
+    _, url = shared_app()  # the run's app server, on the shared test models
 
-    with running_app(models.segmenters) as (_, url):
-        def one_client(k: int) -> list[tuple[int, int]]:
-            client = client_for(url, tmp_path / f"downloads{k}")
-            try:
-                return [mask_shape(client.predict(handle_file(str(files[k])),
-                                                  ("breast", "thyroid")[i % 2], 0.5,
-                                                  api_name="/segment"))
-                        for i in range(REQUESTS_PER_CLIENT)]
-            finally:
-                client.close()
+    def one_client(k: int) -> list[tuple[int, int]]:
+        client = client_for(url, tmp_path / f"downloads{k}")
+        try:
+            return [mask_shape(client.predict(handle_file(str(files[k])),
+                                              ("breast", "thyroid")[i % 2], 0.5,
+                                              api_name="/segment"))
+                    for i in range(REQUESTS_PER_CLIENT)]
+        finally:
+            client.close()
 
-        started = time.perf_counter()
-        pool = ThreadPoolExecutor(CLIENTS)
-        futures = {k: pool.submit(one_client, k) for k in range(CLIENTS)}
-        done, pending = wait(futures.values(), timeout=LOAD_TIMEOUT_S)
-        pool.shutdown(wait=not pending, cancel_futures=True)
-        elapsed = time.perf_counter() - started
-        assert not pending, f"{len(pending)} clients still waiting after {LOAD_TIMEOUT_S} s"
-        answers = {k: f.result() for k, f in futures.items()}  # re-raises a client's error
+    started = time.perf_counter()
+    pool = ThreadPoolExecutor(CLIENTS)
+    futures = {k: pool.submit(one_client, k) for k in range(CLIENTS)}
+    done, pending = wait(futures.values(), timeout=LOAD_TIMEOUT_S)
+    pool.shutdown(wait=not pending, cancel_futures=True)
+    elapsed = time.perf_counter() - started
+    assert not pending, f"{len(pending)} clients still waiting after {LOAD_TIMEOUT_S} s"
+    answers = {k: f.result() for k, f in futures.items()}  # re-raises a client's error
     print(f"load: {CLIENTS} x {REQUESTS_PER_CLIENT} requests in {elapsed:.1f} s "
           f"({models.reason or 'trained weights'})")
     for k, got in answers.items():
         assert got == [shapes[k]] * REQUESTS_PER_CLIENT
 
 
+@pytest.mark.slow
 def test_full_queue_rejects_cleanly_and_recovers(tmp_path):
     """A second app instance with a tiny queue: the excess gets "queue full" fast, no hang."""
-    app = pytest.importorskip("app", reason="app.py is not there yet")
     from gradio_client import handle_file
     from gradio_client.utils import QueueError
 
     from tests.app_fixtures import free_port
     from tests.helpers import fresh_segmenter
+    from webapp.settings import MAX_FILE_SIZE
 
     slow = {key: fresh_segmenter(key) for key in ("breast", "thyroid")}
     for segmenter in slow.values():  # hold each model run ~1 s so that the queue fills up
@@ -172,7 +176,7 @@ def test_full_queue_rejects_cleanly_and_recovers(tmp_path):
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=1)
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port,
-                quiet=True, show_error=False, max_file_size=app.MAX_FILE_SIZE)
+                quiet=True, show_error=False, max_file_size=MAX_FILE_SIZE)
     client = client_for(f"http://127.0.0.1:{port}/", tmp_path / "downloads")
     try:
         def submit(i: int) -> tuple[str, float]:

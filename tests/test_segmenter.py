@@ -1,7 +1,12 @@
 import numpy as np
-import pytest
 
-from tests.helpers import fresh_segmenter, small_organ
+from tests.helpers import (
+    ROOT,
+    XLA_QUICK_COMPILE,
+    BackgroundRun,
+    fresh_segmenter,
+    small_organ,
+)
 from unet.inference.segmenter import Segmenter
 from unet.networks.unet import build_unet
 from unet.testing.phantom import make_scanner_frame
@@ -77,8 +82,8 @@ def test_without_the_interpreter_the_keras_model_answers_and_the_log_says_so_onc
     import unet.inference.segmenter as segmenter_module
 
     def not_installed():
-        raise unet.inference.engine.EngineUnavailable("the LiteRT interpreter (ai-edge-litert) is not "
-                                            "installed")
+        raise unet.inference.engine.EngineUnavailable(
+            "the LiteRT interpreter (ai-edge-litert) is not installed")
 
     monkeypatch.setattr(unet.inference.engine, "_interpreter_class", not_installed)
     monkeypatch.setattr(segmenter_module, "_fallback_warned", False)
@@ -112,62 +117,71 @@ records = []
 logging.basicConfig(level=logging.WARNING)
 logging.getLogger("unet.inference.segmenter").addHandler(type("H", (logging.Handler,), {
     "emit": lambda self, r: records.append(r.getMessage())})())
+from pathlib import Path
 import numpy as np
 from unet.testing.phantom import make_scanner_frame
 from unet.inference.segmenter import Segmenter
+folder = Path(sys.argv[1])
 frame, _, _ = make_scanner_frame(seed=5)
-copy = sys.argv[2]  # the bundled weights and card, without the flatbuffer shipped beside them
-breast, again = Segmenter("breast", weights=copy), Segmenter("breast", weights=copy)
-np.save(sys.argv[1], breast.segment(frame).probability)
+# weights and card without a flatbuffer beside them: two models fall back to Keras, the bundled
+# breast model and a tiny one, and the log says so once
+breast = Segmenter("breast", weights=folder / "breast.keras")
+again = Segmenter("thyroid", weights=folder / "tiny.keras")
+np.save(folder / "probability.npy", breast.segment(frame).probability)
+assert again.segment(frame).probability.shape == frame.shape
 shipped = Segmenter("breast")  # with it: LiteRT serves, no TensorFlow needed
-np.save(sys.argv[3], shipped.segment(frame).probability)
+np.save(folder / "shipped.npy", shipped.segment(frame).probability)
 import keras
-print(json.dumps({"backend": keras.backend.backend(), "engines": [breast.engine, again.engine],
-                  "shipped": shipped.engine,
-                  "warnings": [m for m in records if "falls back" in m]}))
+(folder / "info.json").write_text(json.dumps({
+    "backend": keras.backend.backend(), "engines": [breast.engine, again.engine],
+    "shipped": shipped.engine, "warnings": [m for m in records if "falls back" in m]}))
 """
 
 
-def test_on_jax_without_tensorflow_the_keras_model_gives_the_engines_answers(tmp_path):
-    """Training's evaluation may run with KERAS_BACKEND=jax where TensorFlow is not installed."""
-    import json
+def _jax_fallback_inputs(folder):
+    """Copies of the bundled breast weights and card, without the flatbuffer shipped beside
+    them, and a tiny model's file; an empty engine cache (with a flatbuffer cached or shipped,
+    LiteRT alone answers, without TensorFlow; converting one needs TensorFlow)."""
     import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    pytest.importorskip("jax")
-    root = Path(__file__).resolve().parent.parent
-    out = tmp_path / "probability.npy"
-    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    env["PYTHONPATH"] = os.pathsep.join([str(root / "tests" / "no_tensorflow"), str(root)])
-    # an empty engine cache and no flatbuffer beside the weights: one would need TensorFlow's
-    # converter (with one cached or shipped, LiteRT alone answers, without TensorFlow)
-    env["UNET_ENGINE_CACHE"] = str(tmp_path / "engine-cache")
     import shutil
+    import sys
 
     from unet.inference.registry import get_organ
 
     organ = get_organ("breast")
-    copy = tmp_path / organ.weight_path.name
-    shutil.copyfile(organ.weight_path, copy)
-    shutil.copyfile(organ.card_path, copy.with_suffix(".json"))
-    shipped_out = tmp_path / "shipped.npy"
-    run = subprocess.run([sys.executable, "-c", _JAX_SCRIPT, str(out), str(copy),
-                          str(shipped_out)], cwd=root, env=env, capture_output=True, text=True,
-                         timeout=900)
-    assert run.returncode == 0, run.stderr[-3000:]
-    info = json.loads(run.stdout.strip().splitlines()[-1])
-    assert info["backend"] == "jax" and all("jax" in e for e in info["engines"])
+    shutil.copyfile(organ.weight_path, folder / "breast.keras")
+    shutil.copyfile(organ.card_path, folder / "breast.json")
+    build_unet(64, depth=2, base_filters=4).save(folder / "tiny.keras")
+    return [sys.executable, "-c", _JAX_SCRIPT, str(folder)], {
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "no_tensorflow"), str(ROOT)]),
+        "UNET_ENGINE_CACHE": str(folder / "engine-cache"), **XLA_QUICK_COMPILE}
+
+
+JAX_FALLBACK = BackgroundRun("jax_fallback", _jax_fallback_inputs, needs=("jax",))
+jax_fallback = JAX_FALLBACK.fixture()
+
+
+def test_on_jax_without_tensorflow_the_keras_model_gives_the_engines_answers(jax_fallback):
+    """Training's evaluation may run with KERAS_BACKEND=jax where TensorFlow is not installed.
+    The bundled breast model through Keras on JAX gives the shipped flatbuffer's answers; a
+    second model (a tiny one: loading the real one takes 10-20 s on JAX) falls back too, and the
+    log says so once for both. The child process runs in the background (``BackgroundRun``)."""
+    import json
+
+    run = jax_fallback
+    assert run.returncode == 0, run.output[-3000:]
+    info = json.loads((run.folder / "info.json").read_text())
+    probability = np.load(run.folder / "probability.npy")
+    assert info["backend"] == "jax" and all("jax" in e for e in info["engines"]), info
     assert info["shipped"].startswith("LiteRT"), info
-    np.testing.assert_allclose(np.load(shipped_out), np.load(out), atol=1e-4)
+    np.testing.assert_allclose(np.load(run.folder / "shipped.npy"), probability, atol=1e-4)
     # said once, for 2 models: the conversion needs TensorFlow, which is not installed
     assert len(info["warnings"]) == 1 and "tensorflow" in info["warnings"][0], info["warnings"]
 
     frame, _, _ = make_scanner_frame(seed=5)
     engine = Segmenter("breast")
     assert engine.engine.startswith("LiteRT")
-    np.testing.assert_allclose(np.load(out), engine.segment(frame).probability, atol=1e-4)
+    np.testing.assert_allclose(probability, engine.segment(frame).probability, atol=1e-4)
 
 
 def test_an_organ_on_flip_plus_views_averages_every_view_that_sees_the_pixel():

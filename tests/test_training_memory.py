@@ -7,8 +7,11 @@ import textwrap
 import pytest
 
 PROBE = textwrap.dedent("""
-    import ctypes, sys
+    import ctypes, sys, types
     import numpy as np
+    # training.memory needs Keras only for its callback's base class; a stand-in spares each probe
+    # the seconds of importing TensorFlow (the allocator settings under test are glibc's)
+    sys.modules["keras"] = types.SimpleNamespace(callbacks=types.SimpleNamespace(Callback=object))
     from training.memory import keep_buffers
 
     class MallInfo2(ctypes.Structure):

@@ -1,28 +1,96 @@
+"""The training command end to end on a small synthetic data set (``--smoke``: 2 epochs, 64 px,
+the small U-Net: the pipeline under test is the same for every architecture, and tracing the
+EfficientNet encoder's training step alone takes TensorFlow over a minute on a 2-core CPU; the
+encoder's port, its ImageNet weights and its conversion for the engine have their own tests).
+
+Two runs serve the tests, each trained once per session as ``python -m training`` in a child
+process that starts when collection ends, beside the other tests (``tests.helpers.BackgroundRun``):
+
+* ``smoke_run``: the plain run (split seed 3), its epochs' weights kept; read by the tests of
+  its files, of averaging its epochs, and as the other training seed's reference.
+* ``second_run``: the same data and split seed with training seed 1, the per-image Dice and the
+  Lovász losses, a recipe that averages its last epochs, uncropped frames and extra training
+  data.
+"""
+
 import json
+import sys
 
 import pytest
 
-from tests.helpers import write_image_mask_pairs
+from tests.helpers import ROOT, BackgroundRun, write_image_mask_pairs
 from training.recipes import SMOKE
 from training.run import main
 from unet.networks.unet import load_model
 
+SMOKE_ARGS = ["--organ", "thyroid", "--smoke", "--architecture", "unet", "--seed", "3"]
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """One two-epoch thyroid smoke run (split seed 3), its epochs' weights kept; shared by the
-    tests below so CI trains it once. Returns (data, run folder, export folder)."""
-    tmp = tmp_path_factory.mktemp("smoke")
-    data = write_image_mask_pairs(tmp / "data", 16)
-    out, export = tmp / "runs", tmp / "export"
-    rc = main(["--organ", "thyroid", "--data-dir", str(data), "--smoke", "--output-dir", str(out),
-               "--export-dir", str(export), "--seed", "3", "--keep-epoch-weights"])
-    assert rc == 0
-    return data, next(out.iterdir()), export
+
+def _smoke_inputs(folder):
+    data = write_image_mask_pairs(folder / "data", 16)
+    argv = [sys.executable, "-m", "training", *SMOKE_ARGS, "--data-dir", str(data),
+            "--output-dir", str(folder / "runs"), "--export-dir", str(folder / "export"),
+            "--keep-epoch-weights"]
+    return argv, {"PYTHONPATH": str(ROOT)}
+
+
+# the recipe of the second run: SMOKE averaging its last 2 epochs (Recipe.average_last_epochs)
+_SECOND_RUN = """
+import dataclasses, sys
+from training import recipes
+recipes.SMOKE = dataclasses.replace(recipes.SMOKE, average_last_epochs=2)
+from training.run import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _second_inputs(folder):
+    """The same 16 cases (so the same split), their uncropped frames (the same cases in a wider
+    frame: a dark margin around the crop, matched by file name) and another data set's lesion
+    images."""
+    import cv2
+    import numpy as np
+
+    data = write_image_mask_pairs(folder / "data", 16)
+    raw = folder / "raw"
+    (raw / "image").mkdir(parents=True)
+    (raw / "mask").mkdir()
+    for i in range(16):
+        gray = cv2.imread(str(data / "images" / f"{i}.png"), cv2.IMREAD_GRAYSCALE)
+        mask = cv2.imread(str(data / "masks" / f"{i}.png"), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(raw / "image" / f"{i}.PNG"), np.pad(gray, 24))
+        cv2.imwrite(str(raw / "mask" / f"{i}.PNG"), np.pad(mask, 24))
+    extra = write_image_mask_pairs(folder / "breast", 6)
+    argv = [sys.executable, "-c", _SECOND_RUN, *SMOKE_ARGS, "--data-dir", str(data),
+            "--output-dir", str(folder / "runs"), "--export-dir", str(folder / "export"),
+            "--training-seed", "1", "--dice-per-image", "--lovasz-weight", "0.5",
+            "--presence-weight", "0.25", "--raw-data-dir", str(raw),
+            "--extra-training-data", str(extra), "--extra-training-images", "4"]
+    return argv, {"PYTHONPATH": str(ROOT)}
+
+
+smoke_training = BackgroundRun("smoke_training", _smoke_inputs).fixture()
+second_training = BackgroundRun("second_training", _second_inputs).fixture()
+
+
+def _run_folders(run):
+    """(run folder, export folder) of a finished background run; fails with its output."""
+    assert run.returncode == 0, run.output[-4000:]
+    return next((run.folder / "runs").iterdir()), run.folder / "export"
+
+
+@pytest.fixture
+def smoke_run(smoke_training):
+    return _run_folders(smoke_training)
+
+
+@pytest.fixture
+def second_run(second_training):
+    return _run_folders(second_training)
 
 
 def test_two_epoch_smoke_run_writes_a_loadable_model_and_card(smoke_run):
-    _, run_dir, export = smoke_run
+    run_dir, export = smoke_run
     for name in ("split_manifest.json", "history.csv", "training_curves.png", "model.keras",
                  "evaluation.json", "card.json", "best.keras", "epochs/epoch_01.weights.h5",
                  "epochs/epoch_02.weights.h5"):
@@ -33,6 +101,7 @@ def test_two_epoch_smoke_run_writes_a_loadable_model_and_card(smoke_run):
     assert card["organ"] == "thyroid" and card["training"]["epochs_run"] == 2
     assert card["dataset"]["file_count"] == 32
     assert card["training"]["seed"] == 3
+    assert card["architecture"] == "unet"  # --architecture over the organ's own
     assert "dice_mean" in card["test_metrics"]["test"]
     assert "weight_average" not in card["training"]
     manifest = json.loads((export / "thyroid_split.json").read_text())
@@ -45,7 +114,7 @@ def test_export_of_the_mean_of_two_epochs(smoke_run, tmp_path):
     and scores it as any export (operating point on validation, test metrics)."""
     from training.export import main as export_main
 
-    _, run_dir, _ = smoke_run
+    run_dir, _ = smoke_run
     rc = export_main(["--run-dir", str(run_dir), "--average-epochs", "1-2",
                       "--export-dir", str(tmp_path)])
     assert rc == 0
@@ -71,27 +140,16 @@ def assert_mean_of_epochs(model, run_dir, epochs):
         np.testing.assert_allclose(got, np.mean(each, axis=0), rtol=1e-6, atol=1e-7)
 
 
-def test_a_recipe_that_averages_its_last_epochs_exports_their_mean(tmp_path, monkeypatch):
+def test_a_recipe_that_averages_its_last_epochs_exports_their_mean(second_run, tmp_path):
     """Recipe.average_last_epochs: the default command itself exports the mean of the last N
     epochs (their weights kept without --keep-epoch-weights), and the card says which."""
-    import dataclasses
-
-    from training import recipes
-
-    monkeypatch.setattr(recipes, "SMOKE", dataclasses.replace(recipes.SMOKE,
-                                                              average_last_epochs=2))
-    data = write_image_mask_pairs(tmp_path / "data", 16)
-    out, export = tmp_path / "runs", tmp_path / "export"
-    rc = main(["--organ", "thyroid", "--data-dir", str(data), "--smoke", "--output-dir", str(out),
-               "--export-dir", str(export)])
-    assert rc == 0
-    card = json.loads((export / "thyroid.json").read_text())
-    assert card["training"]["weight_average"]["epochs"] == [1, 2]
-    run_dir = next(out.iterdir())
-    assert_mean_of_epochs(load_model(export / "thyroid.keras"), run_dir, (1, 2))
-    # re-exporting the run exports the same mean, not its best checkpoint
     from training.export import main as export_main
 
+    run_dir, export = second_run
+    card = json.loads((export / "thyroid.json").read_text())
+    assert card["training"]["weight_average"]["epochs"] == [1, 2]
+    assert_mean_of_epochs(load_model(export / "thyroid.keras"), run_dir, (1, 2))
+    # re-exporting the run exports the same mean, not its best checkpoint
     assert export_main(["--run-dir", str(run_dir), "--export-dir", str(tmp_path / "again")]) == 0
     assert_mean_of_epochs(load_model(tmp_path / "again" / "thyroid.keras"), run_dir, (1, 2))
 
@@ -99,7 +157,7 @@ def test_a_recipe_that_averages_its_last_epochs_exports_their_mean(tmp_path, mon
 def test_average_of_epochs_the_run_did_not_save_is_a_clear_error(smoke_run, tmp_path, capsys):
     from training.export import main as export_main
 
-    _, run_dir, _ = smoke_run
+    run_dir, _ = smoke_run
     for epochs, message in (("2-3", "epoch_03.weights.h5"), ("3-2", "1 <= FIRST <= LAST")):
         rc = export_main(["--run-dir", str(run_dir), "--average-epochs", epochs,
                           "--export-dir", str(tmp_path)])
@@ -126,29 +184,12 @@ def test_evaluate_cli_reports_a_wrong_folder_or_a_missing_manifest(tmp_path, cap
     assert "split manifest" in capsys.readouterr().err
 
 
-def test_smoke_run_trains_on_the_training_splits_uncropped_frames_only(tmp_path):
+def test_smoke_run_trains_on_the_training_splits_uncropped_frames_only(second_run):
     """The recipe's raw frames: the same cases as uncropped frames (matched by file name), those
     of the training split only, so validation and test stay unseen. The run also takes a fixed
     subset of another data set's lesion images as extra training data: the card counts them,
     and they enter no split."""
-    import cv2
-    import numpy as np
-
-    data = write_image_mask_pairs(tmp_path / "data", 16)
-    raw = tmp_path / "raw"
-    (raw / "image").mkdir(parents=True)
-    (raw / "mask").mkdir()
-    for i in range(16):  # the same case in a wider frame: a dark margin around the crop
-        gray = cv2.imread(str(data / "images" / f"{i}.png"), cv2.IMREAD_GRAYSCALE)
-        mask = cv2.imread(str(data / "masks" / f"{i}.png"), cv2.IMREAD_GRAYSCALE)
-        cv2.imwrite(str(raw / "image" / f"{i}.PNG"), np.pad(gray, 24))
-        cv2.imwrite(str(raw / "mask" / f"{i}.PNG"), np.pad(mask, 24))
-    out, export = tmp_path / "runs", tmp_path / "export"
-    extra = write_image_mask_pairs(tmp_path / "breast", 6)
-    rc = main(["--organ", "thyroid", "--data-dir", str(data), "--raw-data-dir", str(raw),
-               "--smoke", "--output-dir", str(out), "--export-dir", str(export),
-               "--extra-training-data", str(extra), "--extra-training-images", "4"])
-    assert rc == 0
+    _, export = second_run
     card = json.loads((export / "thyroid.json").read_text())
     manifest = json.loads((export / "thyroid_split.json").read_text())
     assert card["training"]["raw_frames_in_training"] == len(manifest["splits"]["train"]) > 0
@@ -166,20 +207,16 @@ def test_extra_training_data_that_is_also_a_data_dir_is_a_clear_error(tmp_path, 
     assert not (tmp_path / "runs").exists()  # refused before a run folder was written
 
 
-def test_training_seed_changes_the_weights_but_not_the_split(smoke_run, tmp_path):
+def test_training_seed_changes_the_weights_but_not_the_split(smoke_run, second_run):
     """Against the shared run (split seed 3, so training seed 3): training seed 1 on the same
     split seed draws the same split and trains different weights. That run also takes the
     per-image Dice and the Lovász losses from the command line, and the card says which losses
     each used."""
+    import keras
     import numpy as np
 
-    data, _, first = smoke_run
-    export = tmp_path / "export"
-    rc = main(["--organ", "thyroid", "--data-dir", str(data), "--smoke", "--seed", "3",
-               "--training-seed", "1", "--output-dir", str(tmp_path / "runs"),
-               "--export-dir", str(export), "--dice-per-image", "--lovasz-weight", "0.5",
-               "--presence-weight", "0.25"])
-    assert rc == 0
+    first_run, first = smoke_run
+    second_run_dir, export = second_run
     cards = [json.loads((d / "thyroid.json").read_text()) for d in (first, export)]
     assert [(c["training"]["seed"], c["training"]["training_seed"]) for c in cards] == [(3, 3),
                                                                                           (3, 1)]
@@ -189,5 +226,10 @@ def test_training_seed_changes_the_weights_but_not_the_split(smoke_run, tmp_path
     manifests = [json.loads((d / "thyroid_split.json").read_text())["splits"]
                  for d in (first, export)]
     assert manifests[0] == manifests[1]
-    weights = [load_model(d / "thyroid.keras").get_weights() for d in (first, export)]
+    # the first epoch's weights (the second run exports a mean of epochs, the first its best)
+    weights = []
+    for run_dir in (first_run, second_run_dir):
+        model = keras.saving.load_model(run_dir / "best.keras", compile=False)
+        model.load_weights(str(run_dir / "epochs" / "epoch_01.weights.h5"))
+        weights.append(model.get_weights())
     assert any(not np.array_equal(a, b) for a, b in zip(*weights, strict=True))

@@ -57,11 +57,29 @@ def test_unreachable_hub_falls_back_to_bundled(tmp_path, monkeypatch):
     organ = organ_with_weights(tmp_path, monkeypatch)
     monkeypatch.setenv(organ.hub_repo_env, "someone/unet-breast")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    closed = "http://127.0.0.1:9"  # nothing listens there
+    monkeypatch.setenv("HF_ENDPOINT", closed)
     monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "2")
     monkeypatch.setenv("HF_HUB_DOWNLOAD_TIMEOUT", "2")
+    # huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE when it is first imported (by Gradio
+    # or an earlier test, before this one): they are set in it too, so that the request really
+    # goes to the closed port, whichever test imported it first
+    import types
+
+    import huggingface_hub.constants as hub_constants
+    import huggingface_hub.utils._http as hub_http
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hub_constants, "ENDPOINT", closed)
+    monkeypatch.setattr(hub_constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        closed + "/{repo_id}/resolve/{revision}/{filename}")
+    # it retries a refused connection 5 times, waiting 1+2+4+8+8 s between tries: the tries
+    # still go to the closed port, the waits are skipped (23 s of sleep otherwise)
+    waits = []
+    monkeypatch.setattr(hub_http, "time", types.SimpleNamespace(sleep=waits.append))
     src = resolve_weights(organ)
     assert src.path == tmp_path / "breast.keras" and "failed" in src.description
+    assert waits, "no retry: the download did not try the closed port"
 
 
 def test_missing_everything_is_a_clear_error(tmp_path, monkeypatch):
