@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from webapp import ui as app_ui
 from tests.app_fixtures import shared_app, write_phantom
+from webapp import ui as app_ui
 
 pytestmark = pytest.mark.browser
 

@@ -566,7 +566,7 @@ def test_teaching_reads_any_encoder_decoder():
     arch = network_shape.architecture(unet)
     assert arch["encoder"] == [(64, 64, 4), (32, 32, 8), (16, 16, 16)]
     assert arch["bottleneck"] == (8, 8, 32) and arch["decoder"][0] == (64, 64, 4)
-    efficientnet = pytest.importorskip("unet.networks.efficientnet_unet")
+    import unet.networks.efficientnet_unet as efficientnet
     other = efficientnet.build_efficientnet_unet(64)
     found = network_shape.levels(other)
     assert found["bottleneck"][1][:2] == (2, 2)

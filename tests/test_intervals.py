@@ -104,7 +104,7 @@ def test_bootstrap_draws_the_same_resamples_as_before():
 
 
 def test_spearman_of_known_rankings():
-    from training.trust import spearman
+    from training.trust_fit import spearman
 
     assert spearman([1, 2, 3, 4, 5], [5, 6, 7, 8, 7]) == pytest.approx(8 / np.sqrt(95))  # ties
     assert spearman([0.1, 0.5, 0.2, 0.9], [1, 30, 2, 1000]) == pytest.approx(1.0)

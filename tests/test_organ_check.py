@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import fresh_segmenter
-from training.trust import fit_organ_check, organ_features, synthetic_negatives
+from training.trust_data import organ_features, synthetic_negatives
+from training.trust_fit import fit_organ_check
 from unet.inference.registry import get_organ
 from unet.testing.phantom import make_phantom
 from unet.trust import organ_check as OC
@@ -113,7 +114,8 @@ def test_bundled_check_if_fitted_flags_a_document(organ):
 
 
 def test_margin_holds_each_validation_set_under_the_share_with_confidence():
-    from training.trust import _margin_for, wilson_upper
+    from training.intervals import wilson_upper
+    from training.trust_fit import _margin_for
 
     rng = np.random.default_rng(0)
     odds = np.concatenate([rng.uniform(1, 5, 90), -rng.uniform(0.5, 4, 10)])  # 10 % below 0

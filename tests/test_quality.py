@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from tests.helpers import fresh_segmenter
-from training.trust import (
+from training.intervals import wilson_upper
+from training.trust import write_card_keys
+from training.trust_fit import (
     choose_threshold,
     fit_fractional_logistic,
     fit_quality,
     quality_summary,
     spearman,
     threshold_for_all,
-    wilson_upper,
-    write_card_keys,
 )
 from unet.inference.registry import get_organ
 from unet.testing.phantom import make_phantom

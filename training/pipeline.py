@@ -1,7 +1,8 @@
 """From a list of samples to cached arrays and backend-neutral batches (`keras.utils.PyDataset`).
 
 Each image goes through the inference path's own steps (unet.io.reader, the organ's field-of-view
-crop, unet.transforms.preprocess resizing); the resized images are cached in memory once, and augmentation
+crop, unet.transforms.preprocess resizing); the resized images are cached in memory once, and
+augmentation
 and standardization run per batch in NumPy/OpenCV, so the same pipeline feeds every Keras backend.
 
 Lesion-free scans are the hard part for a breast model trained mostly on lesion images (BUS-BRA

@@ -3,7 +3,8 @@
 
 Each package holds one legacy PyTorch checkpoint in the lukemelas EfficientNet-PyTorch layout; it
 is read without torch (training/torch_checkpoint.py) and copied into the Keras layers of the same
-block (unet/networks/efficientnet_lite.py names them after that layout). A training-time dependency only:
+block (unet/networks/efficientnet_lite.py names them after that layout). A training-time
+dependency only:
 the app loads the trained `.keras` file.
 """
 
