@@ -66,7 +66,7 @@ ORGANS: dict[str, OrganConfig] = {
         model_kwargs=dict(variant="lite0", decoder_filters=(128, 64, 32, 16), dropout=0.1),
         hub_repo_env="UNET_THYROID_HUB_REPO",
         # its quality estimate runs the four extra views anyway; in the mask they raised
-        # validation Dice (README, "Measured results")
+        # validation Dice (docs/results.md)
         test_time_augmentation="flip+views",
     ),
 }
