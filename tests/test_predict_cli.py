@@ -185,3 +185,27 @@ def test_zip_input_and_numbers_in_the_csv(tmp_path, weights):
         assert r["confidence_source"] in ("quality estimate", "mirror agreement")
         if int(r["lesion"]) > 0:
             int(r["area_px"]), float(r["longest_diameter_px"])  # numbers, not "68 × 39 px"
+
+
+def test_a_box_guides_the_mask_of_one_image(tmp_path, weights):
+    """--box: the mask is the user-guided one (nothing outside the box is added), the CSV says
+    so through the file's rows; a box off the image is a clear error for that image; prompts
+    with several images are refused."""
+    g, _ = make_phantom(96, 128, seed=6)
+    f = tmp_path / "one.png"
+    cv2.imwrite(str(f), g)
+    auto_out, box_out = tmp_path / "auto", tmp_path / "box"
+    base = ["--organ", "breast", str(f), "--weights", str(weights), "--no-progress"]
+    assert main([*base, "--out", str(auto_out)]) == 0
+    assert main([*base, "--out", str(box_out), "--box", "40,30,90,70"]) == 0
+    auto = cv2.imread(str(auto_out / "one_mask.png"), cv2.IMREAD_UNCHANGED) > 0
+    boxed = cv2.imread(str(box_out / "one_mask.png"), cv2.IMREAD_UNCHANGED) > 0
+    outside = boxed.copy()
+    outside[30:70, 40:90] = False
+    assert not (outside & ~auto).any()
+    assert main([*base, "--out", str(tmp_path / "bad"), "--box", "500,500,600,600"]) == 1
+    rows = list(csv.DictReader(open(tmp_path / "bad" / "measurements.csv")))
+    assert rows[0]["status"] == "error" and "2 pixels" in rows[0]["message"]
+    assert main(["--organ", "breast", str(f), str(f), "--out", str(tmp_path / "two"),
+                 "--weights", str(weights), "--box", "1,1,9,9"]) == 2
+    assert main([*base, "--out", str(tmp_path / "x"), "--click", "oops"]) == 2

@@ -15,12 +15,14 @@ Besides the mask, each analysis carries its trust signals (see ``unet.trust.qual
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from unet.errors import ImageInputError
+from unet.inference.prompts import Prompts, check_prompts, guided_mask
 from unet.inference.registry import OrganConfig
 from unet.inference.segmenter import Segmentation, Segmenter
 from unet.io.reader import LoadedImage, read_image
@@ -37,6 +39,21 @@ class Analysis:
     model_version: str
     weights_source: str
     assessment: Assessment | None = field(default=None, repr=False)
+    # the user's boxes and clicks (unet.inference.prompts) and the mask they give; the mask is
+    # then the user-guided one whatever the threshold
+    prompts: Prompts | None = None
+    guided: np.ndarray | None = field(default=None, repr=False)
+
+    def guide(self, prompts: Prompts, segmenter: Segmenter) -> Analysis:
+        """This analysis with the user's prompts applied (one extra model pass per box); empty
+        prompts give the automatic answer back."""
+        if not prompts:
+            return dataclasses.replace(self, prompts=None, guided=None)
+        seg = self.segmentation
+        mask = guided_mask(segmenter, self.image.pixels, seg.probability, seg.mask(), prompts)
+        mask.flags.writeable = False
+        return dataclasses.replace(self, prompts=check_prompts(prompts, mask.shape),
+                                   guided=mask)
 
     @property
     def quality(self) -> float | None:
@@ -62,6 +79,8 @@ class Analysis:
         return None
 
     def mask(self, threshold: float | None = None) -> np.ndarray:
+        if self.guided is not None:
+            return self.guided
         return self.segmentation.mask(threshold)
 
     def measurements(self, threshold: float | None = None,
@@ -104,6 +123,10 @@ class Analysis:
             "low_confidence": self.low_confidence,
             "organ_warning": self.organ_warning,
             "measurements": self.measurements(t, mm_per_pixel).to_dict(),
+            "guided_by_user": self.guided is not None,
+            "quality_applies_to": ("the automatic mask (before the user's prompts)"
+                                   if self.guided is not None else "this mask"),
+            "prompts": None if self.prompts is None else self.prompts.to_dict(),
             "disclaimer": "Research and teaching demo; not a medical device; not for diagnosis.",
         }
 

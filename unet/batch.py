@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from unet.analysis import Analysis, analyze
 from unet.errors import ImageInputError
 from unet.files import write_atomic
+from unet.inference.prompts import Prompts
 from unet.inference.segmenter import Segmenter
 from unet.io.uploads import UPLOAD_SUFFIXES, is_upload
 
@@ -121,10 +122,12 @@ def _unzip(path: Path, workdir: Path | None) -> list[Item]:
 
 def segment_items(items: Iterable[Item], segmenter: Segmenter, *,
                   threshold: float | None = None, limit: int | None = None,
-                  progress: Callable[[int, str], None] | None = None) -> Iterator[Outcome]:
+                  progress: Callable[[int, str], None] | None = None,
+                  prompts: Prompts | None = None) -> Iterator[Outcome]:
     """Segment each item with ``segmenter`` (at ``threshold``, default the model's own) and
     yield its outcome; items past ``limit`` are not run. ``progress(index, name)`` is called
-    before each item."""
+    before each item. ``prompts`` (boxes and clicks, in each image's pixels) guide every
+    image's mask (``unet.inference.prompts``)."""
     for index, item in enumerate(items):
         if progress is not None:
             progress(index, item.name)
@@ -136,6 +139,8 @@ def segment_items(items: Iterable[Item], segmenter: Segmenter, *,
             continue
         try:
             analysis = analyze(item.path, segmenter=segmenter)
+            if prompts:
+                analysis = analysis.guide(prompts, segmenter)
         except ImageInputError as exc:
             yield Outcome(item, None, threshold, str(exc), segmenter.organ.key)
             continue

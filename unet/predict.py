@@ -40,6 +40,13 @@ def main(argv=None) -> int:
     p.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
     p.add_argument("--weights", default=None, help="a .keras file instead of the bundled weights")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--box", action="append", default=[], metavar="X0,Y0,X1,Y1",
+                   help="a box around a lesion, in the image's pixels (x right, y down); the "
+                        "outline is found inside it. Repeat for several lesions. One image only")
+    p.add_argument("--click", action="append", default=[], metavar="X,Y",
+                   help="a click on a lesion (adds the region under it). One image only")
+    p.add_argument("--not-lesion", action="append", default=[], metavar="X,Y",
+                   help="a click on a marked region that is not a lesion (removes it)")
     args = p.parse_args(argv)
 
     from tqdm import tqdm
@@ -56,8 +63,17 @@ def main(argv=None) -> int:
     if args.threshold is not None and not 0.0 < args.threshold < 1.0:
         print("error: --threshold must be between 0 and 1", file=sys.stderr)
         return 2
+    try:
+        prompts = _prompts(args)
+    except ImageInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="unet-predict-") as work:
         items = collect_inputs(args.inputs, Path(work), full_paths=True)
+        if prompts and len(items) != 1:
+            print("error: --box, --click and --not-lesion are in one image's pixels: give "
+                  "exactly one image with them", file=sys.stderr)
+            return 2
         for item in items:
             if item.path is None:
                 print(f"error: {item.error}", file=sys.stderr)
@@ -73,7 +89,7 @@ def main(argv=None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         print(f"{organ.display_name} model: {segmenter.source}", file=sys.stderr)
         rows, failures = [], 0
-        outcomes = segment_items(items, segmenter, threshold=args.threshold)
+        outcomes = segment_items(items, segmenter, threshold=args.threshold, prompts=prompts)
         for outcome in tqdm(outcomes, total=len(items), desc="segmenting", unit="image",
                             disable=args.no_progress, file=sys.stderr):
             rows.extend(csv_rows(outcome))
@@ -93,6 +109,21 @@ def main(argv=None) -> int:
     print(f"{done} of {len(items)} images segmented; results in {out}"
           + (f"; {failures} failed (see measurements.csv)" if failures else ""), file=sys.stderr)
     return 1 if failures else 0
+
+
+def _prompts(args):
+    from unet.inference.prompts import ClickPrompt, Prompts, parse_box
+
+    def point(text: str, lesion: bool) -> ClickPrompt:
+        try:
+            x, y = (int(round(float(v))) for v in text.split(","))
+        except ValueError:
+            raise ImageInputError(f"A click is two numbers x,y in pixels, not {text!r}.") from None
+        return ClickPrompt(x, y, lesion)
+
+    return Prompts(tuple(parse_box(b) for b in args.box),
+                   tuple(point(c, True) for c in args.click)
+                   + tuple(point(c, False) for c in args.not_lesion))
 
 
 if __name__ == "__main__":

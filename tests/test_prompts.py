@@ -1,0 +1,120 @@
+"""Box and click prompts (unet.inference.prompts): the user's boxes and clicks change the mask
+as stated; bad prompts are clear errors."""
+
+import numpy as np
+import pytest
+
+from unet.errors import ImageInputError
+from unet.inference.prompts import (
+    BoxPrompt,
+    ClickPrompt,
+    Prompts,
+    check_prompts,
+    guided_mask,
+    parse_box,
+)
+
+
+class FlatSegmenter:
+    """A model that finds nothing in any window (its second pass halves the probability)."""
+
+    input_size = 32
+
+    def __init__(self):
+        self.calls = 0
+
+    def predict_batch(self, batch):
+        self.calls += 1
+        return np.zeros(batch.shape[:3], np.float32)
+
+
+def disc(shape, cy, cx, r, value):
+    yy, xx = np.mgrid[:shape[0], :shape[1]]
+    return np.where((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r, value, 0.0).astype(np.float32)
+
+
+@pytest.fixture
+def scene():
+    """Two lesion-like blobs: a strong one the automatic mask found (left) and a faint one it
+    missed (right, peak 0.3, below the 0.5 threshold)."""
+    shape = (120, 200)
+    probability = np.maximum(disc(shape, 60, 50, 15, 0.9), disc(shape, 60, 150, 12, 0.3))
+    gray = (probability * 200 + 20).astype(np.uint8)
+    automatic = probability >= 0.5
+    return gray, probability, automatic
+
+
+def test_a_box_outlines_a_lesion_the_model_missed(scene):
+    gray, probability, automatic = scene
+    seg = FlatSegmenter()
+    box = BoxPrompt(130, 40, 172, 82)
+    mask = guided_mask(seg, gray, probability, automatic, Prompts(boxes=(box,)))
+    faint = disc(gray.shape, 60, 150, 12, 1) > 0
+    assert seg.calls == 1  # one window pass per box
+    assert mask[faint].mean() > 0.95  # the missed lesion is outlined ...
+    # ... and the one found automatically is kept
+    assert automatic[mask & ~faint].all() and (mask & ~faint).sum() == automatic.sum()
+    assert not automatic[faint].any()
+
+
+def test_a_box_replaces_the_automatic_component_it_touches(scene):
+    gray, probability, automatic = scene
+    # a box over the right half of the found lesion only: the outline stays inside the box
+    mask = guided_mask(FlatSegmenter(), gray, probability, automatic,
+                       Prompts(boxes=(BoxPrompt(50, 40, 70, 80),)))
+    assert mask[:, :50].sum() == 0 and mask[:, 50:70].sum() > 0
+
+
+def test_clicks_add_and_remove(scene):
+    gray, probability, automatic = scene
+    added = guided_mask(FlatSegmenter(), gray, probability, automatic,
+                        Prompts(clicks=(ClickPrompt(150, 60),)))
+    assert added[60, 150] and added[60, 50]  # the faint lesion joins the found one
+    removed = guided_mask(FlatSegmenter(), gray, probability, automatic,
+                          Prompts(clicks=(ClickPrompt(50, 60, lesion=False),)))
+    assert not removed.any()  # "not a lesion" on the only found one
+    nowhere = guided_mask(FlatSegmenter(), gray, probability, automatic,
+                          Prompts(clicks=(ClickPrompt(100, 10),)))
+    assert (nowhere == automatic).all()  # a click on background adds nothing
+
+
+def test_bad_prompts_are_clear_errors():
+    with pytest.raises(ImageInputError, match="at least 2 pixels"):
+        check_prompts(Prompts(boxes=(BoxPrompt(500, 500, 600, 600),)), (100, 100))
+    with pytest.raises(ImageInputError, match="outside the image"):
+        check_prompts(Prompts(clicks=(ClickPrompt(100, 5),)), (100, 100))
+    with pytest.raises(ImageInputError, match="x0,y0,x1,y1"):
+        parse_box("10,20,30")
+    assert parse_box(" 30, 40, 10, 5 ") == BoxPrompt(30, 40, 10, 5)
+    ordered = check_prompts(Prompts(boxes=(parse_box("30,40,10,5"),)), (100, 100))
+    assert ordered.boxes == (BoxPrompt(10, 5, 30, 40),)
+
+
+def test_the_analysis_follows_the_prompts_and_reports_them():
+    """End to end with a real (untrained) network: the guided mask drives measurements and the
+    report; empty prompts give the automatic answer back."""
+    from unet.analysis import analyze
+    from unet.inference.segmenter import Segmenter
+    from unet.networks.unet import build_unet
+    from unet.testing.phantom import make_phantom
+
+    seg = Segmenter("breast", model=build_unet(64, depth=2, base_filters=4))
+    gray, _ = make_phantom(96, 128, seed=4)
+    import io
+
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, format="PNG")
+    automatic = analyze(buffer.getvalue(), segmenter=seg)
+    prompts = Prompts(clicks=(ClickPrompt(5, 5, lesion=False),))
+    guided = automatic.guide(Prompts(boxes=(BoxPrompt(40, 30, 90, 70),)), seg)
+    report = guided.report()
+    assert report["guided_by_user"] is True
+    assert report["prompts"]["boxes"] == [{"x0": 40, "y0": 30, "x1": 90, "y1": 70}]
+    assert guided.mask().sum() == sum(les["area_px"] for les in report["measurements"]["lesions"])
+    outside = guided.mask().copy()
+    outside[30:70, 40:90] = False
+    assert not (outside & ~automatic.mask()).any()  # nothing added outside the box
+    back = guided.guide(Prompts(), seg)
+    assert back.report()["guided_by_user"] is False and (back.mask() == automatic.mask()).all()
+    assert automatic.guide(prompts, seg).report()["prompts"]["clicks"][0]["lesion"] is False
