@@ -257,3 +257,46 @@ def test_readme_screenshot(browser, url):
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     page.close()
+
+
+@pytest.mark.parametrize("touch", [False, True], ids=["mouse", "touch"])
+def test_a_box_drawn_on_the_result_guides_the_outline(browser, url, tmp_path, touch):
+    """Two clicks (or taps, on a phone-sized touch screen) on the result image with the box
+    tool: the summary says the outline is guided by the user, the report holds the box, and
+    Clear prompts goes back to the automatic answer."""
+    path, image, truth = write_phantom(tmp_path, seed=8, height=288, width=384)
+    if touch:
+        context = browser.new_context(viewport={"width": 412, "height": 915}, has_touch=True,
+                                      is_mobile=True)
+        page = context.new_page()
+        page.goto(url)
+    else:
+        page, _ = open_app(browser, url)
+    page.locator("#upload input[type=file]").set_input_files(path)
+    img = page.locator("#overlay-image img").first
+    img.wait_for(timeout=30_000)
+    summary = page.locator("#summary")
+    summary.get_by_text("found").first.wait_for(timeout=30_000)
+    page.locator("#prompt-tool input[value=box]").check()
+    ys, xs = np.nonzero(truth)
+    img.scroll_into_view_if_needed()
+    box = img.bounding_box()
+    # the picture sits inside its element as object-fit: contain does it
+    scale = min(box["width"] / image.shape[1], box["height"] / image.shape[0])
+    left = (box["width"] - scale * image.shape[1]) / 2
+    top = (box["height"] - scale * image.shape[0]) / 2
+    for x, y in ((xs.min() - 6, ys.min() - 6), (xs.max() + 6, ys.max() + 6)):
+        position = {"x": left + scale * (x + 0.5), "y": top + scale * (y + 0.5)}
+        if touch:
+            img.tap(position=position)
+        else:
+            img.click(position=position)
+        page.wait_for_timeout(400)
+    summary.get_by_text("Guided by you").first.wait_for(timeout=30_000)
+    assert "1 box" in summary.inner_text()
+    shot(page, tmp_path, f"guided_{'touch' if touch else 'mouse'}")
+    page.locator("#clear-prompts").click()
+    page.wait_for_function(
+        "() => !document.querySelector('#summary').innerText.includes('Guided by you')",
+        timeout=30_000)
+    page.close()

@@ -18,6 +18,7 @@ import numpy as np
 from unet.analysis import Analysis, analyze, analyze_loaded
 from unet.errors import ImageInputError
 from unet.inference.models import Segmenters
+from unet.inference.prompts import Prompts
 from unet.inference.registry import OrganConfig
 from unet.inference.segmenter import Segmenter
 from unet.io.ground_truth import overlap_scores
@@ -45,6 +46,10 @@ class Result:
     frame: int | None = None
     truth: np.ndarray | None = None  # bool (H, W) at the image's size
     truth_note: str = ""  # e.g. "resized from 128 x 160 px"
+    # the user's boxes and clicks; ``analysis`` is then the guided one, ``automatic`` the model's
+    prompts: Prompts = field(default_factory=Prompts)
+    automatic: Analysis | None = None
+    corner: tuple[int, int] | None = None  # a box's first corner, waiting for the second
 
     @property
     def organ(self) -> OrganConfig:
@@ -57,6 +62,7 @@ class Result:
     def release(self) -> None:
         """Drop the decoded image, its maps and the ground truth (the session has ended)."""
         self.analysis = None
+        self.automatic = None
         self.truth = None
 
 
@@ -127,6 +133,7 @@ def render(result: Result, *, mode: str = "filled", threshold: float | None = No
     original = cv2.cvtColor(analysis.image.pixels, cv2.COLOR_GRAY2RGB)
     box = analysis.segmentation.field_of_view
     shown = draw_box(overlay, box) if box_is_partial(box, mask.shape) else overlay
+    shown = draw_prompts(shown, result.prompts, result.corner)
     view = View(
         overlay=display_copy(shown), original=display_copy(original),
         comparison=None if comparison is None else display_copy(comparison),
@@ -153,7 +160,44 @@ def draw_box(rgb: np.ndarray, box, color=(255, 215, 0)) -> np.ndarray:
     return out
 
 
+PROMPT_COLORS = {"box": (0, 200, 255), "lesion": (0, 220, 120), "not": (255, 80, 80)}
+
+
+def draw_prompts(rgb: np.ndarray, prompts: Prompts, corner=None) -> np.ndarray:
+    """A copy of ``rgb`` with the user's boxes (cyan), lesion clicks (green), "not a lesion"
+    clicks (red) and a box's pending first corner."""
+    if not prompts and corner is None:
+        return rgb
+    out = rgb.copy()
+    size = max(rgb.shape[:2])
+    thickness, radius = max(1, round(size / 300)), max(3, round(size / 100))
+    for b in prompts.boxes:
+        cv2.rectangle(out, (b.x0, b.y0), (b.x1 - 1, b.y1 - 1), PROMPT_COLORS["box"], thickness,
+                      lineType=cv2.LINE_AA)
+    for c in prompts.clicks:
+        color = PROMPT_COLORS["lesion" if c.lesion else "not"]
+        cv2.circle(out, (c.x, c.y), radius, color, -1, lineType=cv2.LINE_AA)
+        cv2.circle(out, (c.x, c.y), radius, (255, 255, 255), 1, lineType=cv2.LINE_AA)
+    if corner is not None:
+        cv2.drawMarker(out, corner, PROMPT_COLORS["box"], cv2.MARKER_CROSS, 4 * radius,
+                       thickness)
+    return out
+
+
 DISPLAY_MIN_SIDE = 640  # smaller images are shown enlarged (whole factors, sharp pixels)
+
+
+def display_size(height: int, width: int, max_side: int = DISPLAY_MAX_SIDE,
+                 min_side: int = DISPLAY_MIN_SIDE) -> tuple[int, int]:
+    """(height, width) an image of this size is shown at in the browser."""
+    longest = max(height, width)
+    if longest < min_side:
+        factor = min(4, -(-min_side // longest))
+        return height * factor, width * factor
+    scale = max_side / longest
+    if scale >= 1:
+        return height, width
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def display_copy(rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE,
@@ -161,16 +205,21 @@ def display_copy(rgb: np.ndarray, max_side: int = DISPLAY_MAX_SIDE,
     """A copy for the browser: large images are downscaled (area interpolation), small ones
     enlarged by a whole factor (nearest neighbour, so that pixels stay pixels)."""
     height, width = rgb.shape[:2]
-    longest = max(height, width)
-    if longest < min_side:
-        factor = min(4, -(-min_side // longest))
-        return cv2.resize(rgb, (width * factor, height * factor),
-                          interpolation=cv2.INTER_NEAREST)
-    scale = max_side / longest
-    if scale >= 1:
+    shown = display_size(height, width, max_side, min_side)
+    if shown == (height, width):
         return rgb
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    enlarged = shown[0] > height
+    return cv2.resize(rgb, (shown[1], shown[0]),
+                      interpolation=cv2.INTER_NEAREST if enlarged else cv2.INTER_AREA)
+
+
+def image_point(xy, shape: tuple[int, int]) -> tuple[int, int]:
+    """A point clicked on the shown image (x, y) -> the same point in the image's pixels."""
+    height, width = shape
+    shown_h, shown_w = display_size(height, width)
+    x = int(np.clip(float(xy[0]) * width / shown_w, 0, width - 1))
+    y = int(np.clip(float(xy[1]) * height / shown_h, 0, height - 1))
+    return x, y
 
 
 def lesion_table(measurements: dict | Measurements) -> tuple[list[str], list[list[str]]]:

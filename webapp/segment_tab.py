@@ -8,6 +8,7 @@ import gradio as gr
 from unet.inference.models import Segmenters
 from webapp import summary
 from webapp.examples import Example
+from webapp.prompt_events import PROMPT_TOOLS, clear_prompts, prompt_click
 from webapp.segment_events import (
     PANEL,
     add_truth,
@@ -87,6 +88,14 @@ def _result_column(ui: Ui) -> None:
                                     format="png", interactive=False, height=460,
                                     buttons=["fullscreen"])
             ui.truth_md = gr.Markdown(summary.TRUTH_HINT)
+    with gr.Row(equal_height=False):
+        ui.prompt_tool = gr.Radio(
+            PROMPT_TOOLS, value="none", label="Guide the outline: click on the result image",
+            elem_id="prompt-tool", scale=4,
+            info="When the outline is wrong or missing: draw a box around the lesion (two "
+                 "clicks, opposite corners), click on a lesion, or on a region that is not one.")
+        ui.clear_prompts = gr.Button("Clear prompts", size="sm", scale=1,
+                                     elem_id="clear-prompts")
     ui.legend = gr.Markdown(summary.LEGENDS["filled"], elem_classes="small-note")
     ui.summary = gr.Markdown("Upload an image or click an example to begin.",
                              elem_id="summary")
@@ -185,6 +194,16 @@ def wire_segment_tab(ui: Ui, models: Segmenters, examples: list[Example]) -> Non
                 lambda values, _: rerender(live(values["state"]), Controls.of(values)),
                 inputs, ["state", "status", *PANEL], trigger_mode="always_last",
                 show_progress="hidden", **PRIVATE)
+
+    def on_image(values, _):
+        return prompt_click(models, values["state"], values["prompt_tool"], values["selected"],
+                            Controls.of(values))
+
+    ui.wire(ui.overlay_img.select, on_image, [*inputs, "prompt_tool"],
+            ["state", "status", *PANEL], with_select=True, **model_event)
+    ui.wire(ui.clear_prompts.click,
+            lambda values, _: clear_prompts(models, values["state"], Controls.of(values)),
+            inputs, ["state", "status", *PANEL], **model_event)
 
     def truth(values, _):
         return add_truth(values["state"], values["truth_file"], Controls.of(values))

@@ -65,6 +65,13 @@ def summary_markdown(view: View, result: Result | None) -> str:
         lines.append(f"{'Largest' if count > 1 else 'Size'}: {size} (longest × perpendicular "
                      f"diameter), at threshold {view.threshold:.2f}.")
     analysis = result.analysis if result is not None else None
+    if rep.get("guided_by_user"):
+        boxes, clicks = len(rep["prompts"]["boxes"]), len(rep["prompts"]["clicks"])
+        parts = [f"{n} {word}{'es' if word == 'box' and n != 1 else 's' if n != 1 else ''}"
+                 for n, word in ((boxes, "box"), (clicks, "click")) if n]
+        lines.append(f"✋ **Guided by you** ({' and '.join(parts)}): the outline follows your "
+                     "prompts, not the threshold. The quality estimate below is the automatic "
+                     "mask's. *Clear prompts* goes back to the automatic answer.")
     lines += quality_markdown(quality_facts(analysis, rep))
     spacing = m["spacing_mm"]
     if rep["spacing_source"] == "file":

@@ -1,0 +1,81 @@
+"""Guiding the outline in the app: clicks on the result image become boxes and clicks, and the
+mask, measurements, report, downloads and summary follow; "Clear prompts" goes back."""
+
+import numpy as np
+import pytest
+
+from tests.app_fixtures import test_models, write_phantom
+from unet.inference.models import Segmenters
+from webapp.prompt_events import clear_prompts, prompt_click
+from webapp.result import display_size, image_point
+from webapp.segment_events import segment_for_ui
+from webapp.ui import Controls
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
+
+
+@pytest.fixture(scope="module")
+def models():
+    return Segmenters(test_models().segmenters)
+
+
+def shown(point, shape):
+    """Where an image pixel (x, y) appears on the shown (display-size) result image."""
+    h, w = shape
+    sh, sw = display_size(h, w)
+    return [(point[0] + 0.5) * sw / w, (point[1] + 0.5) * sh / h]
+
+
+def test_display_points_map_back_to_image_pixels():
+    for shape in ((120, 200), (900, 2400), (700, 700)):
+        for point in ((0, 0), (37, 51), (shape[1] - 1, shape[0] - 1)):
+            assert image_point(shown(point, shape), shape) == point
+
+
+def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_path):
+    path, image, truth = write_phantom(tmp_path, seed=5)
+    c = Controls(file=path, organ="breast", threshold=0.5)
+    out = segment_for_ui(models, c, None)
+    result = out["state"]
+    automatic = result.analysis.mask().copy()
+    ys, xs = np.nonzero(truth)
+    corners = [(int(xs.min()) - 4, int(ys.min()) - 4), (int(xs.max()) + 4, int(ys.max()) + 4)]
+
+    first = prompt_click(models, result, "box", shown(corners[0], image.shape), c)
+    assert "opposite corner" in first["status"] and not result.prompts  # waiting for corner 2
+    out = prompt_click(models, result, "box", shown(corners[1], image.shape), c)
+    report = out["report_json"]
+    assert report["guided_by_user"] is True and len(report["prompts"]["boxes"]) == 1
+    box = report["prompts"]["boxes"][0]
+    assert (box["x0"], box["y0"]) == tuple(max(0, v) for v in corners[0])
+    mask = result.analysis.mask()
+    outside = mask.copy()
+    outside[box["y0"]:box["y1"], box["x0"]:box["x1"]] = False
+    assert not (outside & ~automatic).any()  # nothing added outside the box
+    assert "Guided by you" in out["summary"] and "1 box" in out["summary"]
+    assert sum(les["area_px"] for les in report["measurements"]["lesions"]) == mask.sum()
+
+    # "not a lesion" on the outlined region removes it
+    inside = np.argwhere(mask)
+    if len(inside):
+        y, x = inside[len(inside) // 2]
+        out = prompt_click(models, result, "not", shown((int(x), int(y)), image.shape), c)
+        assert not result.analysis.mask()[y, x]
+        assert len(out["report_json"]["prompts"]["clicks"]) == 1
+
+    back = clear_prompts(models, result, c)
+    assert back["report_json"]["guided_by_user"] is False
+    assert (result.analysis.mask() == automatic).all() and "Guided" not in back["summary"]
+
+
+def test_prompts_need_an_image_a_tool_and_a_real_box(models, tmp_path):
+    c = Controls(organ="breast", threshold=0.5)
+    assert "Segment an image first" in prompt_click(models, None, "box", [3, 3], c)["status"]
+    path, image, _ = write_phantom(tmp_path, seed=6)
+    c.file = path
+    result = segment_for_ui(models, c, None)["state"]
+    assert "choose a tool" in prompt_click(models, result, "none", [3, 3], c)["status"]
+    prompt_click(models, result, "box", shown((10, 10), image.shape), c)
+    out = prompt_click(models, result, "box", shown((10, 10), image.shape), c)  # no area
+    assert "Prompt not used" in out["status"] and not result.prompts
+    assert out["report_json"]["guided_by_user"] is False

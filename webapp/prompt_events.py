@@ -1,0 +1,71 @@
+"""The user points, the model outlines: clicks on the result image become boxes and clicks
+(``unet.inference.prompts``), and the mask, measurements, overlay, report and downloads follow.
+
+Tools (``PROMPT_TOOLS``): a box takes two clicks, its opposite corners; a lesion click adds the
+region under it; a "not a lesion" click removes a marked region. "Clear prompts" goes back to
+the automatic answer. Clicks work with a mouse and with a finger on a touch screen (Gradio's
+image select event)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from unet.errors import ImageInputError
+from unet.inference.models import ModelUnavailableError, Segmenters
+from unet.inference.prompts import BoxPrompt, ClickPrompt, Prompts
+from webapp.result import Result, image_point
+from webapp.segment_events import rerender
+from webapp.ui import Controls, live
+
+PROMPT_TOOLS = [("Just look", "none"), ("Draw a box: click two opposite corners", "box"),
+                ("Mark a lesion: click on it", "lesion"),
+                ("Not a lesion: click on a marked region", "not")]
+
+
+def _apply(models: Segmenters, result: Result, prompts: Prompts) -> None:
+    automatic = result.automatic or result.analysis
+    segmenter = models.get(automatic.organ)
+    result.analysis = automatic.guide(prompts, segmenter)
+    result.automatic = automatic if prompts else None
+    result.prompts = prompts
+
+
+def prompt_click(models: Segmenters, result: Result | None, tool: str, xy,
+                 c: Controls) -> dict:
+    """A click on the result image with ``tool``; returns the panel's changes by name."""
+    result = live(result)
+    if result is None:
+        return {"status": "⚠️ **Segment an image first.** Then draw a box or click on the "
+                          "result to guide the outline."}
+    if tool not in {"box", "lesion", "not"}:
+        return {"status": "To guide the outline, choose a tool under *Guide the outline* "
+                          "first (a box, or a click on a lesion)."}
+    x, y = image_point(xy, result.analysis.image.pixels.shape)
+    prompts = result.prompts
+    if tool == "box" and result.corner is None:
+        result.corner = (x, y)
+        return {**rerender(result, c),
+                "status": "First corner set: now click the opposite corner of the box."}
+    if tool == "box":
+        (x0, y0), result.corner = result.corner, None
+        prompts = dataclasses.replace(prompts, boxes=(*prompts.boxes, BoxPrompt(x0, y0, x, y)))
+    else:
+        result.corner = None
+        prompts = dataclasses.replace(
+            prompts, clicks=(*prompts.clicks, ClickPrompt(x, y, lesion=tool == "lesion")))
+    try:
+        _apply(models, result, prompts)
+    except (ImageInputError, ModelUnavailableError) as exc:
+        return {**rerender(result, c), "status": f"⚠️ **Prompt not used.** {exc}"}
+    return rerender(result, c)
+
+
+def clear_prompts(models: Segmenters, result: Result | None, c: Controls) -> dict:
+    """Back to the automatic answer."""
+    result = live(result)
+    if result is None:
+        return {}
+    result.corner = None
+    if result.prompts:
+        _apply(models, result, Prompts())
+    return rerender(result, c)
