@@ -79,3 +79,27 @@ def test_prompts_need_an_image_a_tool_and_a_real_box(models, tmp_path):
     out = prompt_click(models, result, "box", shown((10, 10), image.shape), c)  # no area
     assert "Prompt not used" in out["status"] and not result.prompts
     assert out["report_json"]["guided_by_user"] is False
+
+
+def test_the_api_takes_boxes(tmp_path):
+    """/segment with its optional boxes: the report says the outline was guided and holds
+    them; a malformed box is a clear error; without boxes the call is as before."""
+    from gradio_client import Client, handle_file
+
+    from tests.app_fixtures import shared_app
+
+    _, url = shared_app()
+    path, image, truth = write_phantom(tmp_path, seed=9)
+    client = Client(url, verbose=False, download_files=str(tmp_path / "dl"))
+    try:
+        _, _, plain = client.predict(handle_file(path), "breast", 0.5, api_name="/segment")
+        assert plain["guided_by_user"] is False
+        ys, xs = np.nonzero(truth)
+        box = f"{xs.min() - 5},{ys.min() - 5},{xs.max() + 5},{ys.max() + 5}"
+        _, _, guided = client.predict(handle_file(path), "breast", 0.5, box,
+                                      api_name="/segment")
+        assert guided["guided_by_user"] is True and len(guided["prompts"]["boxes"]) == 1
+        with pytest.raises(Exception, match="x0,y0,x1,y1"):
+            client.predict(handle_file(path), "breast", 0.5, "1,2,3", api_name="/segment")
+    finally:
+        client.close()

@@ -253,9 +253,14 @@ def lesion_table(measurements: dict | Measurements) -> tuple[list[str], list[lis
 
 
 def segment_api(source, organ: str, threshold, segmenters: Segmenters,
-                out_dir: Path) -> tuple[Path, Path, dict]:
-    """The public API call: (mask PNG, overlay PNG, report) for one file."""
+                out_dir: Path, prompts: Prompts | None = None) -> tuple[Path, Path, dict]:
+    """The public API call: (mask PNG, overlay PNG, report) for one file, guided by
+    ``prompts`` when given."""
     t = parse_threshold(threshold)  # None: the model's operating point (from its card)
-    result = segment_upload(source, segmenters.get(organ))
+    segmenter = segmenters.get(organ)
+    result = segment_upload(source, segmenter)
+    if prompts:
+        result.analysis = result.analysis.guide(prompts, segmenter)
+        result.prompts = result.analysis.prompts
     view = render(result, threshold=t, out_dir=out_dir)
     return view.files["mask"], view.files["overlay"], view.report
