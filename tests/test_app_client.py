@@ -141,8 +141,8 @@ def test_only_segment_is_public(client):
     assert not api["unnamed_endpoints"]
     endpoint = api["named_endpoints"]["/segment"]
     assert [p["parameter_name"] for p in endpoint["parameters"]] == ["image", "organ",
-                                                                     "threshold", "boxes"]
-    # the boxes are optional: existing three-argument calls keep working
+                                                                     "threshold", "prompts"]
+    # the prompts are optional: existing three-argument calls keep working
     assert endpoint["parameters"][3]["parameter_has_default"] is True
     assert len(endpoint["returns"]) == 3
 

@@ -1,6 +1,8 @@
 """Guiding the outline in the app: clicks on the result image become boxes and clicks, and the
 mask, measurements, report, downloads and summary follow; "Clear prompts" goes back."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -82,8 +84,9 @@ def test_prompts_need_an_image_a_tool_and_a_real_box(models, tmp_path):
 
 
 def test_the_api_takes_boxes(tmp_path):
-    """/segment with its optional boxes: the report says the outline was guided and holds
-    them; a malformed box is a clear error; without boxes the call is as before."""
+    """/segment with its optional prompts (JSON): the report says the outline was guided and
+    holds them; a malformed prompt is a clear error naming it; without prompts the call is as
+    before."""
     from gradio_client import Client, handle_file
 
     from tests.app_fixtures import shared_app
@@ -95,11 +98,18 @@ def test_the_api_takes_boxes(tmp_path):
         _, _, plain = client.predict(handle_file(path), "breast", 0.5, api_name="/segment")
         assert plain["guided_by_user"] is False
         ys, xs = np.nonzero(truth)
-        box = f"{xs.min() - 5},{ys.min() - 5},{xs.max() + 5},{ys.max() + 5}"
-        _, _, guided = client.predict(handle_file(path), "breast", 0.5, box,
+        prompts = json.dumps([
+            {"box": [int(xs.min()) - 5, int(ys.min()) - 5, int(xs.max()) + 5, int(ys.max()) + 5]},
+            {"point": [3, 3], "label": 0}])
+        _, _, guided = client.predict(handle_file(path), "breast", 0.5, prompts,
                                       api_name="/segment")
         assert guided["guided_by_user"] is True and len(guided["prompts"]["boxes"]) == 1
-        with pytest.raises(Exception, match="x0,y0,x1,y1"):
-            client.predict(handle_file(path), "breast", 0.5, "1,2,3", api_name="/segment")
+        assert guided["prompts"]["clicks"] == [{"x": 3, "y": 3, "lesion": False}]
+        with pytest.raises(Exception, match="Prompt 2 is not understood"):
+            client.predict(handle_file(path), "breast", 0.5,
+                           '[{"box": [1, 2, 30, 40]}, {"point": [1]}]', api_name="/segment")
+        with pytest.raises(Exception, match="outside the image"):
+            client.predict(handle_file(path), "breast", 0.5, '[{"point": [9999, 1]}]',
+                           api_name="/segment")
     finally:
         client.close()

@@ -7,7 +7,7 @@ import gradio as gr
 
 from unet.errors import ImageInputError
 from unet.inference.models import ModelUnavailableError, Segmenters
-from unet.inference.prompts import Prompts, parse_box
+from unet.inference.prompts import parse_prompts
 from webapp.result import segment_api as run_segment_api
 from webapp.scratch import scratch
 from webapp.ui import log_failure
@@ -16,15 +16,15 @@ DESCRIPTION = (
     "Segment one ultrasound image. Inputs: the image file (PNG, JPEG, BMP, TIFF, WebP, GIF or "
     "DICOM), the organ ('breast' or 'thyroid') and the probability threshold (0-1; empty = the "
     "model's own operating point). Outputs: the lesion mask (PNG, 0/255, the image's own size), "
-    "the overlay (PNG) and the measurements report (JSON). Optional: boxes around lesions, "
-    "'x0,y0,x1,y1' in the image's pixels, several separated by ';': the outline is then "
-    "guided by them (the report says so).")
+    "the overlay (PNG) and the measurements report (JSON). Optional: prompts, a JSON list of "
+    "{\"box\": [x_min, y_min, x_max, y_max]} and {\"point\": [x, y], \"label\": 1 or 0} in "
+    "the image's pixels: the outline is then guided by them (the report says so).")
 
 
-def segment_api(models: Segmenters, image, organ: str, threshold, boxes: str = "") -> tuple:
+def segment_api(models: Segmenters, image, organ: str, threshold, prompts=None) -> tuple:
     """``/segment``; errors reach the caller as gr.Error messages a user can read."""
     try:
-        prompts = Prompts(tuple(parse_box(b) for b in str(boxes or "").split(";") if b.strip()))
+        prompts = parse_prompts(prompts)
         mask, overlay, report = run_segment_api(image, organ, threshold, models,
                                                 scratch().new_dir(), prompts=prompts)
     except (ImageInputError, ModelUnavailableError) as exc:
@@ -42,15 +42,15 @@ def public_api(models: Segmenters) -> None:
         image = gr.File(label="image", visible=False)
         organ = gr.Textbox(label="organ", visible=False)
         threshold = gr.Number(label="threshold", visible=False)
-        boxes = gr.Textbox("", label="boxes", visible=False)
+        prompts = gr.Textbox("", label="prompts", visible=False)
         mask = gr.File(label="mask", visible=False)
         overlay = gr.File(label="overlay", visible=False)
         report = gr.JSON(label="measurements", visible=False)
         trigger = gr.Button(visible=False)
 
-    def run_api(image, organ, threshold, boxes=""):
-        return segment_api(models, image, organ, threshold, boxes)
+    def run_api(image, organ, threshold, prompts=""):
+        return segment_api(models, image, organ, threshold, prompts)
 
-    trigger.click(run_api, [image, organ, threshold, boxes], [mask, overlay, report],
+    trigger.click(run_api, [image, organ, threshold, prompts], [mask, overlay, report],
                   api_name="segment", concurrency_id="model", concurrency_limit=1,
                   api_description=DESCRIPTION)

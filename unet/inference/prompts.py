@@ -184,3 +184,42 @@ def parse_box(text: str) -> BoxPrompt:
         raise ImageInputError(f"A box is four numbers x0,y0,x1,y1 in pixels (for example "
                               f"40,60,180,150), not {text!r}.") from None
     return BoxPrompt(x0, y0, x1, y1)
+
+
+def parse_prompts(value) -> Prompts:
+    """Prompts as the API takes them: a JSON list (or its text) of ``{"box": [x_min, y_min,
+    x_max, y_max]}`` and ``{"point": [x, y], "label": 1 | 0}`` (1: a lesion, 0: not a lesion),
+    in the image's own pixels. Empty or None: no prompts. Anything else raises
+    :class:`ImageInputError` naming the item."""
+    import json
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return Prompts()
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ImageInputError("The prompts must be JSON: a list such as "
+                                  '[{"box": [40, 60, 180, 150]}, {"point": [90, 100], '
+                                  '"label": 1}].') from None
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise ImageInputError("The prompts must be a list of boxes and points.")
+    boxes, clicks = [], []
+    for i, item in enumerate(value, start=1):
+        try:
+            if "box" in item:
+                x0, y0, x1, y1 = (int(round(float(v))) for v in item["box"])
+                boxes.append(BoxPrompt(x0, y0, x1, y1))
+            else:
+                x, y = (int(round(float(v))) for v in item["point"])
+                label = int(item.get("label", 1))
+                if label not in (0, 1):
+                    raise ValueError
+                clicks.append(ClickPrompt(x, y, lesion=label == 1))
+        except (KeyError, TypeError, ValueError):
+            raise ImageInputError(
+                f"Prompt {i} is not understood: give {{\"box\": [x_min, y_min, x_max, y_max]}} "
+                f"or {{\"point\": [x, y], \"label\": 1 or 0}}, in pixels.") from None
+    return Prompts(tuple(boxes), tuple(clicks))
