@@ -1,4 +1,5 @@
 import csv
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -209,3 +210,41 @@ def test_a_box_guides_the_mask_of_one_image(tmp_path, weights):
     assert main(["--organ", "breast", str(f), str(f), "--out", str(tmp_path / "two"),
                  "--weights", str(weights), "--box", "1,1,9,9"]) == 2
     assert main([*base, "--out", str(tmp_path / "x"), "--click", "oops"]) == 2
+
+
+def test_a_prompts_file_guides_some_images_and_names_bad_rows(tmp_path, weights):
+    """--prompts FILE.csv: rows per file (boxes and clicks), images without a row run
+    automatically, measurements.csv says which were prompted; a prompt outside its image fails
+    that image only, naming its row; a malformed row is a clear error naming it."""
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    for name, seed in (("a.png", 1), ("sub/b.png", 2), ("c.png", 3)):
+        g, _ = make_phantom(96, 128, seed=seed)
+        cv2.imwrite(str(folder / name), g)
+    prompts = tmp_path / "prompts.csv"
+    prompts.write_text("file,x_min,y_min,x_max,y_max,x,y,label\n"
+                       "a.png,40,30,90,70,,,\n"
+                       "sub/b.png,,,,,60,50,1\n"
+                       "sub/b.png,,,,,5,5,0\n"
+                       "c.png,500,500,600,600,,,\n")
+    out = tmp_path / "out"
+    rc = main(["--organ", "breast", str(folder), "--out", str(out), "--weights", str(weights),
+               "--no-progress", "--prompts", str(prompts)])
+    assert rc == 1  # c.png's box lies outside it; the others ran
+    rows = {Path(r["file"]).name: r for r in csv.DictReader(open(out / "measurements.csv"))}
+    assert rows["a.png"]["prompted"] == "true" and rows["b.png"]["prompted"] == "true"
+    assert rows["c.png"]["status"] == "error" and "prompts.csv rows 5" in rows["c.png"]["message"]
+    assert (out / "a_mask.png").is_file() and (out / "sub" / "b_mask.png").is_file()
+
+    plain = tmp_path / "plain.csv"
+    plain.write_text("file,x,y,label\nsomething_else.png,1,1,1\n")
+    assert main(["--organ", "breast", str(folder), "--out", str(tmp_path / "o2"), "--weights",
+                 str(weights), "--no-progress", "--prompts", str(plain)]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "o2" / "measurements.csv")))
+    assert {r["prompted"] for r in rows} == {"false"}  # no row for them: automatic
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,x,y,label\na.png,10,oops,1\n")
+    assert main(["--organ", "breast", str(folder), "--out", str(tmp_path / "o3"), "--weights",
+                 str(weights), "--no-progress", "--prompts", str(bad)]) == 2
+    assert not (tmp_path / "o3").exists()  # refused before anything was written

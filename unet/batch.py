@@ -35,7 +35,7 @@ CSV_FIELDS = [
     "image_fraction", "longest_diameter_px", "perpendicular_diameter_px",
     "longest_diameter_mm", "perpendicular_diameter_mm", "mean_probability", "threshold",
     "confidence", "confidence_source", "low_confidence", "organ_warning",
-    "organ_warning_text",
+    "organ_warning_text", "prompted",
 ]
 
 
@@ -123,11 +123,13 @@ def _unzip(path: Path, workdir: Path | None) -> list[Item]:
 def segment_items(items: Iterable[Item], segmenter: Segmenter, *,
                   threshold: float | None = None, limit: int | None = None,
                   progress: Callable[[int, str], None] | None = None,
-                  prompts: Prompts | None = None) -> Iterator[Outcome]:
+                  prompts: Prompts | Callable[[Item], tuple[Prompts, str] | None] | None = None
+                  ) -> Iterator[Outcome]:
     """Segment each item with ``segmenter`` (at ``threshold``, default the model's own) and
     yield its outcome; items past ``limit`` are not run. ``progress(index, name)`` is called
     before each item. ``prompts`` (boxes and clicks, in each image's pixels) guide every
-    image's mask (``unet.inference.prompts``)."""
+    image's mask (``unet.inference.prompts``), or, as a function of the item, each image's
+    own with where they came from, named in their errors (None: automatic)."""
     for index, item in enumerate(items):
         if progress is not None:
             progress(index, item.name)
@@ -137,13 +139,19 @@ def segment_items(items: Iterable[Item], segmenter: Segmenter, *,
         if error:
             yield Outcome(item, None, threshold, error, segmenter.organ.key)
             continue
+        mine, where = (prompts(item) or (None, "")) if callable(prompts) else (prompts, "")
         try:
             analysis = analyze(item.path, segmenter=segmenter)
-            if prompts:
-                analysis = analysis.guide(prompts, segmenter)
         except ImageInputError as exc:
             yield Outcome(item, None, threshold, str(exc), segmenter.organ.key)
             continue
+        if mine:
+            try:
+                analysis = analysis.guide(mine, segmenter)
+            except ImageInputError as exc:  # e.g. a prompt outside this image
+                message = f"{where}: {exc}" if where else str(exc)
+                yield Outcome(item, None, threshold, message, segmenter.organ.key)
+                continue
         t = analysis.segmentation.threshold if threshold is None else float(threshold)
         yield Outcome(item, analysis, t, organ=segmenter.organ.key)
 
@@ -165,12 +173,59 @@ def csv_rows(outcome: Outcome) -> list[dict]:
                                   else "mirror agreement"),
             "low_confidence": "true" if report["low_confidence"] else "false",
             "organ_warning": "true" if warning else "false",
-            "organ_warning_text": warning or ""}
+            "organ_warning_text": warning or "",
+            "prompted": "true" if report["guided_by_user"] else "false"}
     if not m["lesions"]:
         return [{**base, "message": "no lesion found", "lesion": 0}]
     return [{**base, "lesion": lesion["index"],
              **{k: v for k, v in lesion.items() if k in CSV_FIELDS and k not in base}}
             for lesion in m["lesions"]]
+
+
+BOX_COLUMNS = ("x_min", "y_min", "x_max", "y_max")
+POINT_COLUMNS = ("x", "y", "label")
+
+
+def read_prompts_csv(path: Path) -> dict[str, tuple[Prompts, str]]:
+    """Prompts per image from a CSV: the header ``file,x_min,y_min,x_max,y_max`` (boxes) or
+    ``file,x,y,label`` (clicks; label 1 a lesion, 0 not a lesion), or both sets of columns
+    with the unused ones left empty; one prompt a row, several rows for one file allowed.
+    Returns ``{file: (prompts, "rows 2, 3")}``. A malformed row raises
+    :class:`ImageInputError` naming it."""
+    from unet.inference.prompts import BoxPrompt, ClickPrompt
+
+    try:
+        rows = list(csv.DictReader(io.StringIO(Path(path).read_text(encoding="utf-8-sig"))))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ImageInputError(f"The prompts file {path} cannot be read ({type(exc).__name__})."
+                              ) from None
+    header = set(rows[0]) if rows else set()
+    if "file" not in header or not (set(BOX_COLUMNS) <= header or set(POINT_COLUMNS) <= header):
+        raise ImageInputError(f"The prompts file {path} needs the header "
+                              "file,x_min,y_min,x_max,y_max (boxes) or file,x,y,label (clicks).")
+    found: dict[str, tuple[list, list, list]] = {}
+    for number, row in enumerate(rows, start=2):  # row 1 is the header
+        where = f"{Path(path).name} row {number}"
+        name = (row.get("file") or "").strip()
+        try:
+            if not name:
+                raise ValueError("no file")
+            boxes, clicks, numbers = found.setdefault(name, ([], [], []))
+            if any((row.get(k) or "").strip() for k in BOX_COLUMNS):
+                boxes.append(BoxPrompt(*(int(round(float(row[k]))) for k in BOX_COLUMNS)))
+            else:
+                label = int(float(row["label"]))
+                if label not in (0, 1):
+                    raise ValueError("label")
+                clicks.append(ClickPrompt(int(round(float(row["x"]))),
+                                          int(round(float(row["y"]))), lesion=label == 1))
+            numbers.append(str(number))
+        except (KeyError, TypeError, ValueError):
+            raise ImageInputError(
+                f"{where} is not understood: give file and x_min,y_min,x_max,y_max (a box) or "
+                "x,y,label (a click, label 1 or 0), numbers in the image's pixels.") from None
+    return {name: (Prompts(tuple(b), tuple(c)), f"{Path(path).name} rows {', '.join(n)}")
+            for name, (b, c, n) in found.items()}
 
 
 def csv_text(rows: Iterable[dict]) -> str:

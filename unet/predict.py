@@ -47,11 +47,22 @@ def main(argv=None) -> int:
                    help="a click on a lesion (adds the region under it). One image only")
     p.add_argument("--not-lesion", action="append", default=[], metavar="X,Y",
                    help="a click on a marked region that is not a lesion (removes it)")
+    p.add_argument("--prompts", default=None, metavar="FILE.csv",
+                   help="prompts for several images: a CSV with the header "
+                        "file,x_min,y_min,x_max,y_max (boxes) or file,x,y,label (clicks), "
+                        "file as found in the inputs (relative path or name); images without "
+                        "a row are segmented automatically")
     args = p.parse_args(argv)
 
     from tqdm import tqdm
 
-    from unet.batch import collect_inputs, csv_rows, segment_items, write_csv
+    from unet.batch import (
+        collect_inputs,
+        csv_rows,
+        read_prompts_csv,
+        segment_items,
+        write_csv,
+    )
     from unet.inference.registry import get_organ
     from unet.inference.segmenter import Segmenter
 
@@ -65,8 +76,13 @@ def main(argv=None) -> int:
         return 2
     try:
         prompts = _prompts(args)
+        per_file = read_prompts_csv(Path(args.prompts)) if args.prompts else {}
     except ImageInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if prompts and per_file:
+        print("error: give --prompts FILE.csv or --box/--click/--not-lesion, not both",
+              file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="unet-predict-") as work:
         items = collect_inputs(args.inputs, Path(work), full_paths=True)
@@ -89,6 +105,12 @@ def main(argv=None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         print(f"{organ.display_name} model: {segmenter.source}", file=sys.stderr)
         rows, failures = [], 0
+        if per_file:
+            unused = set(per_file) - {key for item in items for key in _keys(item)}
+            for name in sorted(unused):
+                print(f"warning: {per_file[name][1]}: no input image is named {name!r}",
+                      file=sys.stderr)
+            prompts = _lookup(per_file)
         outcomes = segment_items(items, segmenter, threshold=args.threshold, prompts=prompts)
         for outcome in tqdm(outcomes, total=len(items), desc="segmenting", unit="image",
                             disable=args.no_progress, file=sys.stderr):
@@ -109,6 +131,25 @@ def main(argv=None) -> int:
     print(f"{done} of {len(items)} images segmented; results in {out}"
           + (f"; {failures} failed (see measurements.csv)" if failures else ""), file=sys.stderr)
     return 1 if failures else 0
+
+
+def _keys(item) -> list[str]:
+    """The names a prompts file may use for an input: its path relative to the folder or zip it
+    was found in, its file name, the path as given."""
+    keys = [item.name, Path(item.name).name]
+    if item.found_as:
+        keys.append(item.found_as)
+    return keys
+
+
+def _lookup(per_file):
+    def prompts_for(item):
+        for key in _keys(item):
+            if key in per_file:
+                return per_file[key]  # (prompts, the rows they came from)
+        return None
+
+    return prompts_for
 
 
 def _prompts(args):
