@@ -43,6 +43,15 @@ class Analysis:
     # then the user-guided one whatever the threshold
     prompts: Prompts | None = None
     guided: np.ndarray | None = field(default=None, repr=False)
+    # the model's measured misses (its card's test split): (share of lesion scans it reported
+    # no lesion on, 95 % interval), told beside an empty answer; None without a card
+    missed_lesion_rate: tuple[float, list[float] | None] | None = None
+
+    @property
+    def automatic_empty(self) -> bool:
+        """The automatic mask at the model's own threshold is empty (the quality estimate is
+        then the chance that the scan is lesion-free, not an overlap of an outline)."""
+        return not self.segmentation.mask().any()
 
     def guide(self, prompts: Prompts, segmenter: Segmenter) -> Analysis:
         """This analysis with the user's prompts applied (one extra model pass per box); empty
@@ -114,10 +123,16 @@ class Analysis:
             "confidence": round(float(self.quality if self.quality is not None
                                       else seg.confidence), 4),
             "confidence_meaning": (
-                "quality estimate: expected Dice overlap of the mask at the model's own "
-                "threshold with an expert outline" if self.quality is not None
-                else "agreement of the original and mirrored predictions (no fitted quality "
-                     "estimate in the model card)"),
+                "agreement of the original and mirrored predictions (no fitted quality "
+                "estimate in the model card)" if self.quality is None
+                else "quality estimate for an empty mask: the estimated chance that the scan "
+                     "has no lesion" if self.automatic_empty
+                else "quality estimate: expected Dice overlap of the mask at the model's own "
+                     "threshold with an expert outline"),
+            "missed_lesion_rate_test": (
+                None if self.missed_lesion_rate is None
+                else {"share": round(self.missed_lesion_rate[0], 4),
+                      "ci95": self.missed_lesion_rate[1]}),
             "quality": None if self.quality is None else round(float(self.quality), 4),
             "tta_agreement": round(float(seg.confidence), 4),
             "low_confidence": self.low_confidence,
@@ -154,4 +169,13 @@ def analyze_loaded(image: LoadedImage, segmenter: Segmenter) -> Analysis:
     estimate, organ check)."""
     seg = segmenter.segment(image.pixels)
     return Analysis(segmenter.organ, image, seg, segmenter.version, segmenter.source,
-                    assess(segmenter, seg))
+                    assess(segmenter, seg), missed_lesion_rate=_missed_rate(segmenter.card))
+
+
+def _missed_rate(card: dict) -> tuple[float, list[float] | None] | None:
+    test = (card.get("test_metrics") or {}).get("test") if isinstance(card, dict) else None
+    if not isinstance(test, dict) or test.get("missed_lesion_rate") is None:
+        return None
+    interval = test.get("missed_lesion_rate_ci95")
+    return (float(test["missed_lesion_rate"]),
+            [round(float(v), 4) for v in interval] if interval else None)

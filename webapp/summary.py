@@ -51,6 +51,13 @@ def summary_markdown(view: View, result: Result | None) -> str:
         lines.append(f"No region reaches the threshold {view.threshold:.2f}"
                      + (f" (regions smaller than {smallest:.1%} of the image are ignored)."
                         if smallest else "."))
+        missed = rep.get("missed_lesion_rate_test")
+        if missed:
+            interval = (f" (95 % interval {missed['ci95'][0]:.1%}-{missed['ci95'][1]:.1%})"
+                        if missed.get("ci95") else "")
+            lines.append(f"**The model can miss a lesion:** on its test scans that had one, it "
+                         f"reported none on {missed['share']:.1%}{interval}. If you see a "
+                         "lesion, draw a box around it under *Guide the outline*.")
     else:
         count, largest = len(m["lesions"]), m["lesions"][0]
         lines.append(f"### {count} lesion{'s' if count > 1 else ''} found")

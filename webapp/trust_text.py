@@ -22,6 +22,7 @@ class QualityFacts:
     low_confidence: bool  # the app's flag: check by eye
     organ_warning: str | None  # e.g. "This looks like a thyroid scan: switch to ...?"
     agreement: float | None  # agreement of the original and mirrored predictions (0-1)
+    empty: bool = False  # the automatic mask is empty: the estimate is the chance of no lesion
 
 
 def _attribute(analysis, name: str):
@@ -51,8 +52,12 @@ def quality_facts(analysis, report: dict | None = None) -> QualityFacts:
     agreement = _attribute(analysis, "confidence")
     if agreement is None:
         agreement = report.get("confidence")
+    empty = _attribute(analysis, "automatic_empty")
+    if empty is None:
+        empty = "empty mask" in str(report.get("confidence_meaning", ""))
     return QualityFacts(None if quality is None else float(quality), bool(low),
-                        warning or None, None if agreement is None else float(agreement))
+                        warning or None, None if agreement is None else float(agreement),
+                        bool(empty))
 
 
 def quality_markdown(facts: QualityFacts) -> list[str]:
@@ -61,6 +66,8 @@ def quality_markdown(facts: QualityFacts) -> list[str]:
     if facts.organ_warning:
         lines.append(f"⚠️ **{facts.organ_warning}**")
     overlap = (None if facts.quality is None
+               else f"Estimated chance that this scan has no lesion ≈ {facts.quality:.2f}"
+               if facts.empty
                else f"Expected overlap with an expert outline ≈ {facts.quality:.2f}")
     if overlap and facts.organ_warning:
         # fitted on the selected organ's own scans: it says nothing about an image unlike them

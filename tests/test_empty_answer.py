@@ -1,0 +1,46 @@
+"""An honest "no lesion found": the empty answer states the model's measured misses and does
+not present the estimate as the overlap of an outline."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.app_fixtures import test_models
+from unet.inference.models import Segmenters
+from webapp.segment_events import segment_for_ui
+from webapp.ui import Controls
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
+
+
+def test_an_empty_answer_is_worded_honestly(tmp_path):
+    models = test_models()
+    if "breast" not in models.trained_organs:
+        pytest.skip("needs the bundled breast model and its card")
+    flat = np.full((200, 260), 90, np.uint8)  # nothing there: the model finds no lesion
+    path = tmp_path / "flat.png"
+    Image.fromarray(flat).save(path)
+    out = segment_for_ui(Segmenters(models.segmenters),
+                         Controls(file=str(path), organ="breast", threshold=None), None)
+    report, summary = out["report_json"], out["summary"]
+    assert report["measurements"]["lesion_found"] is False
+    card = models.segmenters["breast"].card["test_metrics"]["test"]
+    assert report["missed_lesion_rate_test"]["share"] == round(card["missed_lesion_rate"], 4)
+    assert f"{card['missed_lesion_rate']:.1%}" in summary and "draw a box" in summary
+    if report["quality"] is not None:
+        assert "chance that the scan has no lesion" in report["confidence_meaning"]
+        assert "Expected overlap" not in summary and "no lesion ≈" in summary
+
+
+def test_a_found_lesion_keeps_the_overlap_wording(tmp_path):
+    from tests.app_fixtures import write_phantom
+
+    models = test_models()
+    path, _, _ = write_phantom(tmp_path, seed=3)
+    out = segment_for_ui(Segmenters(models.segmenters),
+                         Controls(file=path, organ="breast", threshold=0.5), None)
+    if not out["report_json"]["measurements"]["lesion_found"]:
+        pytest.skip("the model found no lesion on this phantom")
+    assert "can miss a lesion" not in out["summary"]
+    if out["report_json"]["quality"] is not None:
+        assert "expected Dice overlap" in out["report_json"]["confidence_meaning"]
