@@ -8,6 +8,7 @@ change by name (``out["table"]``); components are found through the ``Ui`` the a
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import os
@@ -152,12 +153,12 @@ def test_segment_returns_lossless_mask_at_image_size(client, phantom, models):
     mask_path, overlay_path, report = client.predict(handle_file(path), "breast", 0.5,
                                                      api_name="/segment")
     # named after the organ and the time, never after the upload
-    assert re.fullmatch(r"breast_\d{8}-\d{4}_mask\.png", Path(mask_path).name)
+    assert re.fullmatch(r"breast_\d{8}-\d{6}_[0-9a-f]{8}_mask\.png", Path(mask_path).name)
     mask = read_png(mask_path)
     assert mask.shape == image.shape and mask.dtype == np.uint8  # (H, W): one grey channel
     assert set(np.unique(mask).tolist()) <= {0, 255}
     overlay = read_png(overlay_path)
-    assert re.fullmatch(r"breast_\d{8}-\d{4}_overlay\.png", Path(overlay_path).name)
+    assert re.fullmatch(r"breast_\d{8}-\d{6}_[0-9a-f]{8}_overlay\.png", Path(overlay_path).name)
     # the image, then a legend band below it
     assert overlay.shape[1:] == (image.shape[1], 3) and overlay.shape[0] > image.shape[0]
 
@@ -818,10 +819,16 @@ def test_downloads_tell_cases_apart_and_carry_their_facts(segmenters, phantom, t
     when = datetime(2026, 11, 27, 14, 12, 30, tzinfo=UTC)
     view = render(state, mode="contour", threshold=0.35, out_dir=tmp_path / "out", now=when)
     names = {key: path.name for key, path in view.files.items()}
-    assert names == {"mask": "thyroid_20261127-1412_mask.png",
-                     "overlay": "thyroid_20261127-1412_overlay.png",
-                     "report": "thyroid_20261127-1412_report.json"}
     report = json.loads(view.files["report"].read_text())
+    image_id = hashlib.sha256(np.ascontiguousarray(phantom[1])).hexdigest()[:8]
+    assert report["image_id"] == image_id  # the same image, the same id, whenever
+    stem = f"thyroid_20261127-141230_{image_id}"
+    assert names == {"mask": f"{stem}_mask.png", "overlay": f"{stem}_overlay.png",
+                     "report": f"{stem}_report.json"}
+    # another image in the same second gets other names
+    other = segment(segmenters, write_phantom(tmp_path, seed=11)[0], "thyroid")["state"]
+    other_view = render(other, out_dir=tmp_path / "out2", now=when)
+    assert other_view.files["mask"].name != view.files["mask"].name
     assert report["created_utc"] == "2026-11-27T14:12:30Z" and report["organ"] == "thyroid"
     assert report["threshold"] == 0.35 and report["model_version"]
     assert {"quality", "low_confidence", "organ_warning"} <= set(report)

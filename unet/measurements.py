@@ -71,6 +71,8 @@ class Measurements:
             "image_shape": list(self.image_shape),
             "lesion_count": len(self.lesions),
             "lesions": [lesion.to_dict() for lesion in self.lesions],
+            "coordinates": ("pixels from the image's top-left corner: bbox is [y0, x0, y1, x1] "
+                            "(rows y down, columns x right, ends exclusive), centroid is [y, x]"),
             "summary": self.summary,
         }
 

@@ -7,6 +7,7 @@ Nothing here imports Gradio.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -118,7 +119,9 @@ def render(result: Result, *, mode: str = "filled", threshold: float | None = No
     overlay = analysis.overlay(mode=mode, threshold=t, opacity=float(opacity))
     report = analysis.report(t, mm)  # measures the lesions once; the table reads it from here
     created = (now or datetime.now(UTC)).astimezone(UTC)
-    report = {"created_utc": created.strftime("%Y-%m-%dT%H:%M:%SZ"), **report,
+    image_id = hashlib.sha256(np.ascontiguousarray(analysis.image.pixels)).hexdigest()[:8]
+    report = {"created_utc": created.strftime("%Y-%m-%dT%H:%M:%SZ"), "image_id": image_id,
+              **report,
               **{k: v for k, v in quality_report(quality_facts(analysis, report)).items()
                  if k not in report}}
     comparison = scores = None
@@ -142,7 +145,8 @@ def render(result: Result, *, mode: str = "filled", threshold: float | None = No
     if out_dir is not None:
         legend = overlay_legend(analysis.organ.display_name, mode, t)
         view.files = write_outputs(out_dir, mask, with_legend(overlay, legend), report,
-                                   organ=analysis.organ.key, when=created)
+                                   organ=analysis.organ.key, when=created,
+                                   image_id=image_id)
     return view
 
 

@@ -33,10 +33,10 @@ PRIVACY_MD = (
     "**Privacy.** Your image is used only to answer your requests. Uploaded files and result "
     "files are deleted from the server within about 20 minutes; the decoded image stays in the "
     "server's memory (so that the sliders work without running the model again) until you close "
-    "this tab, or 15 minutes after your last change. Result files are named after the organ and "
-    "the time (`breast_20261127-1412_mask.png`), never after your file. Nothing is logged but "
-    "errors, and never image data or DICOM tags. Still: remove patient names from file names "
-    "before uploading."
+    "this tab, or 15 minutes after your last change. Result files are named after the organ, "
+    "the time and a short code of the image's pixels (`breast_20261127-141205_3fa9c2d1_mask.png`), "
+    "never after your file. Nothing is logged but errors, and never image data or DICOM "
+    "tags. Still: remove patient names from file names before uploading."
 )
 CSS = """
 .disclaimer {border-left: 6px solid #d97706; background: #fffbeb; padding: 8px 14px;

@@ -96,8 +96,10 @@ def teaching_tab(ui: Ui, arch_text: str) -> None:
                 elem_classes="feature-maps"))
         gr.Markdown(
             "The probability map is turned into the mask by the **threshold**: every pixel at "
-            "or above it is lesion. Holes are filled and specks smaller than 0.2 % of the image "
-            "are dropped. The model runs on the image and its mirror image in one batch"
+            "or above it is lesion. Holes are filled; regions smaller than the model's minimum "
+            "share of the image, or whose peak probability stays below its minimum peak, are "
+            "dropped (both chosen on validation data: see the *Model card*). The model runs on "
+            "the image and its mirror image in one batch"
             f"{_extra_views_note()}; their average is the probability and their disagreement "
             "is the **uncertainty map**.")
 
