@@ -8,6 +8,7 @@ screenshots the tests take (default: the test's temporary folder).
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def test_upload_segment_adjust_and_download(browser, url, tmp_path):
     page.locator("#upload input[type=file]").set_input_files(path)
     page.locator("#overlay-image img").first.wait_for(timeout=30_000)
     summary = page.locator("#summary")
-    summary.get_by_text("found").first.wait_for()
+    summary.get_by_text(re.compile("found|marked")).first.wait_for()
     text = summary.inner_text()  # the quality estimate, or the mirror agreement without one
     assert any(k in text for k in ("Expected overlap", "Confidence", "Low confidence")), text
 
@@ -276,7 +277,7 @@ def test_a_box_drawn_on_the_result_guides_the_outline(browser, url, tmp_path, to
     img = page.locator("#overlay-image img").first
     img.wait_for(timeout=30_000)
     summary = page.locator("#summary")
-    summary.get_by_text("found").first.wait_for(timeout=30_000)
+    summary.get_by_text(re.compile("found|marked")).first.wait_for(timeout=30_000)
     page.locator("#prompt-tool input[value=box]").check()
     ys, xs = np.nonzero(truth)
     img.scroll_into_view_if_needed()

@@ -44,3 +44,24 @@ def test_a_found_lesion_keeps_the_overlap_wording(tmp_path):
     assert "can miss a lesion" not in out["summary"]
     if out["report_json"]["quality"] is not None:
         assert "expected Dice overlap" in out["report_json"]["confidence_meaning"]
+
+
+def test_a_wrong_organ_headline_states_no_finding():
+    """Beside a wrong-organ warning the headline does not announce a lesion."""
+    from webapp.result import View
+    from webapp.summary import summary_markdown
+
+    lesion = {"index": 1, "area_px": 400, "area_mm2": None, "image_fraction": 0.01,
+              "longest_diameter_px": 30.0, "perpendicular_diameter_px": 20.0,
+              "longest_diameter_mm": None, "perpendicular_diameter_mm": None,
+              "mean_probability": 0.8}
+    measurements = {"lesion_found": True, "unit": "px", "spacing_mm": None, "lesions": [lesion]}
+    report = {"organ": "breast", "model_version": "v6", "spacing_source": "none (pixels)",
+              "quality": 0.7, "low_confidence": False, "confidence": 0.9,
+              "organ_warning": "This looks like a thyroid scan: switch to the thyroid model?"}
+    view = View(None, None, None, None, measurements, report, 0.5)
+    warned = summary_markdown(view, None)
+    assert "lesion found" not in warned and "Check the image first: 1 region marked" in warned
+    assert "switch to the thyroid model" in warned
+    report["organ_warning"] = None
+    assert "### 1 lesion found" in summary_markdown(view, None)

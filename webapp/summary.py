@@ -60,7 +60,12 @@ def summary_markdown(view: View, result: Result | None) -> str:
                          "lesion, draw a box around it under *Guide the outline*.")
     else:
         count, largest = len(m["lesions"]), m["lesions"][0]
-        lines.append(f"### {count} lesion{'s' if count > 1 else ''} found")
+        if rep.get("organ_warning"):
+            # on an image unlike the model's scans a marked region is not a finding
+            lines.append(f"### ⚠️ Check the image first: {count} region"
+                         f"{'s' if count > 1 else ''} marked")
+        else:
+            lines.append(f"### {count} lesion{'s' if count > 1 else ''} found")
         if m["unit"] == "mm":
             size = (f"{largest['longest_diameter_mm']:.1f} × "
                     f"{largest['perpendicular_diameter_mm']:.1f} mm, "
