@@ -156,14 +156,15 @@ def segment_items(items: Iterable[Item], segmenter: Segmenter, *,
         yield Outcome(item, analysis, t, organ=segmenter.organ.key)
 
 
-def csv_rows(outcome: Outcome) -> list[dict]:
-    """The measurements CSV's rows for one outcome (see :data:`CSV_FIELDS`)."""
+def csv_rows(outcome: Outcome, report: dict | None = None) -> list[dict]:
+    """The measurements CSV's rows for one outcome (see :data:`CSV_FIELDS`); ``report``: its
+    ``analysis.report(threshold)`` when the caller has it already."""
     organ = outcome.organ or (outcome.analysis.organ.key if outcome.ok else "")
     if not outcome.ok:
         return [{"file": outcome.item.name, "organ": organ, "status": "error",
                  "message": outcome.error}]
     analysis, t = outcome.analysis, outcome.threshold
-    report = analysis.report(t)
+    report = analysis.report(t) if report is None else report
     m = report["measurements"]
     warning = analysis.organ_warning
     base = {"file": outcome.item.name, "organ": organ, "status": "ok", "message": "",

@@ -52,11 +52,11 @@ def _stem(name: str, index: int) -> str:
     return f"{index + 1:03d}_{safe[:60] or 'image'}"
 
 
-def table_row(outcome: Outcome) -> list[str]:
-    """One row of the table shown (display text, units stated)."""
+def table_row(outcome: Outcome, report: dict | None) -> list[str]:
+    """One row of the table shown (display text, units stated); ``report``: the outcome's
+    ``analysis.report(threshold)`` (None for an error)."""
     if not outcome.ok:
         return [outcome.item.name, "error", "", "", "", "", outcome.error]
-    report = outcome.analysis.report(outcome.threshold)
     m = report["measurements"]
     largest = m["lesions"][0] if m["lesions"] else None
     if largest is None:
@@ -91,8 +91,10 @@ def run_batch(paths, organ: str, models: Segmenters, out_dir: Path, *,
         outcomes = segment_items(items, segmenter, threshold=threshold, limit=MAX_BATCH_IMAGES,
                                  progress=report)
         for index, outcome in enumerate(outcomes):
-            records.extend(csv_rows(outcome))
-            result.rows.append(table_row(outcome))
+            # measured once: the table and the CSV read the same report
+            report = outcome.analysis.report(outcome.threshold) if outcome.ok else None
+            records.extend(csv_rows(outcome, report))
+            result.rows.append(table_row(outcome, report))
             if not outcome.ok:
                 result.failed += 1
                 continue

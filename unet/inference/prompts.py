@@ -17,7 +17,7 @@ Coordinates are pixels of the uploaded image: x to the right, y down, from 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -54,7 +54,7 @@ class ClickPrompt:
 @dataclass(frozen=True)
 class Prompts:
     boxes: tuple[BoxPrompt, ...] = ()
-    clicks: tuple[ClickPrompt, ...] = field(default=())
+    clicks: tuple[ClickPrompt, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.boxes or self.clicks)

@@ -18,8 +18,9 @@ from unet.transforms.test_time_augmentation import EXTRA_VIEWS, uses_extra_views
 
 log = logging.getLogger(__name__)
 
-# the card's block of the quality estimate (``unet.trust.quality.CARD_KEY``); read here only to
-# know whether that estimate runs the extra views, so the engine prepares their batch up front
+# the card's block of the quality estimate (``unet.trust.quality`` reads it as CARD_KEY); read
+# here only to know whether that estimate runs the extra views, so the engine prepares their
+# batch up front
 QUALITY_CARD_KEY = "quality_estimate"
 TTA_BATCH = 2  # the image and its mirror image, one batch
 

@@ -36,12 +36,13 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from unet.inference.settings import QUALITY_CARD_KEY
 from unet.metrics import dice
 from unet.transforms.postprocess import clean_mask
 from unet.transforms.preprocess import to_model_input
 from unet.transforms.test_time_augmentation import EXTRA_VIEWS, augment_batch, warp_back
 
-CARD_KEY = "quality_estimate"
+CARD_KEY = QUALITY_CARD_KEY  # the card's block of the estimate (one name, settings.py)
 
 # the extra views (unet.transforms.test_time_augmentation): their agreement with the mask is a
 # signal
