@@ -1,6 +1,7 @@
 """Score a model on a split at each image's original resolution through the app's inference path.
 
-`python -m training.evaluate --organ breast --data-dir PATH [--weights FILE] [--manifest FILE]`
+`python -m training.evaluate --organ breast --data-dir PATH [--weights FILE] [--manifest FILE]
+[--prompts box|click]`
 prints a table and writes JSON. Per image: Dice, IoU, precision, recall, HD95 (px). Summary:
 means over images with a lesion (overall and per class), and the false-positive rate on images
 without one (any predicted lesion counts). Lesion images add a second lesion-free test: the strip
@@ -163,6 +164,13 @@ def main(argv=None) -> int:
                    help="split manifest (default: weights/<organ>_split.json)")
     p.add_argument("--split", default="test", choices=("train", "val", "test", "all"))
     p.add_argument("--out", default=None, help="JSON file to write (default: print only)")
+    p.add_argument("--prompts", default=None, choices=("box", "click"),
+                   help="score simulated user prompts on the split's lesion images beside the "
+                        "automatic answer (training/prompt_evaluation.py): a jittered box or a "
+                        "click on each lesion")
+    p.add_argument("--box-weights", default=None, metavar="FILE",
+                   help="with --prompts box: the box network (default: the bundled "
+                        "weights/<organ>_box.keras with the bundled automatic model)")
     p.add_argument("--degrade", default=None, choices=sorted(DEGRADATIONS),
                    help="score the images as a lossy upload would arrive (training/degrade.py): "
                         "re-encoded as JPEG quality 50, or at half resolution")
@@ -195,8 +203,11 @@ def evaluate_split(organ, args) -> int:
             print(f"error: no image of the {args.split} split found in {args.data_dir}",
                   file=sys.stderr)
             return 2
-    segmenter = Segmenter(organ, weights=args.weights)
+    box_weights = args.box_weights or ("auto" if args.weights is None else None)
+    segmenter = Segmenter(organ, weights=args.weights, box_weights=box_weights)
     print(f"weights: {segmenter.source}")
+    if args.prompts:
+        return evaluate_prompt_split(organ, segmenter, samples, args)
     fig = Path(args.out).with_suffix(".png") if args.out else None
     degrade = DEGRADATIONS[args.degrade] if args.degrade else None
     title = f"{organ.display_name} {args.split}" + (f", {args.degrade}" if degrade else "")
@@ -205,6 +216,24 @@ def evaluate_split(organ, args) -> int:
         result["degraded_as"] = args.degrade
     layouts = "+".join(d.layout for d in datasets)
     print(format_table(f"{title} ({layouts})", result["summary"]))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+def evaluate_prompt_split(organ, segmenter, samples, args) -> int:
+    from training.prompt_evaluation import evaluate_prompts, format_prompt_table
+
+    if args.prompts == "box":
+        network = segmenter.box_network
+        print("boxes: " + (f"box network {network.weights}" if network is not None
+                           else "the automatic model alone (no box network)"))
+    result = evaluate_prompts(segmenter, samples, (args.prompts,))
+    if not result["rows"]:
+        print(f"error: the {args.split} split has no lesion image here", file=sys.stderr)
+        return 2
+    print(format_prompt_table(f"{organ.display_name} {args.split}, lesion images, "
+                              f"{args.prompts} prompts", result["summary"]))
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1))
     return 0

@@ -22,13 +22,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from unet.errors import ImageInputError
-from unet.inference.prompts import Prompts, check_prompts, guided_mask
+from unet.inference.prompts import Prompts, box_method, check_prompts, guided_mask
 from unet.inference.registry import OrganConfig
 from unet.inference.segmenter import Segmentation, Segmenter
 from unet.io.reader import LoadedImage, read_image
 from unet.measurements import Measurements, measure_lesions
-from unet.overlay import render_overlay
+from unet.overlay import contour_thickness, render_overlay
+from unet.transforms.candidates import Candidate, draw_dashed_outline, find_candidates
 from unet.trust.quality import Assessment, assess
+
+CANDIDATE_COLOR = (255, 140, 0)  # orange, dashed: not part of the answer, a place to look
+CANDIDATES_MEANING = ("regions where the lesion probability is raised but below the threshold, "
+                      "not counted as lesions; bbox [y0, x0, y1, x1] and centroid [y, x] in "
+                      "pixels; a lesion click on one adds it to the mask")
 
 
 @dataclass
@@ -43,6 +49,7 @@ class Analysis:
     # then the user-guided one whatever the threshold
     prompts: Prompts | None = None
     guided: np.ndarray | None = field(default=None, repr=False)
+    box_method: str | None = None  # how the boxes were outlined (unet.inference.prompts)
     # the model's measured misses (its card's test split): (share of lesion scans it reported
     # no lesion on, 95 % interval), told beside an empty answer; None without a card
     missed_lesion_rate: tuple[float, list[float] | None] | None = None
@@ -57,12 +64,13 @@ class Analysis:
         """This analysis with the user's prompts applied (one extra model pass per box); empty
         prompts give the automatic answer back."""
         if not prompts:
-            return dataclasses.replace(self, prompts=None, guided=None)
+            return dataclasses.replace(self, prompts=None, guided=None, box_method=None)
         seg = self.segmentation
         mask = guided_mask(segmenter, self.image.pixels, seg.probability, seg.mask(), prompts)
         mask.flags.writeable = False
         return dataclasses.replace(self, prompts=check_prompts(prompts, mask.shape),
-                                   guided=mask)
+                                   guided=mask,
+                                   box_method=box_method(segmenter) if prompts.boxes else None)
 
     @property
     def quality(self) -> float | None:
@@ -97,15 +105,29 @@ class Analysis:
         return measure_lesions(self.mask(threshold), self.segmentation.probability,
                                self.spacing(mm_per_pixel))
 
+    def candidates(self, threshold: float | None = None) -> list[Candidate]:
+        """Faint regions below the operating point that the mask does not cover
+        (``unet.transforms.candidates``), strongest first."""
+        seg = self.segmentation
+        t = seg.threshold if threshold is None else float(threshold)
+        return find_candidates(seg.probability, self.mask(t), t, seg.min_area_px)
+
     def overlay(self, *, mode: str = "filled", threshold: float | None = None,
                 opacity: float = 0.4) -> np.ndarray:
+        """The result drawn on the image; in the mask modes the faint candidates below the
+        operating point are dashed outlines."""
         seg = self.segmentation
         t = seg.threshold if threshold is None else threshold
-        return render_overlay(
+        image = render_overlay(
             self.image.pixels, seg.probability, mode=mode, threshold=t, opacity=opacity,
             uncertainty=seg.uncertainty, min_area_px=seg.min_area_px, min_peak=seg.min_peak,
             mask=self.mask(t) if mode in ("filled", "contour") else None,
         )
+        if mode in ("filled", "contour"):
+            for candidate in self.candidates(t):
+                draw_dashed_outline(image, candidate.region, CANDIDATE_COLOR,
+                                    contour_thickness(image.shape, thin=True))
+        return image
 
     def report(self, threshold: float | None = None, mm_per_pixel: float | None = None) -> dict:
         seg = self.segmentation
@@ -138,10 +160,13 @@ class Analysis:
             "low_confidence": self.low_confidence,
             "organ_warning": self.organ_warning,
             "measurements": self.measurements(t, mm_per_pixel).to_dict(),
+            "candidates": [c.to_dict() for c in self.candidates(t)],
+            "candidates_meaning": CANDIDATES_MEANING,
             "guided_by_user": self.guided is not None,
             "quality_applies_to": ("the automatic mask (before the user's prompts)"
                                    if self.guided is not None else "this mask"),
             "prompts": None if self.prompts is None else self.prompts.to_dict(),
+            "boxes_outlined_by": self.box_method,
             "disclaimer": "Research and teaching demo; not a medical device; not for diagnosis.",
         }
 

@@ -35,7 +35,7 @@ CSV_FIELDS = [
     "image_fraction", "longest_diameter_px", "perpendicular_diameter_px",
     "longest_diameter_mm", "perpendicular_diameter_mm", "mean_probability", "threshold",
     "confidence", "confidence_source", "low_confidence", "organ_warning",
-    "organ_warning_text", "prompted",
+    "organ_warning_text", "prompted", "candidates",
 ]
 
 
@@ -175,7 +175,8 @@ def csv_rows(outcome: Outcome, report: dict | None = None) -> list[dict]:
             "low_confidence": "true" if report["low_confidence"] else "false",
             "organ_warning": "true" if warning else "false",
             "organ_warning_text": warning or "",
-            "prompted": "true" if report["guided_by_user"] else "false"}
+            "prompted": "true" if report["guided_by_user"] else "false",
+            "candidates": len(report["candidates"])}
     if not m["lesions"]:
         return [{**base, "message": "no lesion found", "lesion": 0}]
     return [{**base, "lesion": lesion["index"],

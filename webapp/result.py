@@ -102,6 +102,7 @@ class View:
     report: dict
     threshold: float
     files: dict[str, Path] = field(default_factory=dict)  # mask, overlay, report
+    mode: str = "filled"  # the display (unet.overlay.MODES)
 
 
 def render(result: Result, *, mode: str = "filled", threshold: float | None = None,
@@ -141,6 +142,7 @@ def render(result: Result, *, mode: str = "filled", threshold: float | None = No
         overlay=display_copy(shown), original=display_copy(original),
         comparison=None if comparison is None else display_copy(comparison),
         scores=scores, measurements=report["measurements"], report=report, threshold=t,
+        mode=mode,
     )
     if out_dir is not None:
         legend = overlay_legend(analysis.organ.display_name, mode, t)

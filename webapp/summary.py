@@ -4,6 +4,7 @@ legends and the ground-truth comparison text (the quality facts are worded in
 
 from __future__ import annotations
 
+from unet.analysis import CANDIDATE_COLOR
 from unet.overlay import COMPARISON_COLORS
 from webapp.result import Result, View
 from webapp.trust_text import quality_facts, quality_markdown
@@ -76,6 +77,14 @@ def summary_markdown(view: View, result: Result | None) -> str:
                     f"area {largest['area_px']:,} px²")
         lines.append(f"{'Largest' if count > 1 else 'Size'}: {size} (longest × perpendicular "
                      f"diameter), at threshold {view.threshold:.2f}.")
+    candidates = rep.get("candidates") or []
+    if candidates and view.mode in ("filled", "contour"):
+        n = len(candidates)
+        lines.append(f"{swatch(CANDIDATE_COLOR)}**Dashed outline{'s' if n > 1 else ''}: "
+                     f"possible lesion{'s' if n > 1 else ''} below the threshold** (peak "
+                     f"probability {candidates[0]['peak_probability']:.2f}), not counted above. "
+                     "To accept one, choose *Mark a lesion* under *Guide the outline* and "
+                     "click it.")
     analysis = result.analysis if result is not None else None
     if rep.get("guided_by_user"):
         boxes, clicks = len(rep["prompts"]["boxes"]), len(rep["prompts"]["clicks"])

@@ -31,10 +31,17 @@ class OrganConfig:
     # and its
     # mirror, one batch of 2) or "flip+views" (plus two zooms and two shifts, a batch of 4 more)
     test_time_augmentation: str = "flip"
+    # the box-prompted network (unet/networks/box_prompt_unet.py) inside weights/; "" or a
+    # missing file: a user's box is answered by the automatic model (unet/inference/prompts.py)
+    box_weight_file: str = ""
 
     @property
     def weight_path(self) -> Path:
         return WEIGHTS_DIR / self.weight_file
+
+    @property
+    def box_weight_path(self) -> Path | None:
+        return WEIGHTS_DIR / self.box_weight_file if self.box_weight_file else None
 
     @property
     def card_path(self) -> Path:
@@ -53,6 +60,7 @@ ORGANS: dict[str, OrganConfig] = {
         architecture="efficientnet_unet",
         model_kwargs=dict(variant="lite0", decoder_filters=(128, 64, 32, 16), dropout=0.1),
         hub_repo_env="UNET_BREAST_HUB_REPO",
+        box_weight_file="breast_box.keras",
     ),
     "thyroid": OrganConfig(
         key="thyroid",
@@ -65,6 +73,7 @@ ORGANS: dict[str, OrganConfig] = {
         architecture="efficientnet_unet",
         model_kwargs=dict(variant="lite0", decoder_filters=(128, 64, 32, 16), dropout=0.1),
         hub_repo_env="UNET_THYROID_HUB_REPO",
+        box_weight_file="thyroid_box.keras",
         # its quality estimate runs the four extra views anyway; in the mask they raised
         # validation Dice (docs/results.md)
         test_time_augmentation="flip+views",

@@ -102,7 +102,7 @@ class Segmenter:
     TTA_BATCH = TTA_BATCH
 
     def __init__(self, organ: str | OrganConfig, *, weights: str | Path | None = None, model=None,
-                 engine: str = "auto"):
+                 engine: str = "auto", box_weights: str | Path | None = "auto"):
         """``engine``: "litert" (the TF Lite flatbuffer run by LiteRT with XNNPACK, see
         ``unet.inference.engine``), "keras" (the Keras model itself), or "auto": "litert" for
         weights read
@@ -111,6 +111,7 @@ class Segmenter:
         run here, the Keras model answers instead, and the log says so once."""
         self.organ = organ if isinstance(organ, OrganConfig) else get_organ(organ)
         self._model = model
+        weights_given = model if weights is None else weights
         self._model_lock = threading.Lock()
         self._litert = None
         if model is not None:
@@ -141,6 +142,18 @@ class Segmenter:
         self.threshold = self.settings.threshold
         self.min_area_fraction = self.settings.min_area_fraction
         self.min_peak = self.settings.min_peak
+        # the box-prompted network: "auto" = the organ's bundled one where the automatic model is
+        # the organ's own (not a file or model given here); None: boxes use the automatic model
+        if box_weights == "auto":
+            box_weights = self.organ.box_weight_path if weights_given is None else None
+        self.box_weights = None if box_weights is None else Path(box_weights)
+
+    @property
+    def box_network(self):
+        """The organ's box-prompted network, loaded on the first box (None: not bundled)."""
+        from unet.inference.box_network import box_network_for
+
+        return box_network_for(self.box_weights)
 
     @property
     def model(self):

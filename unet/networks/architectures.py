@@ -6,12 +6,14 @@ build a network, so adding an architecture means adding a builder here.
 
 from __future__ import annotations
 
+from unet.networks.box_prompt_unet import build_box_prompt_unet
 from unet.networks.efficientnet_unet import build_efficientnet_unet
 from unet.networks.unet import build_unet
 
 ARCHITECTURES = {
     "unet": build_unet,  # the from-scratch U-Net (unet/networks/unet.py)
     "efficientnet_unet": build_efficientnet_unet,  # EfficientNet-Lite encoder, ImageNet init
+    "box_prompt_unet": build_box_prompt_unet,  # the same with a user's box as a second channel
 }
 
 
