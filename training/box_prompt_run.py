@@ -14,30 +14,9 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from unet.inference.registry import ORGANS, WEIGHTS_DIR
-
-
-@dataclass(frozen=True)
-class BoxRecipe:
-    epochs: int = 10
-    batch_size: int = 8
-    learning_rate: float = 1e-3
-    input_size: int = 160
-    decoder_filters: tuple[int, ...] = (128, 64, 32, 16)
-    init_from: str | None = None  # start from this organ's box network instead of ImageNet
-
-
-BOX_RECIPES = {
-    # BUSI + BUS-BRA lesion images: the probe 2 (about 40 min on 2 CPU cores)
-    "breast": BoxRecipe(),
-    # DDTI crops, started from the breast box network (ultrasound features, as the automatic
-    # thyroid model starts from the breast one)
-    "thyroid": BoxRecipe(epochs=8, learning_rate=5e-4, init_from="breast"),
-}
-SMOKE_BOX = BoxRecipe(epochs=1, batch_size=4, input_size=64, decoder_filters=(16, 8, 8, 8))
 
 
 def box_weight_path(organ: str, folder: Path = WEIGHTS_DIR) -> Path:
@@ -78,14 +57,14 @@ def main(argv=None) -> int:
         return 2
 
 
-def build(recipe: BoxRecipe):
+def build(recipe):
     from unet.networks.architectures import build_model
 
     return build_model("box_prompt_unet", recipe.input_size,
                        decoder_filters=recipe.decoder_filters)
 
 
-def compile_box_model(model, recipe: BoxRecipe, epochs: int, steps: int) -> None:
+def compile_box_model(model, recipe, epochs: int, steps: int) -> None:
     import keras
 
     from training.losses import BceDiceLoss
@@ -106,6 +85,7 @@ def train_box_network(args, argv: list[str]) -> int:
     from training.datasets import find_dataset
     from training.devices import hardware_summary
     from training.manifest import split_samples
+    from training.recipes import BOX_RECIPES, SMOKE_BOX
 
     started = time.time()
     recipe = SMOKE_BOX if args.smoke else BOX_RECIPES[args.organ]
@@ -154,7 +134,7 @@ def train_box_network(args, argv: list[str]) -> int:
     ]
     fit_started = time.time()
     history = model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks,
-                        verbose=2)
+                        verbose=2, shuffle=False)  # the batches shuffle themselves, seeded
     train_seconds = time.time() - fit_started
     model.load_weights(run_dir / "best.weights.h5")
     val_dice = history.history.get("val_dice", [0.0])

@@ -147,5 +147,10 @@ class SegmentationBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         if self.training:
-            self.epoch += 1
+            self.set_epoch(self.epoch + 1)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the plan of that epoch (a resumed run continues where it stopped)."""
+        if self.training:
+            self.epoch = int(epoch)
             self._plan = self._make_plan()

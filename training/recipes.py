@@ -1,8 +1,54 @@
-"""Default training recipe per organ: the settings that produced the bundled weights."""
+"""Training recipe per organ: the whole schedule that makes the bundled weights.
+
+A recipe holds the settings shared by its stages (batch size, data draws, loss weights) and its
+stages in order: each stage trains for its epochs at its learning rate with its loss options,
+starting from the weights the stage before handed on (its best checkpoint, or the mean of its
+last epochs), and the last stage's weights are exported once. `python -m training --organ
+breast` runs them all; the card records each stage's settings, epochs run and time.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    epochs: int
+    learning_rate: float
+    warmup_epochs: int = 1
+    patience: int | None = None  # None: the recipe's
+    dice_per_image: bool | None = None  # None: the recipe's
+    # hand on the mean of the last N epochs' weights (training/weight_average.py) instead of
+    # the best checkpoint; 0: the best checkpoint
+    average_last_epochs: int = 0
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class BoxRecipe:
+    """The box-prompted network's training (``python -m training.box_prompt_run``)."""
+
+    epochs: int = 10
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    input_size: int = 160
+    decoder_filters: tuple[int, ...] = (128, 64, 32, 16)
+    init_from: str | None = None  # start from this organ's box network instead of ImageNet
+
+
+BOX_RECIPES = {
+    # the lesion images of the organ's training split (BUSI + BUS-BRA): the prompts issue's
+    # probe 2, about 70 min on 2 CPU cores
+    "breast": BoxRecipe(),
+    # DDTI crops, started from the breast box network (ultrasound features, as the automatic
+    # thyroid model starts from the breast one)
+    "thyroid": BoxRecipe(epochs=8, learning_rate=5e-4, init_from="breast"),
+}
+SMOKE_BOX = BoxRecipe(epochs=1, batch_size=4, input_size=64, decoder_filters=(16, 8, 8, 8))
 
 
 @dataclass(frozen=True)
@@ -33,23 +79,44 @@ class Recipe:
     dice_per_image: bool = False
     # weight of the per-image Lovász Jaccard loss (training/losses.py); 0: not used
     lovasz_weight: float = 0.0
+    # the schedule; () is one stage from the fields above (epochs, learning rate, warm-up,
+    # patience, the Dice mode, average_last_epochs)
+    stages: tuple[Stage, ...] = ()
+    # after the automatic model: train the box-prompted network on the same split
+    # (BOX_RECIPES[organ]); False: the recipe has none
+    box_network: bool = True
+
+    def schedule(self) -> tuple[Stage, ...]:
+        return self.stages or (Stage("train", self.epochs, self.learning_rate,
+                                     self.warmup_epochs, self.patience, self.dice_per_image,
+                                     self.average_last_epochs),)
 
 
 RECIPES: dict[str, Recipe] = {
     # BUSI + BUS-BRA: lesion-free BUSI scans drawn 3x per epoch, plus lesion-free crops, and an
     # image-level presence loss on the peak probability (BUS-BRA has no normal scans: without it
-    # the model learns that every scan has a lesion); 12 epochs = 66 min on 2 CPU cores (README).
-    # This recipe gives breast v4; the bundled v5 fine-tunes v4 (README, "Breast v5")
+    # the model learns that every scan has a lesion). Three stages, as the bundled v6 was made
+    # by hand (docs/results.md, "Breast v5", "Breast v6"): 12 epochs from ImageNet (66 min on 2
+    # CPU cores), then 6 at a tenth of the learning rate handing on the mean of epochs 2-6
+    # (about 16 min), then 6 more the same way with the per-image Dice (about 15 min)
     "breast": Recipe(epochs=12, batch_size=16, learning_rate=1e-3, patience=6, warmup_epochs=1,
-                     negative_repeat=3, crops_per_epoch=150, presence_weight=0.5),
+                     negative_repeat=3, crops_per_epoch=150, presence_weight=0.5,
+                     stages=(Stage("from-imagenet", 12, 1e-3),
+                             Stage("fine-tune", 6, 1e-4, average_last_epochs=5),
+                             Stage("per-image-dice", 6, 1e-4, dice_per_image=True,
+                                   average_last_epochs=5))),
     # DDTI crops, started from the bundled breast model (ultrasound features): on three seeds/splits
-    # +0.014 validation and test Dice over the ImageNet start (README, "thyroid v3"); the bundled
-    # v4 fine-tunes v3 (README, "Thyroid v4")
+    # +0.014 validation and test Dice over the ImageNet start (docs/results.md, "thyroid v3");
+    # then 10 epochs at a tenth of the learning rate handing on the mean of epochs 3-10
+    # ("Thyroid v4"; about 26 + 5 min on 2 CPU cores)
     "thyroid": Recipe(epochs=60, batch_size=16, learning_rate=1e-3, patience=20, warmup_epochs=2,
-                      init_from="breast"),
+                      init_from="breast",
+                      stages=(Stage("from-breast", 60, 1e-3, warmup_epochs=2),
+                              Stage("fine-tune", 10, 1e-4, average_last_epochs=8))),
 }
 
 SMOKE = Recipe(epochs=2, batch_size=4, learning_rate=2e-3, patience=5, warmup_epochs=1,
-               negative_repeat=2, crops_per_epoch=4, presence_weight=0.5, train_raw_frames=True)
+               negative_repeat=2, crops_per_epoch=4, presence_weight=0.5, train_raw_frames=True,
+               box_network=False)
 SMOKE_MODEL_KWARGS = {"unet": dict(depth=3, base_filters=8),
                       "efficientnet_unet": dict(decoder_filters=(16, 8, 8, 8))}

