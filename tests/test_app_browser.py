@@ -293,7 +293,8 @@ def test_a_box_drawn_on_the_result_guides_the_outline(browser, url, tmp_path, to
         else:
             img.click(position=position)
         if i == 0:  # the server has the first corner before the second click
-            page.locator("#status").get_by_text("First corner set").wait_for(timeout=30_000)
+            page.locator("#prompt-hint").get_by_text("First corner set").wait_for(timeout=30_000)
+            assert not page.locator("#status").inner_text().strip()  # not an error
             img.wait_for(timeout=30_000)
             box = img.bounding_box()
     summary.get_by_text("Guided by you").first.wait_for(timeout=30_000)

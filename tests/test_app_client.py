@@ -575,7 +575,9 @@ def test_teaching_reads_any_encoder_decoder():
     assert found["bottleneck"][1][:2] == (2, 2)
     assert [shape[:2] for _, shape in found["encoder"]] == [(32, 32), (16, 16), (8, 8),
                                                             (4, 4)]
-    assert "Bottleneck | 2×2" in teaching.architecture_markdown(other, get_organ("breast"))
+    text = teaching.architecture_markdown(other, get_organ("breast"))
+    assert "Bottleneck | 2×2" in text
+    assert "**EfficientNet-Lite0**" in text and "depthwise convolutions" in text  # the registry's
 
 
 def test_card_markdown_shows_data_metrics_and_limits(models):

@@ -44,7 +44,7 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
     corners = [(int(xs.min()) - 4, int(ys.min()) - 4), (int(xs.max()) + 4, int(ys.max()) + 4)]
 
     first = prompt_click(models, result, "box", shown(corners[0], image.shape), c)
-    assert "opposite corner" in first["status"] and not result.prompts  # waiting for corner 2
+    assert "opposite corner" in first["prompt_hint"] and not result.prompts  # waiting for corner 2
     out = prompt_click(models, result, "box", shown(corners[1], image.shape), c)
     report = out["report_json"]
     assert report["guided_by_user"] is True and len(report["prompts"]["boxes"]) == 1
@@ -76,7 +76,8 @@ def test_prompts_need_an_image_a_tool_and_a_real_box(models, tmp_path):
     path, image, _ = write_phantom(tmp_path, seed=6)
     c.file = path
     result = segment_for_ui(models, c, None)["state"]
-    assert "choose a tool" in prompt_click(models, result, "none", [3, 3], c)["status"]
+    hint = prompt_click(models, result, "none", [3, 3], c)
+    assert "choose a tool" in hint["prompt_hint"] and "status" not in hint
     prompt_click(models, result, "box", shown((10, 10), image.shape), c)
     out = prompt_click(models, result, "box", shown((10, 10), image.shape), c)  # no area
     assert "Prompt not used" in out["status"] and not result.prompts

@@ -38,14 +38,14 @@ def prompt_click(models: Segmenters, result: Result | None, tool: str, xy,
         return {"status": "⚠️ **Segment an image first.** Then draw a box or click on the "
                           "result to guide the outline."}
     if tool not in {"box", "lesion", "not"}:
-        return {"status": "To guide the outline, choose a tool under *Guide the outline* "
-                          "first (a box, or a click on a lesion)."}
+        return {"prompt_hint": "To guide the outline, choose a tool above first (a box, or a "
+                               "click on a lesion)."}
     x, y = image_point(xy, result.analysis.image.pixels.shape)
     prompts = result.prompts
     if tool == "box" and result.corner is None:
         result.corner = (x, y)
         return {**rerender(result, c),
-                "status": "First corner set: now click the opposite corner of the box."}
+                "prompt_hint": "👉 First corner set: now click the opposite corner of the box."}
     if tool == "box":
         (x0, y0), result.corner = result.corner, None
         prompts = dataclasses.replace(prompts, boxes=(*prompts.boxes, BoxPrompt(x0, y0, x, y)))
@@ -56,16 +56,17 @@ def prompt_click(models: Segmenters, result: Result | None, tool: str, xy,
     try:
         _apply(models, result, prompts)
     except (ImageInputError, ModelUnavailableError) as exc:
-        return {**rerender(result, c), "status": f"⚠️ **Prompt not used.** {exc}"}
-    return rerender(result, c)
+        return {**rerender(result, c), "status": f"⚠️ **Prompt not used.** {exc}",
+                "prompt_hint": ""}
+    return {**rerender(result, c), "prompt_hint": ""}
 
 
 def clear_prompts(models: Segmenters, result: Result | None, c: Controls) -> dict:
     """Back to the automatic answer."""
     result = live(result)
     if result is None:
-        return {}
+        return {"prompt_hint": ""}
     result.corner = None
     if result.prompts:
         _apply(models, result, Prompts())
-    return rerender(result, c)
+    return {**rerender(result, c), "prompt_hint": ""}

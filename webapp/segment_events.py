@@ -10,7 +10,7 @@ import pandas as pd
 
 from unet.errors import ImageInputError
 from unet.inference.models import ModelUnavailableError, Segmenters, default_threshold
-from unet.inference.registry import get_organ
+from unet.inference.registry import ORGANS, get_organ
 from unet.io.ground_truth import read_truth
 from unet.io.uploads import parse_frame
 from webapp import summary
@@ -22,8 +22,8 @@ from webapp.teaching import architecture_markdown
 from webapp.ui import Controls, error_box, live, log_failure
 
 # The result panel: what one rendered view shows.
-PANEL = ["overlay_img", "before_after", "legend", "summary", "table", "truth_img", "truth_md",
-         "dl_mask", "dl_overlay", "dl_report", "report_json"]
+PANEL = ["overlay_img", "before_after", "legend", "switch_organ", "summary", "table",
+         "truth_img", "truth_md", "dl_mask", "dl_overlay", "dl_report", "report_json"]
 _NO_LESIONS = {"unit": "px", "lesions": []}
 
 
@@ -40,11 +40,32 @@ def _legend(mode: str, result: Result | None) -> str:
     return legend
 
 
+def suggested_organ(result: Result | None) -> str | None:
+    """The organ the wrong-organ check says the scan looks like (a registry organ, not "not an
+    ultrasound scan"), where it warned; None otherwise."""
+    assessment = None if result is None else result.analysis.assessment
+    if assessment is None or not assessment.organ_warning:
+        return None
+    own = result.analysis.organ.key
+    probabilities = {k: v for k, v in (assessment.organ_probabilities or {}).items() if k != own}
+    best = max(probabilities, key=probabilities.get) if probabilities else None
+    return best if best in ORGANS else None
+
+
+def switch_button(result: Result | None):
+    """One click to the model the scan looks like; hidden where the check did not warn."""
+    organ = suggested_organ(result)
+    if organ is None:
+        return gr.Button(visible=False)
+    return gr.Button(f"Segment with the {get_organ(organ).display_name.lower()} model instead",
+                     visible=True)
+
+
 def panel(view: View | None, result: Result | None, mode: str) -> dict:
     """The result panel's values; an empty panel when ``view`` is None."""
     if view is None:
         off = gr.DownloadButton(value=None, interactive=False)
-        return {"overlay_img": None, "before_after": None,
+        return {"overlay_img": None, "before_after": None, "switch_organ": gr.Button(visible=False),
                 "legend": summary.LEGENDS.get(mode, ""), "summary": "", "table": empty_table(),
                 "truth_img": None, "truth_md": summary.TRUTH_HINT, "dl_mask": off,
                 "dl_overlay": off, "dl_report": off, "report_json": None}
@@ -54,6 +75,7 @@ def panel(view: View | None, result: Result | None, mode: str) -> dict:
         "overlay_img": view.overlay,
         "before_after": (view.original, view.overlay),
         "legend": _legend(mode, result),
+        "switch_organ": switch_button(result),
         "summary": summary.summary_markdown(view, result),
         "table": pd.DataFrame(rows, columns=headers),
         "truth_img": view.comparison,
@@ -180,6 +202,15 @@ def model_texts(models: Segmenters, organ: str) -> dict:
         return {"arch_md": f"⚠️ {exc}", "card_md": card_markdown(None, config, str(exc))}
     return {"arch_md": architecture_markdown(segmenter.architecture, config),
             "card_md": card_markdown(segmenter, config)}
+
+
+def switch_to_suggested(models: Segmenters, c: Controls, previous: Result | None) -> dict:
+    """The switch button: the organ the check suggested, chosen and run on the same image."""
+    organ = suggested_organ(live(previous))
+    if organ is None:
+        return {}
+    c.organ = organ
+    return {**organ_changed(models, c, previous), "organ": organ}
 
 
 def organ_changed(models: Segmenters, c: Controls, previous: Result | None) -> dict:

@@ -18,6 +18,7 @@ from webapp.segment_events import (
     panel,
     rerender,
     segment_for_ui,
+    switch_to_suggested,
 )
 from webapp.settings import (
     CLEAR_TOASTS,
@@ -96,7 +97,10 @@ def _result_column(ui: Ui) -> None:
                  "clicks, opposite corners), click on a lesion, or on a region that is not one.")
         ui.clear_prompts = gr.Button("Clear prompts", size="sm", scale=1,
                                      elem_id="clear-prompts")
+    # the tools' instructions (not errors: those go to the status box, in red)
+    ui.prompt_hint = gr.Markdown("", elem_id="prompt-hint")
     ui.legend = gr.Markdown(summary.LEGENDS["filled"], elem_classes="small-note")
+    ui.switch_organ = gr.Button("", visible=False, variant="primary", elem_id="switch-organ")
     ui.summary = gr.Markdown("Upload an image or click an example to begin.",
                              elem_id="summary")
     ui.table = gr.Dataframe(
@@ -153,6 +157,14 @@ def wire_segment_tab(ui: Ui, models: Segmenters, examples: list[Example]) -> Non
 
     ui.wire(ui.organ.input, organ, inputs, [*outputs, "threshold", "arch_md", "card_md"],
             **model_event)
+
+    def switch(values, context):
+        out = switch_to_suggested(models, Controls.of(values), values["state"])
+        track_session(out.get("state"), context)
+        return out
+
+    ui.wire(ui.switch_organ.click, switch, inputs,
+            [*outputs, "threshold", "arch_md", "card_md", "organ"], **model_event)
     ui.wire(ui.file.clear,
             lambda values, _: {"state": None, "status": "", "truth_file": None,
                                **panel(None, None, values["mode"])},
@@ -200,10 +212,10 @@ def wire_segment_tab(ui: Ui, models: Segmenters, examples: list[Example]) -> Non
                             Controls.of(values))
 
     ui.wire(ui.overlay_img.select, on_image, [*inputs, "prompt_tool"],
-            ["state", "status", *PANEL], with_select=True, **model_event)
+            ["state", "status", "prompt_hint", *PANEL], with_select=True, **model_event)
     ui.wire(ui.clear_prompts.click,
             lambda values, _: clear_prompts(models, values["state"], Controls.of(values)),
-            inputs, ["state", "status", *PANEL], **model_event)
+            inputs, ["state", "status", "prompt_hint", *PANEL], **model_event)
 
     def truth(values, _):
         return add_truth(values["state"], values["truth_file"], Controls.of(values))

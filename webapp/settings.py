@@ -46,6 +46,9 @@ CSS = """
 .status-box {border-left: 6px solid #dc2626; background: #fef2f2; padding: 8px 14px;
              border-radius: 6px; color: #1f2937;}
 .small-note {font-size: 0.9em; opacity: 0.85;}
+#prompt-hint span.md:has(p) {display: block; border-left: 6px solid #2563eb;
+                             background: #eff6ff; padding: 6px 12px; border-radius: 6px;}
+#prompt-hint span.md:has(p) * {color: #1f2937 !important;}
 #status span.md:has(p) {display: block; border-left: 6px solid #dc2626; background: #fef2f2;
                         padding: 8px 14px; border-radius: 6px; color: #1f2937;}
 """

@@ -12,6 +12,25 @@ from unet.inference.registry import OrganConfig
 from unet.inference.segmenter import Segmenter
 from unet.networks.network_shape import architecture, levels
 
+# what the encoder is, by the registry's architecture name (unet/networks/architectures.py)
+ENCODER_TEXT = {
+    "unet": ("Its encoder is the classic U-Net's: two 3×3 convolutions per level, trained from "
+             "scratch on ultrasound scans.", "convolutions, then the size is halved"),
+    "efficientnet_unet": (
+        "Its encoder (the left half) is **EfficientNet-{variant}**, an image classifier made "
+        "for phones (Tan and Le 2019, the Lite variant without squeeze-and-excitation), whose "
+        "weights started from ImageNet photos and were then trained on ultrasound; the decoder "
+        "(the right half) is a U-Net's.",
+        "inverted-residual blocks (depthwise convolutions), then the size is halved"),
+}
+
+
+def encoder_text(organ: OrganConfig) -> tuple[str, str]:
+    """(a sentence naming the encoder, what an encoder level does) for the organ's network."""
+    sentence, level = ENCODER_TEXT.get(organ.architecture, ENCODER_TEXT["unet"])
+    variant = str(organ.model_kwargs.get("variant", "lite0")).replace("lite", "Lite")
+    return sentence.format(variant=variant), level
+
 
 def architecture_markdown(model, organ: OrganConfig) -> str:
     """The U-Net's shape as a text diagram and a table, read from the model itself (or from
@@ -33,10 +52,10 @@ def architecture_markdown(model, organ: OrganConfig) -> str:
         lines.append(f"{pad}{cell(e):<{width}}{arrow} {cell(d) if d else ''}".rstrip())
     lines.append(" " * (2 * len(enc) + 2) + f"{cell(bottom)}  bottleneck")
     size = arch["input"]
+    encoder_sentence, encoder_level = encoder_text(organ)
     rows = [f"| Input | {size[0]}×{size[1]} | {size[2]} | the image area, resized to a square |"]
     for i, s in enumerate(enc):
-        rows.append(f"| Encoder level {i} | {s[0]}×{s[1]} | {s[2]} | convolutions, then the "
-                    "size is halved |")
+        rows.append(f"| Encoder level {i} | {s[0]}×{s[1]} | {s[2]} | {encoder_level} |")
     rows.append(f"| Bottleneck | {bottom[0]}×{bottom[1]} | {bottom[2]} | the coarsest, most "
                 "abstract view |")
     sizes = [e[:2] for e in enc]
@@ -55,7 +74,7 @@ def architecture_markdown(model, organ: OrganConfig) -> str:
         f"{arch['parameters']:,} trainable numbers (weights). The left half (encoder) shrinks "
         "the image and learns *what* is there; the right half (decoder) grows it back and "
         "decides *where*. The arrows are skip connections: they hand the fine detail of each "
-        "encoder level straight to the decoder level of the same size.",
+        "encoder level straight to the decoder level of the same size. " + encoder_sentence,
         "",
         "```text",
         *lines,
