@@ -237,13 +237,16 @@ def lesion_table(measurements: dict | Measurements) -> tuple[list[str], list[lis
     if isinstance(measurements, Measurements):
         measurements = measurements.to_dict()
     mm = measurements["unit"] == "mm"
+    unit = "mm" if mm else "px"
+    # short words, so that a phone's narrow columns break between words, not inside them;
+    # long axis: the longest diameter; short axis: the longest diameter perpendicular to it
     headers = [
-        "Lesion",
+        "#",
         "Area (mm²)" if mm else "Area (px²)",
         "Share of image (%)",
-        f"Longest diameter ({'mm' if mm else 'px'})",
-        f"Perpendicular diameter ({'mm' if mm else 'px'})",
-        "Mean probability (0-1)",
+        f"Long axis ({unit})",
+        f"Short axis ({unit})",
+        "Mean prob. (0-1)",
     ]
     rows = []
     for lesion in measurements["lesions"]:

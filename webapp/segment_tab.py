@@ -27,6 +27,7 @@ from webapp.settings import (
     MAX_FILE_SIZE,
     ORGAN_CHOICES,
     PRIVATE,
+    SCROLL_TO_RESULT,
     UPLOAD_TYPES,
 )
 from webapp.ui import CONTROL_NAMES, Controls, Ui, live, track_session
@@ -75,7 +76,7 @@ def _input_column(ui: Ui, default_t: float, examples: list[Example]) -> None:
 
 
 def _result_column(ui: Ui) -> None:
-    with gr.Tabs(selected="overlay") as ui.result_tabs:
+    with gr.Tabs(selected="overlay", elem_id="result-tabs") as ui.result_tabs:
         with gr.Tab("Result", id="overlay"):
             ui.overlay_img = gr.Image(label="Image with the segmentation", type="numpy",
                                       format="png", interactive=False, height=460,
@@ -89,14 +90,14 @@ def _result_column(ui: Ui) -> None:
                                     format="png", interactive=False, height=460,
                                     buttons=["fullscreen"])
             ui.truth_md = gr.Markdown(summary.TRUTH_HINT)
-    with gr.Row(equal_height=False):
-        ui.prompt_tool = gr.Radio(
-            PROMPT_TOOLS, value="none", label="Guide the outline: click on the result image",
-            elem_id="prompt-tool", scale=4,
-            info="When the outline is wrong or missing: draw a box around the lesion (two "
-                 "clicks, opposite corners), click on a lesion, or on a region that is not one.")
-        ui.clear_prompts = gr.Button("Clear prompts", size="sm", scale=1,
-                                     elem_id="clear-prompts")
+    # the tools, then their button: side by side the radio's labels wrap to a word a line on a
+    # phone's width
+    ui.prompt_tool = gr.Radio(
+        PROMPT_TOOLS, value="none", label="Guide the outline: click on the result image",
+        elem_id="prompt-tool",
+        info="When the outline is wrong or missing: draw a box around the lesion (two "
+             "clicks, opposite corners), click on a lesion, or on a region that is not one.")
+    ui.clear_prompts = gr.Button("Clear prompts", size="sm", elem_id="clear-prompts")
     # the tools' instructions (not errors: those go to the status box, in red)
     ui.prompt_hint = gr.Markdown("", elem_id="prompt-hint")
     ui.legend = gr.Markdown(summary.LEGENDS["filled"], elem_classes="small-note")
@@ -105,7 +106,8 @@ def _result_column(ui: Ui) -> None:
                              elem_id="summary")
     ui.table = gr.Dataframe(
         empty_table(), label="Lesions found (largest first)", interactive=False, wrap=True,
-        max_height=240, column_widths=["11%", "15%", "15%", "19%", "22%", "18%"])
+        elem_id="lesion-table",
+        max_height=240, column_widths=["8%", "19%", "18%", "17%", "19%", "19%"])
     with gr.Row():
         ui.dl_mask = gr.DownloadButton("Mask (PNG)", interactive=False, size="md",
                                        elem_id="download-mask")
@@ -138,15 +140,16 @@ def wire_segment_tab(ui: Ui, models: Segmenters, examples: list[Example]) -> Non
         track_session(out["state"], context)
         return out
 
-    ui.wire(ui.file.upload, run, inputs, outputs, js=CLEAR_TOASTS, **model_event)
-    ui.wire(ui.segment_btn.click, run, inputs, outputs, **model_event)
+    scroll = {"fn": None, "js": SCROLL_TO_RESULT, "queue": False}
+    ui.wire(ui.file.upload, run, inputs, outputs, js=CLEAR_TOASTS, **model_event).then(**scroll)
+    ui.wire(ui.segment_btn.click, run, inputs, outputs, **model_event).then(**scroll)
 
     def replace(values, context):
         return {**run({**values, "file": values["replace_btn"]}, context),
                 "file": values["replace_btn"]}
 
     ui.wire(ui.replace_btn.upload, replace, ["replace_btn", *inputs], ["file", *outputs],
-            js=CLEAR_TOASTS, **model_event)
+            js=CLEAR_TOASTS, **model_event).then(**scroll)
 
     # The organ choice is wired to .input (a user's change only), so that an example, which
     # sets the organ itself, runs the model once.
@@ -186,7 +189,7 @@ def wire_segment_tab(ui: Ui, models: Segmenters, examples: list[Example]) -> Non
         return {**run_example(values, context), "examples": gr.Gallery(selected_index=None)}
 
     ui.wire(ui.examples.select, on_select, inputs, [*example_outputs, "examples"],
-            with_select=True, js=CLEAR_TOASTS, **model_event)
+            with_select=True, js=CLEAR_TOASTS, **model_event).then(**scroll)
     with_truth = next((i for i, e in enumerate(examples) if e.truth is not None), None)
     if with_truth is not None:
         def run_truth_example(values, context):

@@ -49,9 +49,14 @@ CSS = """
 #prompt-hint span.md:has(p) {display: block; border-left: 6px solid #2563eb;
                              background: #eff6ff; padding: 6px 12px; border-radius: 6px;}
 #prompt-hint span.md:has(p) * {color: #1f2937 !important;}
+
 #status span.md:has(p) {display: block; border-left: 6px solid #dc2626; background: #fef2f2;
                         padding: 8px 14px; border-radius: 6px; color: #1f2937;}
 """
+# Runs in the browser after a new result: on a phone (narrow screen) the result lies below the
+# inputs and the examples, so it is scrolled into view; on a wide screen it is beside them.
+SCROLL_TO_RESULT = ("() => { if (window.innerWidth < 768) { document.querySelector("
+                    "'#result-tabs')?.scrollIntoView({behavior: 'smooth', block: 'start'}); } }")
 # Runs in the browser before a new file is handled: closes the warnings of an earlier file.
 CLEAR_TOASTS = ("(...args) => { document.querySelectorAll('.toast-close')"
                 ".forEach((button) => button.click()); return args; }")

@@ -45,9 +45,10 @@ class Ui:
 
     def wire(self, event, fn: Callable[..., dict[str, Any]], inputs: Iterable[str],
              outputs: Iterable[str], *, with_progress: bool = False, with_select: bool = False,
-             **options) -> None:
-        """``event(handler)`` where ``fn(values, context)`` receives the inputs' values by name
-        and returns the outputs to change by name (names it leaves out stay as they are).
+             **options):
+        """``event(handler)`` (returned, for ``.then``) where ``fn(values, context)`` receives
+        the inputs' values by name and returns the outputs to change by name (names it leaves
+        out stay as they are).
         ``with_select``: a select event's index arrives as ``values["selected"]``."""
         inputs, outputs = list(inputs), list(outputs)
         by_component = {id(self[name]): name for name in inputs}
@@ -70,8 +71,8 @@ class Ui:
             def handler(data: dict, request: gr.Request):
                 return call(data, Context(request))
 
-        event(handler, inputs={self[name] for name in inputs},
-              outputs=[self[name] for name in outputs], **options)
+        return event(handler, inputs={self[name] for name in inputs},
+                     outputs=[self[name] for name in outputs], **options)
 
 
 @dataclass
