@@ -8,13 +8,19 @@ import json
 import time
 from pathlib import Path
 
+from unet.inference.registry import WEIGHTS_DIR
+
 VERSION = "box-1"
+
+
+def box_weight_path(organ: str, folder: Path = WEIGHTS_DIR) -> Path:
+    """Where an organ's box network is exported: ``<folder>/<organ>_box.keras``."""
+    return Path(folder) / f"{organ}_box.keras"
 
 
 def export_box_network(organ_key: str, model, recipe, datasets, manifest: dict, info: dict,
                        run_dir: Path, export_dir: Path, *, started: float,
                        max_test_images: int | None = None) -> Path:
-    from training.box_prompt_run import box_weight_path
     from training.export import export_engine_bundle, inference_copy
     from training.manifest import split_samples
     from training.prompt_evaluation import evaluate_prompts, format_prompt_table

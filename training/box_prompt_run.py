@@ -16,11 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from training.box_prompt_export import box_weight_path
 from unet.inference.registry import ORGANS, WEIGHTS_DIR
-
-
-def box_weight_path(organ: str, folder: Path = WEIGHTS_DIR) -> Path:
-    return Path(folder) / f"{organ}_box.keras"
 
 
 def parse_args(argv=None):
