@@ -42,6 +42,43 @@ def _set_name(key: str) -> str:
     return key
 
 
+_PROMPT_COLUMNS = (("automatic", "Automatic"), ("box", "Box"),
+                   ("box_training_free", "Box, automatic model only"), ("click", "Click"))
+
+
+def prompt_lines(segmenter: Segmenter) -> list[str]:
+    """The box network's card: how a user's box and click score on the test split, beside the
+    automatic answer; [] where the organ bundles none."""
+    weights = getattr(segmenter, "box_weights", None)
+    if weights is None or not weights.is_file():
+        return []
+    from unet.inference.settings import read_card
+
+    box = read_card(weights)
+    test = box.get("test") or {}
+    if not test.get("all"):
+        return []
+    columns = [(k, name) for k, name in _PROMPT_COLUMNS if k in test["all"]]
+
+    def row(name, block):
+        cells = " | ".join(
+            f"{_with_interval(block[k]['dice_mean'], block[k].get('dice_ci95'), _fmt)}; "
+            f"{_percent(block[k]['below_0_5'], unit=True)} below 0.5" for k, _ in columns)
+        return f"| {name} | {block['images']} | {cells} |"
+
+    lines = ["", f"#### When you guide the outline (box network `{weights.name}`, version "
+             f"`{_fmt(box.get('version'))}`)", "",
+             "Dice on the test split's lesion images, with the user simulated from the expert "
+             "outline: a box around each lesion with every side moved by up to 10 % of its "
+             "size, or a click on its most interior point. In brackets: 95 % bootstrap "
+             "interval.", "",
+             "| Set | Images | " + " | ".join(name for _, name in columns) + " |",
+             "|---|---|" + "---|" * len(columns), row("All", test["all"])]
+    for group in ("per_dataset", "per_scanner"):
+        lines += [row(name, block) for name, block in (test.get(group) or {}).items()]
+    return lines
+
+
 def card_markdown(segmenter: Segmenter | None, organ: OrganConfig,
                   problem: str | None = None) -> str:
     """The organ's model card (data, test metrics, limits) as Markdown."""
@@ -123,6 +160,7 @@ def card_markdown(segmenter: Segmenter | None, organ: OrganConfig,
             lines += ["", "In brackets: the 95 % interval (Dice: bootstrap over the set's "
                       "images; shares: Wilson score). A set of tens of images pins a figure "
                       "down only that far."]
+    lines += prompt_lines(segmenter)
     extra = card.get("limitations") or card.get("limits")
     if isinstance(extra, str):
         limits.append(f"- {extra}")
