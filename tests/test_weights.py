@@ -38,19 +38,29 @@ def test_hub_download_used_with_pinned_revision(tmp_path, monkeypatch):
     monkeypatch.setenv(organ.hub_repo_env, "someone/unet-breast")
     monkeypatch.setenv("UNET_HUB_REVISION", "abc123")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    hub_file = tmp_path / "hub.keras"
-    hub_file.write_bytes(b"hub")
-    seen = {}
+    snapshot = tmp_path / "hub-cache" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    published = {"breast.keras": b"hub", "breast.json": b'{"version": "from-the-hub"}'}
+    seen = []
 
     def fake_download(repo_id, filename, revision):
-        seen.update(repo_id=repo_id, filename=filename, revision=revision)
-        return str(hub_file)
+        seen.append((repo_id, filename, revision))
+        if filename not in published:  # the repo has no flatbuffer
+            raise FileNotFoundError(filename)
+        (snapshot / filename).write_bytes(published[filename])
+        return str(snapshot / filename)
 
     monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
     src = resolve_weights(organ)
-    assert src.path == hub_file and seen == {
-        "repo_id": "someone/unet-breast", "filename": "breast.keras", "revision": "abc123"}
+    assert src.path == snapshot / "breast.keras"
+    assert seen[0] == ("someone/unet-breast", "breast.keras", "abc123")
+    assert {name for _, name, _ in seen} == {"breast.keras", "breast.json", "breast.tflite",
+                                              "breast.tflite.json"}
+    assert {revision for _, _, revision in seen} == {"abc123"}  # all from the pinned revision
     assert "abc123" in src.description
+    from unet.inference.settings import read_card
+
+    assert read_card(src.path) == {"version": "from-the-hub"}  # the card came along
 
 
 def test_unreachable_hub_falls_back_to_bundled(tmp_path, monkeypatch):
