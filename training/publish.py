@@ -124,6 +124,50 @@ def model_cards(weights_dir: Path) -> dict[str, dict]:
     return cards
 
 
+def box_cards(weights_dir: Path) -> dict[str, dict]:
+    """{stem: card} of the box-prompted networks (``<organ>_box.json`` beside its ``.keras``)."""
+    cards = {}
+    for path in sorted(weights_dir.glob("*_box.json")):
+        try:
+            card = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise PublishError(f"cannot read the model card {path}: {exc}") from exc
+        if path.with_suffix(".keras").is_file() and isinstance(card.get("test"), dict):
+            cards[path.stem] = card
+    return cards
+
+
+def box_section(cards: dict[str, dict]) -> list[str]:
+    """The box networks' test figures beside the automatic model's, from their cards."""
+    if not cards:
+        return []
+    names = (("automatic", "automatic"), ("box", "box network"),
+             ("box_training_free", "box, automatic model only"), ("click", "click"))
+    lines = ["## Guided by the user: the box networks", "",
+             "`<organ>_box.keras` outlines the lesion inside a user's box (a 2-channel window "
+             "around the box: the image and the box). Test split lesion images, the user "
+             "simulated from the expert outline (each box side moved by up to 10 %; a click on "
+             "the lesion's most interior point); mean Dice (95 % bootstrap interval) and the "
+             "share below 0.5:", ""]
+    for stem, card in cards.items():
+        test = card["test"]
+        shown = [(k, n) for k, n in names if k in (test.get("all") or {})]
+        lines += [f"### {stem} (`{card.get('version')}`)", "",
+                  "| set | images | " + " | ".join(n for _, n in shown) + " |",
+                  "|---|---|" + "---|" * len(shown)]
+        blocks = [("all", test["all"]), *(test.get("per_dataset") or {}).items(),
+                  *(test.get("per_scanner") or {}).items()]
+        for name, block in blocks:
+            cells = " | ".join(
+                f"{_interval(block[k]['dice_mean'], block[k].get('dice_ci95'), _number)}; "
+                f"{_percent(block[k]['below_0_5'])} %" for k, _ in shown)
+            lines.append(f"| {name} | {block['images']} | {cells} |")
+        t = card.get("training") or {}
+        lines += ["", f"Command: `{t.get('command', 'not recorded')}`; training loop "
+                  f"{_duration(t.get('train_seconds'))}, {t.get('epochs', '?')} epochs.", ""]
+    return lines
+
+
 def card_datasets(card: dict) -> list[tuple[str, DataSet]]:
     """The card's data sets as (name in the card, DataSet); unknown names keep their own."""
     entries = card.get("dataset") or []
@@ -256,7 +300,8 @@ def training_section(cards: dict[str, dict]) -> list[str]:
     return lines
 
 
-def model_card_text(cards: dict[str, dict], model_repo: str, space_repo: str | None) -> str:
+def model_card_text(cards: dict[str, dict], model_repo: str, space_repo: str | None,
+                    boxes: dict[str, dict] | None = None) -> str:
     """The model repo's README.md: the Hub's front matter, then the card, from the JSON cards."""
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -312,6 +357,7 @@ def model_card_text(cards: dict[str, dict], model_repo: str, space_repo: str | N
         "images with 95 % bootstrap intervals, rates with Wilson intervals (from the JSON "
         "cards):", "",
         *results_table(cards), "",
+        *box_section(boxes or {}),
         "## Limitations", "",
         "- Trained on public data sets from a few scanners; other scanners, presets and "
         "patients may give wrong masks without warning.",
@@ -430,7 +476,8 @@ def build_model_folder(repo_root: Path, folder: Path, model_repo: str,
     for pattern in WEIGHT_PATTERNS:
         for path in sorted(weights.glob(pattern)):
             shutil.copy2(path, folder / path.name)
-    (folder / "README.md").write_text(model_card_text(cards, model_repo, space_repo))
+    (folder / "README.md").write_text(model_card_text(cards, model_repo, space_repo,
+                                                      box_cards(weights)))
     (folder / ".gitattributes").write_text(gitattributes())
 
 
