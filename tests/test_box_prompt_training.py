@@ -1,0 +1,69 @@
+"""The box network's training command end to end on a small synthetic data set (--smoke: one
+epoch at 64 px): it exports a loadable network with its flatbuffer and a card whose test figures
+come from the app's own path, and `training.evaluate --prompts` scores boxes and clicks."""
+
+import json
+import sys
+
+import numpy as np
+
+from tests.helpers import ROOT, BackgroundRun, write_image_mask_pairs
+
+
+def _inputs(folder):
+    data = write_image_mask_pairs(folder / "data", 12, 120, 140)
+    keys = [f"images/{i}.png" for i in range(12)]
+    parts = {"train": keys[:6], "val": keys[6:9], "test": keys[9:]}
+    manifest = {"organ": "breast", "seed": 0, "grouping": "data: perceptual hash",
+                "splits": {name: [{"key": k, "dataset": "data"} for k in part]
+                           for name, part in parts.items()}}
+    (folder / "split.json").write_text(json.dumps(manifest))
+    argv = [sys.executable, "-m", "training.box_prompt_run", "--organ", "breast",
+            "--data-dir", str(data), "--split", str(folder / "split.json"), "--smoke",
+            "--output-dir", str(folder / "runs")]
+    return argv, {"PYTHONPATH": str(ROOT)}
+
+
+box_smoke = BackgroundRun("box_smoke", _inputs).fixture()
+
+
+def _exported(run):
+    assert run.returncode == 0, run.output[-4000:]
+    (run_dir,) = (run.folder / "runs").iterdir()
+    return run_dir
+
+
+def test_the_box_network_is_exported_with_its_card(box_smoke):
+    import keras
+
+    run_dir = _exported(box_smoke)
+    model = keras.saving.load_model(run_dir / "breast_box.keras", compile=False)
+    assert model.input_shape == (None, 64, 64, 2)
+    assert (run_dir / "breast_box.tflite").is_file()
+    card = json.loads((run_dir / "breast_box.json").read_text())
+    assert card["architecture"] == "box_prompt_unet" and card["test"]["images"] == 3
+    figures = card["test"]["all"]
+    assert set(figures) >= {"images", "automatic", "box", "box_training_free", "click"}
+    rows = json.loads((run_dir / "prompt_test.json").read_text())["rows"]
+    assert len(rows) == 3
+    assert abs(figures["box"]["dice_mean"] - np.mean([r["box"] for r in rows])) < 1e-3
+    assert card["training"]["command"].startswith("python -m training.box_prompt_run")
+    assert card["training"]["training_images"] == {"train": 6, "val": 3}
+
+
+def test_evaluate_scores_boxes_and_clicks_through_the_app_path(box_smoke, tmp_path, capsys):
+    from training.evaluate import main
+
+    run_dir = _exported(box_smoke)
+    data, split = box_smoke.folder / "data", box_smoke.folder / "split.json"
+    for mode in ("box", "click"):
+        out = tmp_path / f"{mode}.json"
+        assert main(["--organ", "breast", "--data-dir", str(data), "--manifest", str(split),
+                     "--prompts", mode, "--box-weights", str(run_dir / "breast_box.keras"),
+                     "--out", str(out)]) == 0
+        result = json.loads(out.read_text())
+        assert result["modes"] == [mode] and len(result["rows"]) == 3
+        assert all(0.0 <= r[mode] <= 1.0 and 0.0 <= r["automatic"] <= 1.0
+                   for r in result["rows"])
+    printed = capsys.readouterr().out
+    assert "box network" in printed and "lesion images, click prompts" in printed
