@@ -118,3 +118,16 @@ def test_the_analysis_follows_the_prompts_and_reports_them():
     back = guided.guide(Prompts(), seg)
     assert back.report()["guided_by_user"] is False and (back.mask() == automatic.mask()).all()
     assert automatic.guide(prompts, seg).report()["prompts"]["clicks"][0]["lesion"] is False
+
+
+def test_prompts_given_as_numpy_numbers_report_as_plain_json(scene):
+    """A Python caller's numpy coordinates (from np.nonzero, say) come out as plain ints."""
+    import json
+
+    gray, _, _ = scene
+    given = Prompts(boxes=(BoxPrompt(*np.array([130, 40, 172, 80])),),
+                    clicks=(ClickPrompt(np.int64(50), np.float32(60.4), np.bool_(False)),))
+    checked = check_prompts(given, gray.shape)
+    text = json.dumps(checked.to_dict())
+    assert json.loads(text)["clicks"] == [{"x": 50, "y": 60, "lesion": False}]
+    assert all(type(v) is int for v in checked.boxes[0].to_dict().values())

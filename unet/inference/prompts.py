@@ -68,8 +68,9 @@ class Prompts:
 
 
 def check_prompts(prompts: Prompts, shape: tuple[int, int]) -> Prompts:
-    """Boxes ordered and clipped to the image; clicks inside it. A box of less than 2 px a side
-    or a click outside the image raises :class:`ImageInputError`."""
+    """Boxes ordered and clipped to the image, clicks inside it, all in whole pixels (plain
+    ints, whatever number type came in). A box of less than 2 px a side or a click outside the
+    image raises :class:`ImageInputError`."""
     h, w = shape
     boxes = []
     for b in prompts.boxes:
@@ -80,11 +81,14 @@ def check_prompts(prompts: Prompts, shape: tuple[int, int]) -> Prompts:
             raise ImageInputError("A box must lie on the image and be at least 2 pixels wide "
                                   "and high. Draw it around the whole lesion.")
         boxes.append(BoxPrompt(x0, y0, x1, y1))
+    clicks = []
     for c in prompts.clicks:
-        if not (0 <= c.x < w and 0 <= c.y < h):
-            raise ImageInputError(f"A click at ({c.x}, {c.y}) lies outside the image "
+        x, y = int(round(c.x)), int(round(c.y))
+        if not (0 <= x < w and 0 <= y < h):
+            raise ImageInputError(f"A click at ({x}, {y}) lies outside the image "
                                   f"({w} × {h} px).")
-    return Prompts(tuple(boxes), tuple(prompts.clicks))
+        clicks.append(ClickPrompt(x, y, bool(c.lesion)))
+    return Prompts(tuple(boxes), tuple(clicks))
 
 
 def _window(box: BoxPrompt, shape: tuple[int, int]) -> tuple[int, int, int, int]:
