@@ -405,7 +405,7 @@ def prompt_targets(analysis) -> tuple:
     h, w = analysis.image.pixels.shape
     ys, xs = np.nonzero(analysis.mask())
     if len(ys):
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
     else:
         y0, y1, x0, x1 = h // 3, 2 * h // 3, w // 3, 2 * w // 3
     my, mx = max(2, (y1 - y0) // 10), max(2, (x1 - x0) // 10)
