@@ -155,3 +155,42 @@ def test_a_bundled_box_network_outlines_the_box_and_an_empty_answer_falls_back()
     off = guided_mask(WithNetwork(unused), gray, probability, automatic, Prompts((box,)),
                       use_box_network=False)
     assert unused.boxes == [] and np.array_equal(off, free)
+
+
+def test_the_box_keeps_the_lesion_it_is_drawn_on_not_a_larger_neighbour():
+    """The network marks every lesion its window catches; the outline is the one in the box
+    (and nothing where no marked region overlaps the box, so that the fallback answers)."""
+    from unet.inference.box_network import BoxNetwork
+
+    shape = (200, 200)
+    small = disc(shape, 105, 105, 5, 1.0) > 0
+    large = disc(shape, 130, 105, 9, 1.0) > 0  # larger, just below the box, in its window
+
+    class Answer(BoxNetwork):
+        def __init__(self, probability):  # no file: the network's answer is given
+            self._probability = probability
+
+        def probability(self, gray, box):
+            return self._probability
+
+    network = Answer((small | large).astype(np.float32))
+    gray = np.zeros(shape, np.uint8)
+    outline = network.outline(gray, (99, 99, 112, 112))
+    np.testing.assert_array_equal(outline, small)
+    assert not network.outline(gray, (10, 10, 30, 30)).any()  # nothing marked in this box
+
+
+def test_the_report_says_when_a_box_fell_back_to_the_training_free_path():
+    from unet.inference.prompts import box_method
+
+    gray, probability, automatic = _scene()
+    empty = FakeBoxNetwork(np.zeros(gray.shape, bool))
+    empty.weights, empty.version = type("W", (), {"name": "breast_box.keras"})(), "box-1"
+    used = []
+    guided_mask(WithNetwork(empty), gray, probability, automatic,
+                Prompts((BoxPrompt(130, 40, 172, 80),)), used=used)
+    assert used == ["training-free"]
+    text = box_method(WithNetwork(empty), used)
+    assert text.startswith("box-prompted network breast_box.keras (version box-1); 1 of 1 box")
+    assert "found nothing" in text
+    assert box_method(FlatSegmenter(), ["training-free"]).endswith("(no box network bundled)")

@@ -84,3 +84,32 @@ def test_a_lesion_click_on_a_candidate_accepts_it():
     mask = guided_mask(NoModel(), gray, p, analysis.mask(), Prompts(clicks=(ClickPrompt(x, y),)))
     assert (mask & c.region).sum() == c.region.sum()
     assert analysis.guide(Prompts(clicks=(ClickPrompt(x, y),)), NoModel()).candidates() == []
+
+
+def test_a_candidate_beside_a_strong_lesion_is_accepted_by_a_click():
+    """The click's local peak is the strong neighbour's; the candidate's own peak decides."""
+    shape = (200, 300)
+    p = np.maximum(disc(shape, 100, 100, 20, 0.9), disc(shape, 100, 135, 10, 0.3))
+    gray = (p * 200 + 20).astype(np.uint8)
+    automatic = p >= 0.5
+    (candidate,) = find_candidates(p, automatic, 0.5, min_area_px=20)
+
+    class NoModel:
+        input_size = 32
+
+    y, x = (int(round(v)) for v in candidate.centroid)
+    mask = guided_mask(NoModel(), gray, p, automatic, Prompts(clicks=(ClickPrompt(x, y),)))
+    assert (mask & candidate.region).sum() == candidate.region.sum()
+    assert (mask & automatic).sum() == automatic.sum()  # the strong lesion stays
+
+
+def test_a_region_the_user_rejected_is_no_candidate():
+    analysis, gray, p = _analysis()
+
+    class NoModel:
+        input_size = 32
+
+    rejected = analysis.guide(Prompts(clicks=(ClickPrompt(50, 60, lesion=False),)), NoModel())
+    assert not rejected.mask().any()  # the strong blob is removed
+    peaks = [c.peak_probability for c in rejected.candidates()]
+    assert peaks and max(peaks) < 0.5  # only the faint one is offered, not the rejected blob

@@ -47,10 +47,13 @@ def dry_run(tmp_path_factory) -> Path:
     return out
 
 
-def json_cards() -> dict[str, dict]:
-    """The bundled models' JSON cards, read here without the module's help."""
-    return {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "weights").glob("*.json"))
-            if p.with_suffix(".keras").is_file()}
+def json_cards(*, box: bool = False) -> dict[str, dict]:
+    """The bundled automatic models' JSON cards (``box``: the box networks' instead), read here
+    without the module's help."""
+    cards = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "weights").glob("*.json"))
+             if p.with_suffix(".keras").is_file()}
+    return {stem: card for stem, card in cards.items()
+            if (card.get("architecture") == "box_prompt_unet") == box}
 
 
 def lfs_patterns(path: Path) -> set[str]:
@@ -96,6 +99,16 @@ def test_model_index_carries_the_cards_test_dice_per_data_set(dry_run):
         values = {v for (config, _), v in got.items() if config == stem}
         assert card["test_metrics"]["test"]["dice_mean"] in values
         assert values <= {m.get("dice_mean") for m in card["test_metrics"].values()}
+
+
+def test_the_model_card_shows_each_box_networks_figures(dry_run):
+    text = (dry_run / "model" / "README.md").read_text()
+    boxes = json_cards(box=True)
+    assert set(boxes) >= {"breast_box", "thyroid_box"}
+    for stem, card in boxes.items():
+        section = text.split(f"### {stem} (`{card['version']}`)", 1)[1].split("###", 1)[0]
+        assert f"| all | {card['test']['images']} | " in section
+        assert f"{card['test']['all']['box']['dice_mean']:.3f}" in section
 
 
 def test_model_folder_holds_the_weights_cards_and_readme(dry_run):

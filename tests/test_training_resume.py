@@ -1,6 +1,7 @@
-"""A recipe's stages and --resume: a two-stage smoke recipe trained in one go, and the same
-cut after its first epoch (--stop-after-epochs 1) and continued with --resume, end with the same
-weights, bit for bit; the card lists the stages and the one command."""
+"""A recipe's stages and --resume: a two-stage smoke recipe (its U-Net has dropout) trained in
+one go, and the same cut inside its first stage and again where that stage ends
+(--stop-after-epochs) and continued with --resume each time, end with the same weights, bit for
+bit; the card lists the stages and the one command."""
 
 import json
 import sys
@@ -21,7 +22,8 @@ sys.exit(main(sys.argv[1:]))
 """
 ARGS = ["--organ", "thyroid", "--smoke", "--architecture", "unet", "--seed", "3"]
 
-# cut after one epoch, then resumed from the run folder it made (a second process)
+# cut after one epoch (inside the first stage), resumed and cut again after one more epoch
+# (where the first stage ends), then resumed to the end: three processes
 _CUT_THEN_RESUME = """
 import subprocess, sys
 from pathlib import Path
@@ -32,6 +34,12 @@ if rc:
 (run,) = [p for p in (out / "runs").iterdir() if p.is_dir()]
 backup = run / "stage1-first" / "backup"
 print("resuming", run, "backup:", sorted(p.name for p in backup.iterdir()), flush=True)
+rc = subprocess.call([sys.executable, "-c", script, "--resume", str(run),
+                      "--stop-after-epochs", "1"])
+if rc:
+    sys.exit(rc)
+print("at the stage boundary:", sorted(p.name for p in run.iterdir() if p.is_dir()),
+      "stage 1 done:", (run / "stage1-first" / "stage.json").is_file(), flush=True)
 sys.exit(subprocess.call([sys.executable, "-c", script, "--resume", str(run)]))
 """
 
@@ -80,6 +88,9 @@ def test_a_cut_run_resumed_ends_with_the_weights_of_an_uninterrupted_one(whole_r
     assert cut_run.returncode == 0, cut_run.output[-4000:]
     assert "stopped as asked (--stop-after-epochs 1)" in cut_run.output
     assert "latest.weights.h5" in cut_run.output.split("resuming", 1)[1].splitlines()[0]
+    # the second part stopped where the first stage ended, before the second began
+    assert "at the stage boundary: ['stage1-first'] stage 1 done: True" in cut_run.output
+    assert cut_run.output.count("stopped as asked") == 2
     whole, cut = _weights(whole_run.folder), _weights(cut_run.folder)
     assert len(whole) == len(cut)
     for a, b in zip(whole, cut, strict=True):

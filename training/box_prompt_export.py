@@ -20,7 +20,8 @@ def box_weight_path(organ: str, folder: Path = WEIGHTS_DIR) -> Path:
 
 def export_box_network(organ_key: str, model, recipe, datasets, manifest: dict, info: dict,
                        run_dir: Path, export_dir: Path, *, started: float,
-                       max_test_images: int | None = None) -> Path:
+                       max_test_images: int | None = None,
+                       automatic_weights: str | Path | None = None) -> Path:
     from training.export import export_engine_bundle, inference_copy
     from training.manifest import split_samples
     from training.prompt_evaluation import evaluate_prompts, format_prompt_table
@@ -37,7 +38,7 @@ def export_box_network(organ_key: str, model, recipe, datasets, manifest: dict, 
     test = split_samples(datasets, manifest, "test")
     if max_test_images:
         test = test[:max_test_images]
-    segmenter = Segmenter(organ, weights=organ.weight_path, box_weights=path)
+    segmenter = Segmenter(organ, weights=automatic_weights or organ.weight_path, box_weights=path)
     evaluated_at = time.time()
     result = evaluate_prompts(segmenter, test)
     (run_dir / "prompt_test.json").write_text(json.dumps(result, indent=1))
@@ -54,7 +55,7 @@ def export_box_network(organ_key: str, model, recipe, datasets, manifest: dict, 
         "input": (f"a square window of 2.2x the box's larger side around the box, resized to "
                   f"{recipe.input_size} px: the standardized gray window and the box as a "
                   "filled rectangle (unet/transforms/box_window.py)"),
-        "automatic_model": {"file": organ.weight_file,
+        "automatic_model": {"file": Path(automatic_weights or organ.weight_path).name,
                             "version": segmenter.version},
         "training": info,
         "split": manifest.get("grouping", ""),

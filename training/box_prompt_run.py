@@ -35,6 +35,10 @@ def parse_args(argv=None):
     p.add_argument("--export-dir", default=None,
                    help="where <organ>_box.keras and its card go (default: weights/; smoke: "
                         "the run folder)")
+    p.add_argument("--automatic-weights", default=None, metavar="FILE",
+                   help="the automatic model whose answer the card's figures compare with and "
+                        "whose probability the training-free box uses (default: the bundled "
+                        "weights/<organ>.keras)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--smoke", action="store_true", help="tiny, fast run for tests")
     p.add_argument("--max-images", type=int, default=None,
@@ -158,7 +162,8 @@ def train_box_network(args, argv: list[str]) -> int:
     export_dir = Path(args.export_dir) if args.export_dir else (
         run_dir if args.smoke else WEIGHTS_DIR)
     export_box_network(args.organ, model, recipe, datasets, manifest, info, run_dir, export_dir,
-                       started=started, max_test_images=limit)
+                       started=started, max_test_images=limit,
+                       automatic_weights=args.automatic_weights)
     return 0
 
 

@@ -440,11 +440,11 @@ def train_organ(args, argv: list[str]) -> int:
     export_run(organ, model, datasets, manifest, info, run_dir, export_dir=export_dir,
                raw_data_dir=args.raw_data_dir, started=started)
     if recipe.box_network and not args.no_box_network:
-        return train_box_network_after(args, organ.key, run_dir)
+        return train_box_network_after(args, organ.key, run_dir, export_dir)
     return 0
 
 
-def train_box_network_after(args, organ_key: str, run_dir: Path) -> int:
+def train_box_network_after(args, organ_key: str, run_dir: Path, export_dir: Path | None) -> int:
     """The recipe's last part: the box-prompted network on the same split
     (``python -m training.box_prompt_run``), exported beside the automatic model."""
     from training.box_prompt_run import main as box_main
@@ -453,8 +453,9 @@ def train_box_network_after(args, organ_key: str, run_dir: Path) -> int:
             "--output-dir", str(run_dir), "--seed", str(args.seed)]
     for d in args.data_dir:
         argv += ["--data-dir", d]
-    if args.export_dir:
-        argv += ["--export-dir", args.export_dir]
+    if export_dir is not None:  # the automatic model just exported there, not the bundled one
+        argv += ["--export-dir", str(export_dir),
+                 "--automatic-weights", str(Path(export_dir) / f"{organ_key}.keras")]
     if args.smoke:
         argv.append("--smoke")
     print("box-prompted network: python -m training.box_prompt_run " + " ".join(argv),

@@ -3,9 +3,10 @@ own folder, so that an interrupted run continues where it stopped (``--resume``)
 
 A stage compiles a fresh optimizer for its epochs and learning rate, trains (``training/train.py``
 ``fit``: best checkpoint, early stopping, an epoch backup) and hands its weights on: the best
-checkpoint, or the mean of its last N epochs. What it handed on (``handoff.weights.h5``) and its
-record (``stage.json``: settings, epochs run, best validation figures, seconds) mark it done; a
-resumed run loads them instead of training the stage again. The training data's epoch counter
+checkpoint, or the mean of its last N epochs. What it handed on (``handoff.weights.h5``, with the
+dropout layers' random states) and its record (``stage.json``: settings, epochs run, best
+validation figures, seconds) mark it done; a resumed run loads them instead of training the
+stage again. The training data's epoch counter
 runs on across stages (its augmentation is drawn per epoch), and is set from the records on
 resume, so a resumed run trains on exactly the batches an uninterrupted one would.
 """
@@ -25,10 +26,13 @@ from training.train import (
     compile_for,
     finish_stage,
     fit,
+    load_seed_states,
     logged_values,
+    save_seed_states,
 )
 
 HANDOFF = "handoff.weights.h5"
+HANDOFF_SEEDS = "handoff_seed_states.npz"  # the dropout layers' random states at the hand-off
 RECORD = "stage.json"
 SECONDS = "seconds.json"  # time spent in a stage not finished yet (its parts so far)
 
@@ -80,6 +84,7 @@ def run_stages(model, stages, recipe: Recipe, base: TrainConfig, train_data, val
         if (folder / RECORD).is_file():  # done before this run was resumed
             record = json.loads((folder / RECORD).read_text())
             model.load_weights(str(folder / HANDOFF))
+            load_seed_states(model, folder / HANDOFF_SEEDS)
             offset += record["epochs_run"]
             records.append(record)
             print(f"stage {index} ({stage.name}) done before: {record['epochs_run']} epochs",
@@ -99,6 +104,8 @@ def run_stages(model, stages, recipe: Recipe, base: TrainConfig, train_data, val
         record = _finish(model, stage, cfg, folder, index, result.epochs_run, seconds)
         offset += record["epochs_run"]
         records.append(record)
+        if stop is not None and stop.stopped and index < len(stages):
+            return None  # asked to stop where this stage ended: the next one starts on resume
     return records, folder
 
 
@@ -133,6 +140,7 @@ def _finish(model, stage: Stage, cfg: TrainConfig, folder: Path, index: int, epo
         record["handed_on"] = f"best checkpoint (epoch {best})"
     record["seconds"] = round(seconds, 1)
     model.save_weights(str(folder / HANDOFF))
+    save_seed_states(model, folder / HANDOFF_SEEDS)
     (folder / RECORD).write_text(json.dumps(record, indent=1))
     (folder / SECONDS).unlink(missing_ok=True)
     finish_stage(folder)

@@ -116,34 +116,44 @@ class StopAfter(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def seed_states(model) -> list:
+    """The model's random-number states (its dropout layers' seed generators): Keras saves
+    them neither with the weights nor in BackupAndRestore."""
+    return [v for v in model.variables if "seed_generator_state" in v.path]
+
+
+def save_seed_states(model, path: Path) -> None:
+    np.savez(path, **{f"s{i}": keras.ops.convert_to_numpy(v)
+                      for i, v in enumerate(seed_states(model))})
+
+
+def load_seed_states(model, path: Path) -> None:
+    saved = np.load(path)
+    for i, variable in enumerate(seed_states(model)):
+        variable.assign(saved[f"s{i}"])
+
+
 class SeedStateBackup(keras.callbacks.Callback):
-    """Backs up the model's random-number states (dropout's seed generators) with each epoch:
-    Keras saves them neither with the weights nor in BackupAndRestore, and a resumed run must
-    draw the same dropout masks as an uninterrupted one. Restores the state of the epoch the
-    backup holds (``resume_epoch``) when training begins."""
+    """Backs up the model's random-number states with each epoch, so that a resumed run draws
+    the same dropout masks as an uninterrupted one; restores the state of the epoch the backup
+    holds (``resume_epoch``) when training begins."""
 
     def __init__(self, folder: Path, resume_epoch: int = 0):
         super().__init__()
         self.folder, self.resume_epoch = Path(folder), resume_epoch
-
-    def _states(self):
-        return [v for v in self.model.variables if "seed_generator_state" in v.path]
 
     def _path(self, epoch: int) -> Path:
         return self.folder / f"seed_states_{epoch:04d}.npz"
 
     def on_train_begin(self, logs=None):
         if self.resume_epoch:
-            saved = np.load(self._path(self.resume_epoch))
-            for i, variable in enumerate(self._states()):
-                variable.assign(saved[f"s{i}"])
+            load_seed_states(self.model, self._path(self.resume_epoch))
 
     def on_epoch_end(self, epoch, logs=None):
         import contextlib
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        np.savez(self._path(epoch + 1), **{f"s{i}": keras.ops.convert_to_numpy(v)
-                                           for i, v in enumerate(self._states())})
+        save_seed_states(self.model, self._path(epoch + 1))
         with contextlib.suppress(OSError):
             self._path(epoch - 1).unlink()  # keep this epoch's and the one before
 

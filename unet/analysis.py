@@ -66,11 +66,13 @@ class Analysis:
         if not prompts:
             return dataclasses.replace(self, prompts=None, guided=None, box_method=None)
         seg = self.segmentation
-        mask = guided_mask(segmenter, self.image.pixels, seg.probability, seg.mask(), prompts)
+        used: list[str] = []
+        mask = guided_mask(segmenter, self.image.pixels, seg.probability, seg.mask(), prompts,
+                           used=used)
         mask.flags.writeable = False
-        return dataclasses.replace(self, prompts=check_prompts(prompts, mask.shape),
-                                   guided=mask,
-                                   box_method=box_method(segmenter) if prompts.boxes else None)
+        return dataclasses.replace(
+            self, prompts=check_prompts(prompts, mask.shape), guided=mask,
+            box_method=box_method(segmenter, used) if prompts.boxes else None)
 
     @property
     def quality(self) -> float | None:
@@ -110,7 +112,9 @@ class Analysis:
         (``unet.transforms.candidates``), strongest first."""
         seg = self.segmentation
         t = seg.threshold if threshold is None else float(threshold)
-        return find_candidates(seg.probability, self.mask(t), t, seg.min_area_px)
+        # against the automatic mask too: a region the user removed ("not a lesion") is no
+        # candidate to accept
+        return find_candidates(seg.probability, self.mask(t) | seg.mask(t), t, seg.min_area_px)
 
     def overlay(self, *, mode: str = "filled", threshold: float | None = None,
                 opacity: float = 0.4) -> np.ndarray:

@@ -130,7 +130,9 @@ def segment_tab(ui: Ui, default_t: float, examples: list[Example]) -> None:
 def wire_segment_tab(ui: Ui, models: Segmenters, examples: list[Example]) -> None:
     """Connect the Segment tab's events (``ui.state`` holds the session's cached result)."""
     inputs = [*CONTROL_NAMES, "state"]
-    outputs = ["state", "status", *PANEL, "truth_file"]
+    # a new result (or none) also clears the box tool's hint: a first corner belongs to the
+    # result it was set on
+    outputs = ["state", "status", "prompt_hint", *PANEL, "truth_file"]
     # Model runs go one at a time (see settings.QUEUE); progress shows on the result image.
     model_event = {"concurrency_id": "model", "concurrency_limit": 1, **PRIVATE,
                    "show_progress_on": [ui.overlay_img]}
@@ -138,7 +140,7 @@ def wire_segment_tab(ui: Ui, models: Segmenters, examples: list[Example]) -> Non
     def run(values, context):
         out = segment_for_ui(models, Controls.of(values), values["state"])
         track_session(out["state"], context)
-        return out
+        return {**out, "prompt_hint": ""}
 
     scroll = {"fn": None, "js": SCROLL_TO_RESULT, "queue": False}
     ui.wire(ui.file.upload, run, inputs, outputs, js=CLEAR_TOASTS, **model_event).then(**scroll)
@@ -156,7 +158,7 @@ def wire_segment_tab(ui: Ui, models: Segmenters, examples: list[Example]) -> Non
     def organ(values, context):
         out = organ_changed(models, Controls.of(values), values["state"])
         track_session(out.get("state"), context)
-        return out
+        return {**out, "prompt_hint": ""}
 
     ui.wire(ui.organ.input, organ, inputs, [*outputs, "threshold", "arch_md", "card_md"],
             **model_event)
@@ -164,13 +166,13 @@ def wire_segment_tab(ui: Ui, models: Segmenters, examples: list[Example]) -> Non
     def switch(values, context):
         out = switch_to_suggested(models, Controls.of(values), values["state"])
         track_session(out.get("state"), context)
-        return out
+        return {**out, "prompt_hint": ""}
 
     ui.wire(ui.switch_organ.click, switch, inputs,
             [*outputs, "threshold", "arch_md", "card_md", "organ"], **model_event)
     ui.wire(ui.file.clear,
-            lambda values, _: {"state": None, "status": "", "truth_file": None,
-                               **panel(None, None, values["mode"])},
+            lambda values, _: {"state": None, "status": "", "prompt_hint": "",
+                               "truth_file": None, **panel(None, None, values["mode"])},
             ["mode"], outputs, **PRIVATE)
 
     # Examples: the file is served from examples/ itself (a static path, never in Gradio's
@@ -182,7 +184,7 @@ def wire_segment_tab(ui: Ui, models: Segmenters, examples: list[Example]) -> Non
         out = example_for_ui(models, example, Controls.of(values), values["state"],
                              with_truth=with_truth)
         track_session(out["state"], context)
-        return out
+        return {**out, "prompt_hint": ""}
 
     def on_select(values, context):
         # the selection is cleared, so that the same example can be clicked again later

@@ -3,8 +3,8 @@ a user's box in, the lesion's outline in the frame out.
 
 The network sees the square window of 2.2 times the box's larger side around the box
 (``unet/transforms/box_window.py``), as the image and its mirror image in one batch of 2; the
-mean probability at 0.5, its largest connected component, is the outline. It runs through the
-same LiteRT engine as the automatic model (the flatbuffer shipped beside
+mean probability at 0.5, its connected component that overlaps the box most, is the outline.
+It runs through the same LiteRT engine as the automatic model (the flatbuffer shipped beside
 ``<organ>_box.keras``), with the Keras model as the fallback where LiteRT cannot run.
 Loaded on the first box, so an app that is never given one never pays for it.
 """
@@ -69,12 +69,20 @@ class BoxNetwork:
         return paste((out[0] + out[1][:, ::-1]) / 2, window, gray.shape)
 
     def outline(self, gray: np.ndarray, box) -> np.ndarray:
-        """The largest component of the probability at 0.5 (empty when there is none)."""
+        """The component of the probability at 0.5 that overlaps the box most (ties: the larger
+        one); empty when none overlaps it (the training-free box answers then). The network
+        marks every lesion its window catches: the box says which one the user meant."""
         binary = (self.probability(gray, box) >= THRESHOLD).astype(np.uint8)
         n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
         if n <= 1:
             return np.zeros(gray.shape, bool)
-        return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        x0, y0, x1, y1 = box
+        inside = np.bincount(labels[y0:y1, x0:x1].ravel(), minlength=n)[1:]
+        if not inside.any():
+            return np.zeros(gray.shape, bool)
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        best = max(range(n - 1), key=lambda i: (inside[i], areas[i]))
+        return labels == best + 1
 
 
 _loaded: dict[Path, BoxNetwork | None] = {}

@@ -31,6 +31,7 @@ from unet.transforms.preprocess import probability_to_frame, to_model_input
 WINDOW_SCALE = 3.0  # window side / the box's larger side
 MIN_WINDOW_SHARE = 0.3  # of the image's shorter side
 CLICK_RADIUS_SHARE = 0.1  # local peak around a click: this share of the shorter side
+CLICK_FLOOR = 0.1  # the clicked region's own extent, where the local peak is someone else's
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def check_prompts(prompts: Prompts, shape: tuple[int, int]) -> Prompts:
         boxes.append(BoxPrompt(x0, y0, x1, y1))
     clicks = []
     for c in prompts.clicks:
-        x, y = int(round(c.x)), int(round(c.y))
+        x, y = int(np.floor(c.x)), int(np.floor(c.y))  # the pixel the point lies in
         if not (0 <= x < w and 0 <= y < h):
             raise ImageInputError(f"A click at ({x}, {y}) lies outside the image "
                                   f"({w} × {h} px).")
@@ -153,30 +154,53 @@ def box_outline(segmenter, gray: np.ndarray, probability: np.ndarray,
 
 
 def click_outline(probability: np.ndarray, click: ClickPrompt) -> np.ndarray:
-    """The component under a lesion click, at min(0.5, half the local peak)."""
+    """The component under a lesion click, at min(0.5, half the local peak). Where a stronger
+    lesion nearby sets that level above the clicked region's own peak (a faint candidate beside
+    a marked lesion), the level is taken from the clicked region's own peak instead: the region
+    of probability at least ``CLICK_FLOOR`` under the click."""
     h, w = probability.shape
     r = max(2, int(CLICK_RADIUS_SHARE * min(h, w)))
     local = probability[max(0, click.y - r):click.y + r + 1, max(0, click.x - r):click.x + r + 1]
     peak = float(local.max()) if local.size else 0.0
     if peak <= 0:
         return np.zeros(probability.shape, bool)
-    return _fill_holes(_component_at(probability >= min(0.5, peak / 2), click.y, click.x))
+    region = _component_at(probability >= min(0.5, peak / 2), click.y, click.x)
+    if not region.any():
+        own = _component_at(probability >= CLICK_FLOOR, click.y, click.x)
+        if own.any():
+            own_peak = float(probability[own].max())
+            region = _component_at(probability >= min(0.5, own_peak / 2), click.y, click.x)
+    return _fill_holes(region)
 
 
-def box_method(segmenter) -> str:
-    """How a box is answered with this segmenter, for the report."""
+TRAINING_FREE = "the automatic model on a window around the box"
+
+
+def box_method(segmenter, used: list[str] | None = None) -> str:
+    """How the boxes were outlined, for the report: ``used`` names each box's path (as
+    :func:`guided_mask` records it); without it, how a box would be answered here."""
     network = getattr(segmenter, "box_network", None)
-    if network is None:
-        return "the automatic model on a window around the box (no box network bundled)"
-    return f"box-prompted network {network.weights.name} (version {network.version})"
+    name = (None if network is None
+            else f"box-prompted network {network.weights.name} (version {network.version})")
+    if used is None:
+        return name or f"{TRAINING_FREE} (no box network bundled)"
+    if name is None:
+        return f"{TRAINING_FREE} (no box network bundled)"
+    fallbacks = sum(u == "training-free" for u in used)
+    if not fallbacks:
+        return name
+    return (f"{name}; {fallbacks} of {len(used)} box{'es' if len(used) > 1 else ''} by "
+            f"{TRAINING_FREE} (the network found nothing in "
+            f"{'them' if fallbacks > 1 else 'it'})")
 
 
 def guided_mask(segmenter, gray: np.ndarray, probability: np.ndarray,
                 automatic: np.ndarray, prompts: Prompts, *,
-                use_box_network: bool = True) -> np.ndarray:
+                use_box_network: bool = True, used: list[str] | None = None) -> np.ndarray:
     """The automatic mask changed by the prompts (see the module's text); without
     ``use_box_network`` boxes take the training-free path even where a network is bundled (the
-    evaluation compares the two)."""
+    evaluation compares the two). ``used``, where given, gets each box's path appended
+    ("network" or "training-free")."""
     prompts = check_prompts(prompts, gray.shape)
     mask = automatic.astype(bool).copy()
     n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
@@ -185,11 +209,13 @@ def guided_mask(segmenter, gray: np.ndarray, probability: np.ndarray,
         mask &= ~np.isin(labels, touched[touched > 0])
     network = getattr(segmenter, "box_network", None) if use_box_network else None
     for box in prompts.boxes:
-        region = None
+        region, path = None, "network"
         if network is not None:
             region = network.outline(gray, (box.x0, box.y0, box.x1, box.y1))
         if region is None or not region.any():
-            region = box_outline(segmenter, gray, probability, box)
+            region, path = box_outline(segmenter, gray, probability, box), "training-free"
+        if used is not None:
+            used.append(path)
         mask |= region
     for click in prompts.clicks:
         if click.lesion:
