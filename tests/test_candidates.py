@@ -63,7 +63,7 @@ def test_report_overlay_and_csv_carry_the_candidate():
     analysis, gray, p = _analysis()
     report = analysis.report()
     assert len(report["candidates"]) == 1 and report["candidates"][0]["area_px"] > 300
-    assert "below the threshold" in report["candidates_meaning"]
+    assert "the operating point leaves out" in report["candidates_meaning"]
     overlay = analysis.overlay(mode="contour")
     assert (overlay == CANDIDATE_COLOR).all(axis=-1)[40:80, 130:170].any()
     assert not (overlay == CANDIDATE_COLOR).all(axis=-1)[:, :100].any()

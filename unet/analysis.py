@@ -32,9 +32,10 @@ from unet.transforms.candidates import Candidate, draw_dashed_outline, find_cand
 from unet.trust.quality import Assessment, assess
 
 CANDIDATE_COLOR = (255, 140, 0)  # orange, dashed: not part of the answer, a place to look
-CANDIDATES_MEANING = ("regions where the lesion probability is raised but below the threshold, "
-                      "not counted as lesions; bbox [y0, x0, y1, x1] and centroid [y, x] in "
-                      "pixels; a lesion click on one adds it to the mask")
+CANDIDATES_MEANING = ("regions where the lesion probability is raised but that the operating "
+                      "point leaves out (below the threshold, or too faint or small for its "
+                      "clean-up), not counted as lesions; bbox [y0, x0, y1, x1] and centroid "
+                      "[y, x] in pixels; a lesion click on one adds it to the mask")
 
 
 @dataclass

@@ -81,7 +81,7 @@ def summary_markdown(view: View, result: Result | None) -> str:
     if candidates and view.mode in ("filled", "contour"):
         n = len(candidates)
         lines.append(f"{swatch(CANDIDATE_COLOR)}**Dashed outline{'s' if n > 1 else ''}: "
-                     f"possible lesion{'s' if n > 1 else ''} below the threshold** (peak "
+                     f"possible lesion{'s' if n > 1 else ''} the model left out** (peak "
                      f"probability {candidates[0]['peak_probability']:.2f}), not counted above. "
                      "To accept one, choose *Mark a lesion* under *Guide the outline* and "
                      "click it.")

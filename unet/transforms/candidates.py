@@ -1,10 +1,11 @@
-"""Faint candidates: regions the model leaned towards but left below its operating point.
+"""Faint candidates: regions the model leaned towards but its operating point left out.
 
 An empty automatic answer is not the same as "no lesion": on another hospital's scans the model
-misses small lesions, and often its probability there is raised but below the threshold. A
+misses small lesions, and often its probability there is raised but left out by its operating
+point (below the threshold, or too faint or small for the clean-up). A
 candidate is a connected region where the probability reaches ``FLOOR_SHARE`` of the threshold,
 at least the mask's smallest lesion size, and that the delivered mask does not cover. The app
-draws candidates as dashed outlines ("possible lesion, below the threshold: click it to
+draws candidates as dashed outlines ("possible lesion the model left out: click it to
 accept"), and the JSON report and the measurements CSV list them. A lesion click on one makes
 it part of the mask (``unet.inference.prompts.click_outline`` thresholds at half its peak).
 """
