@@ -17,7 +17,7 @@ import numpy as np
 from keras import layers
 
 from unet.networks.efficientnet_lite import efficientnet_lite_features
-from unet.networks.efficientnet_unet import STANDARDIZED_TO_IMAGENET
+from unet.networks.efficientnet_unet import STANDARDIZED_TO_IMAGENET, decoder_block
 
 STRIDES = (16, 8, 4, 2)
 
@@ -59,14 +59,8 @@ def build_box_prompt_unet(
     x = layers.Concatenate(name="dec32_box")(
         [x, layers.AveragePooling2D(32, name="box_pool32")(box)])
     for stride, filters in zip(STRIDES, decoder_filters, strict=True):
-        x = layers.UpSampling2D(2, interpolation="bilinear", name=f"dec{stride}_up")(x)
         pooled = layers.AveragePooling2D(stride, name=f"box_pool{stride}")(box)
-        x = layers.Concatenate(name=f"dec{stride}_concat")([x, features[stride], pooled])
-        for i in (1, 2):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                              name=f"dec{stride}_conv{i}")(x)
-            x = layers.BatchNormalization(name=f"dec{stride}_norm{i}")(x)
-            x = layers.Activation("relu", name=f"dec{stride}_relu{i}")(x)
+        x = decoder_block(x, [features[stride], pooled], filters, name=f"dec{stride}")
     x = layers.Conv2D(1, 1, dtype="float32", name="logit")(x)
     x = layers.UpSampling2D(2, interpolation="bilinear", dtype="float32", name="logit_up")(x)
     outputs = layers.Activation("sigmoid", dtype="float32", name="probability")(x)

@@ -26,9 +26,11 @@ STANDARDIZED_TO_IMAGENET = (0.4, -0.5)  # scale, offset
 
 
 def decoder_block(x, skip, filters: int, *, name: str):
+    """Upsample, join ``skip`` (a tensor, a list of tensors, or None), two conv-BN-ReLU."""
     x = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_up")(x)
-    if skip is not None:
-        x = layers.Concatenate(name=f"{name}_concat")([x, skip])
+    skips = [] if skip is None else list(skip) if isinstance(skip, (list, tuple)) else [skip]
+    if skips:
+        x = layers.Concatenate(name=f"{name}_concat")([x, *skips])
     for i in (1, 2):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
         x = layers.BatchNormalization(name=f"{name}_norm{i}")(x)
