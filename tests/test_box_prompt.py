@@ -153,7 +153,7 @@ def test_a_bundled_box_network_outlines_the_box_and_an_empty_answer_falls_back()
     np.testing.assert_array_equal(fallback, free)
     unused = FakeBoxNetwork(region)
     off = guided_mask(WithNetwork(unused), gray, probability, automatic, Prompts((box,)),
-                      use_box_network=False)
+                      use_networks=False)
     assert unused.boxes == [] and np.array_equal(off, free)
 
 
@@ -186,11 +186,11 @@ def test_the_report_says_when_a_box_fell_back_to_the_training_free_path():
     gray, probability, automatic = _scene()
     empty = FakeBoxNetwork(np.zeros(gray.shape, bool))
     empty.weights, empty.version = type("W", (), {"name": "breast_box.keras"})(), "box-1"
-    used = []
+    used = {}
     guided_mask(WithNetwork(empty), gray, probability, automatic,
                 Prompts((BoxPrompt(130, 40, 172, 80),)), used=used)
-    assert used == ["training-free"]
-    text = box_method(WithNetwork(empty), used)
+    assert used == {"box": ["training-free"]}
+    text = box_method(WithNetwork(empty), used["box"])
     assert text.startswith("box-prompted network breast_box.keras (version box-1); 1 of 1 box")
     assert "found nothing" in text
     assert box_method(FlatSegmenter(), ["training-free"]).endswith("(no box network bundled)")

@@ -1,6 +1,7 @@
-"""The box network's training command end to end on a small synthetic data set (--smoke: one
-epoch at 64 px): it exports a loadable network with its flatbuffer and a card whose test figures
-come from the app's own path, and `training.evaluate --prompts` scores boxes and clicks."""
+"""The prompted networks' training command end to end on a small synthetic data set (--smoke:
+one epoch at 64 px), for a box and for a click: it exports a loadable network with its
+flatbuffer and a card whose test figures come from the app's own path, and `training.evaluate
+--prompts` scores boxes and clicks through them."""
 
 import json
 import sys
@@ -10,7 +11,7 @@ import numpy as np
 from tests.helpers import ROOT, BackgroundRun, write_image_mask_pairs
 
 
-def _inputs(folder):
+def _inputs(folder, prompt="box"):
     data = write_image_mask_pairs(folder / "data", 12, 120, 140)
     keys = [f"images/{i}.png" for i in range(12)]
     parts = {"train": keys[:6], "val": keys[6:9], "test": keys[9:]}
@@ -18,13 +19,17 @@ def _inputs(folder):
                 "splits": {name: [{"key": k, "dataset": "data"} for k in part]
                            for name, part in parts.items()}}
     (folder / "split.json").write_text(json.dumps(manifest))
-    argv = [sys.executable, "-m", "training.box_prompt_run", "--organ", "breast",
+    module = "training.box_prompt_run" if prompt == "box" else "training.prompt_run"
+    argv = [sys.executable, "-m", module, "--organ", "breast",
             "--data-dir", str(data), "--split", str(folder / "split.json"), "--smoke",
             "--output-dir", str(folder / "runs")]
+    if prompt != "box":
+        argv += ["--prompt", prompt]
     return argv, {"PYTHONPATH": str(ROOT)}
 
 
 box_smoke = BackgroundRun("box_smoke", _inputs).fixture()
+click_smoke = BackgroundRun("click_smoke", lambda folder: _inputs(folder, "click")).fixture()
 
 
 def _exported(run):
@@ -47,7 +52,7 @@ def test_the_box_network_is_exported_with_its_card(box_smoke):
     rows = json.loads((run_dir / "prompt_test.json").read_text())["rows"]
     assert len(rows) == 3
     assert abs(figures["box"]["dice_mean"] - np.mean([r["box"] for r in rows])) < 1e-3
-    assert card["training"]["command"].startswith("python -m training.box_prompt_run")
+    assert card["training"]["command"].startswith("python -m training.prompt_run")
     assert card["training"]["training_images"] == {"train": 6, "val": 3}
 
 
@@ -67,3 +72,28 @@ def test_evaluate_scores_boxes_and_clicks_through_the_app_path(box_smoke, tmp_pa
                    for r in result["rows"])
     printed = capsys.readouterr().out
     assert "box network" in printed and "lesion images, click prompts" in printed
+
+
+def test_the_click_network_is_exported_with_its_card_and_scores_clicks(click_smoke, tmp_path,
+                                                                        capsys):
+    import keras
+
+    from training.evaluate import main
+
+    run_dir = _exported(click_smoke)
+    assert run_dir.name.startswith("breast-click-")
+    model = keras.saving.load_model(run_dir / "breast_click.keras", compile=False)
+    assert model.input_shape == (None, 64, 64, 2) and model.get_layer("click").trainable is False
+    assert (run_dir / "breast_click.tflite").is_file()
+    card = json.loads((run_dir / "breast_click.json").read_text())
+    assert card["prompt"] == "click" and card["version"] == "click-1"
+    assert set(card["test"]["all"]) == {"images", "automatic", "click", "click_training_free"}
+    assert card["training"]["prompt"] == "click"
+    data, split = click_smoke.folder / "data", click_smoke.folder / "split.json"
+    out = tmp_path / "click.json"
+    assert main(["--organ", "breast", "--data-dir", str(data), "--manifest", str(split),
+                 "--prompts", "click", "--click-weights", str(run_dir / "breast_click.keras"),
+                 "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 3 and all(0.0 <= r["click"] <= 1.0 for r in rows)
+    assert "click prompts: click network" in capsys.readouterr().out

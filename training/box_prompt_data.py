@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cv2
-import keras
 import numpy as np
 
 from training.augment import AugmentConfig, random_intensity
 from training.datasets import Sample, load_gray, load_mask
+from training.prompt_batches import PromptWindowBatches
 from unet.transforms.box_window import (
     INFERENCE_SCALE,
     Window,
@@ -121,40 +121,8 @@ def validation_example(item: LesionImage, index: int, size: int, seed: int):
     return network_input(pixels, box, window), target
 
 
-class BoxWindowBatches(keras.utils.PyDataset):
-    """Batches of (window and box, target), shuffled and augmented when training; the
-    randomness of every item comes from (seed, epoch, batch), whatever the loader threads."""
+class BoxWindowBatches(PromptWindowBatches):
+    """Batches of (window and box, target) for the box-prompted network."""
 
-    def __init__(self, items: list[LesionImage], *, size: int, batch_size: int, training: bool,
-                 seed: int = 0, workers: int = 1, augment_config: AugmentConfig | None = None):
-        super().__init__(workers=workers, use_multiprocessing=False)
-        self.items, self.size, self.batch_size = items, size, batch_size
-        self.training, self.seed = training, seed
-        self.augment_config = augment_config or AugmentConfig()
-        self.epoch = 0
-        self.order = self._order()
-
-    def _order(self) -> np.ndarray:
-        if not self.training:
-            return np.arange(len(self.items))
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.items))
-
-    def __len__(self) -> int:
-        return int(np.ceil(len(self.items) / self.batch_size))
-
-    def __getitem__(self, index: int):
-        chosen = self.order[index * self.batch_size:(index + 1) * self.batch_size]
-        xs, ys = [], []
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        for i in chosen:
-            if self.training:
-                x, y = training_example(self.items[i], self.size, rng, self.augment_config)
-            else:
-                x, y = validation_example(self.items[i], int(i), self.size, self.seed)
-            xs.append(x)
-            ys.append(y)
-        return np.stack(xs), np.stack(ys)[..., None]
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self.order = self._order()
+    training_example = staticmethod(training_example)
+    validation_example = staticmethod(validation_example)

@@ -171,6 +171,9 @@ def main(argv=None) -> int:
     p.add_argument("--box-weights", default=None, metavar="FILE",
                    help="with --prompts box: the box network (default: the bundled "
                         "weights/<organ>_box.keras with the bundled automatic model)")
+    p.add_argument("--click-weights", default=None, metavar="FILE",
+                   help="with --prompts click: the click network (default: the bundled "
+                        "weights/<organ>_click.keras with the bundled automatic model)")
     p.add_argument("--degrade", default=None, choices=sorted(DEGRADATIONS),
                    help="score the images as a lossy upload would arrive (training/degrade.py): "
                         "re-encoded as JPEG quality 50, or at half resolution")
@@ -203,8 +206,9 @@ def evaluate_split(organ, args) -> int:
             print(f"error: no image of the {args.split} split found in {args.data_dir}",
                   file=sys.stderr)
             return 2
-    box_weights = args.box_weights or ("auto" if args.weights is None else None)
-    segmenter = Segmenter(organ, weights=args.weights, box_weights=box_weights)
+    bundled = "auto" if args.weights is None else None
+    segmenter = Segmenter(organ, weights=args.weights, box_weights=args.box_weights or bundled,
+                          click_weights=args.click_weights or bundled)
     print(f"weights: {segmenter.source}")
     if args.prompts:
         return evaluate_prompt_split(organ, segmenter, samples, args)
@@ -224,10 +228,10 @@ def evaluate_split(organ, args) -> int:
 def evaluate_prompt_split(organ, segmenter, samples, args) -> int:
     from training.prompt_evaluation import evaluate_prompts, format_prompt_table
 
-    if args.prompts == "box":
-        network = segmenter.box_network
-        print("boxes: " + (f"box network {network.weights}" if network is not None
-                           else "the automatic model alone (no box network)"))
+    network = getattr(segmenter, f"{args.prompts}_network")
+    answered_by = (f"{args.prompts} network {network.weights}" if network is not None
+                   else f"the automatic model alone (no {args.prompts} network)")
+    print(f"{args.prompts} prompts: {answered_by}")
     result = evaluate_prompts(segmenter, samples, (args.prompts,))
     if not result["rows"]:
         print(f"error: the {args.split} split has no lesion image here", file=sys.stderr)

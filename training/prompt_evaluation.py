@@ -5,7 +5,8 @@ beside the automatic answer on the same images (lesion images only: a prompt mar
   (seeded per image, ``training.box_prompt_data.evaluation_boxes``), one box per lesion;
   scored through the bundled box network and through the training-free scheme;
 * click: one lesion click on each lesion's most interior point (the maximum of the distance to
-  its outline).
+  its outline); scored through the bundled click network (where there is one) and through the
+  training-free scheme.
 
 Each image is scored at its own size through the app's own path (``Segmenter.segment``, then
 ``unet.inference.prompts.guided_mask``). Summaries per data set and per scanner: mean Dice with
@@ -14,25 +15,17 @@ a 95 % bootstrap interval and the share of images below Dice 0.5.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from training.box_prompt_data import LesionImage, evaluation_boxes, load_lesion_images
+from training.click_prompt_data import interior_point
 from training.intervals import bootstrap_mean_interval
 from training.metrics import dice
 from unet.inference.prompts import BoxPrompt, ClickPrompt, Prompts, guided_mask
 
 MODES = ("box", "click")
+COLUMNS = ("automatic", "box", "box_training_free", "click", "click_training_free")
 POOR_DICE = 0.5
-
-
-def interior_point(mask: np.ndarray, box) -> tuple[int, int]:
-    """(x, y) of the lesion's most interior pixel inside its box."""
-    x0, y0, x1, y1 = box
-    region = np.pad(mask[y0:y1, x0:x1].astype(np.uint8), 1)
-    distance = cv2.distanceTransform(region, cv2.DIST_L2, 5)[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
-    return x0 + int(x), y0 + int(y)
 
 
 def simulated_prompts(item: LesionImage, mode: str, seed: int, index: int) -> Prompts:
@@ -46,9 +39,9 @@ def simulated_prompts(item: LesionImage, mode: str, seed: int, index: int) -> Pr
 
 def score_prompts(segmenter, items: list[LesionImage], modes=MODES, *, seed: int = 0,
                   progress: bool = False) -> list[dict]:
-    """One row per image: the automatic Dice and each mode's prompted Dice (boxes also through
-    the training-free scheme where a box network is bundled), one automatic pass per image."""
-    network = getattr(segmenter, "box_network", None) if "box" in modes else None
+    """One row per image: the automatic Dice and each mode's prompted Dice (also through the
+    training-free scheme where the mode's network is bundled), one automatic pass per image."""
+    networks = {mode: getattr(segmenter, f"{mode}_network", None) for mode in modes}
     rows = []
     for index, item in enumerate(items):
         seg = segmenter.segment(item.gray)
@@ -59,10 +52,10 @@ def score_prompts(segmenter, items: list[LesionImage], modes=MODES, *, seed: int
             prompts = simulated_prompts(item, mode, seed, index)
             guided = guided_mask(segmenter, item.gray, seg.probability, automatic, prompts)
             row[mode] = dice(item.mask, guided)
-            if mode == "box" and network is not None:
+            if networks[mode] is not None:
                 free = guided_mask(segmenter, item.gray, seg.probability, automatic, prompts,
-                                   use_box_network=False)
-                row["box_training_free"] = dice(item.mask, free)
+                                   use_networks=False)
+                row[f"{mode}_training_free"] = dice(item.mask, free)
         rows.append(row)
         if progress and (index + 1) % 50 == 0:
             print(f"  {index + 1}/{len(items)} images", flush=True)
@@ -78,7 +71,7 @@ def _figures(values: list[float]) -> dict:
 
 def summarize_prompts(rows: list[dict]) -> dict:
     """Per data set, per scanner (where known) and overall: n and each column's figures."""
-    columns = [c for c in ("automatic", "box", "box_training_free", "click") if c in rows[0]]
+    columns = [c for c in COLUMNS if c in rows[0]]
 
     def block(chosen):
         return {"images": len(chosen), **{c: _figures([r[c] for r in chosen]) for c in columns}}
@@ -92,8 +85,7 @@ def summarize_prompts(rows: list[dict]) -> dict:
 
 
 def format_prompt_table(title: str, summary: dict) -> str:
-    columns = [c for c in ("automatic", "box", "box_training_free", "click")
-               if c in summary["all"]]
+    columns = [c for c in COLUMNS if c in summary["all"]]
     lines = [title, f"{'':28s}{'n':>5s}" + "".join(f"{c:>22s}" for c in columns)]
 
     def line(name, block):

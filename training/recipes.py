@@ -29,26 +29,33 @@ class Stage:
 
 
 @dataclass(frozen=True)
-class BoxRecipe:
-    """The box-prompted network's training (``python -m training.box_prompt_run``)."""
+class PromptRecipe:
+    """A prompted network's training (``python -m training.box_prompt_run [--prompt click]``)."""
 
     epochs: int = 10
     batch_size: int = 8
     learning_rate: float = 1e-3
     input_size: int = 160
     decoder_filters: tuple[int, ...] = (128, 64, 32, 16)
-    init_from: str | None = None  # start from this organ's box network instead of ImageNet
+    init_from: str | None = None  # start from this organ's network of the kind, not ImageNet
 
 
 BOX_RECIPES = {
     # the lesion images of the organ's training split (BUSI + BUS-BRA): the prompts issue's
     # probe 2, about 70 min on 2 CPU cores
-    "breast": BoxRecipe(),
+    "breast": PromptRecipe(),
     # DDTI crops, started from the breast box network (ultrasound features, as the automatic
     # thyroid model starts from the breast one)
-    "thyroid": BoxRecipe(epochs=8, learning_rate=5e-4, init_from="breast"),
+    "thyroid": PromptRecipe(epochs=8, learning_rate=5e-4, init_from="breast"),
 }
-SMOKE_BOX = BoxRecipe(epochs=1, batch_size=4, input_size=64, decoder_filters=(16, 8, 8, 8))
+CLICK_RECIPES = {
+    # the same network and lesion images with a click instead of a box: the prompts issue's
+    # click probe (8 epochs, about 30 min on 2 CPU cores for breast)
+    "breast": PromptRecipe(epochs=8),
+    "thyroid": PromptRecipe(epochs=8, learning_rate=5e-4, init_from="breast"),
+}
+SMOKE_BOX = PromptRecipe(epochs=1, batch_size=4, input_size=64,
+                         decoder_filters=(16, 8, 8, 8))
 
 
 @dataclass(frozen=True)
@@ -82,9 +89,9 @@ class Recipe:
     # the schedule; () is one stage from the fields above (epochs, learning rate, warm-up,
     # patience, the Dice mode, average_last_epochs)
     stages: tuple[Stage, ...] = ()
-    # after the automatic model: train the box-prompted network on the same split
-    # (BOX_RECIPES[organ]); False: the recipe has none
-    box_network: bool = True
+    # after the automatic model: train these prompted networks on the same split
+    # (BOX_RECIPES[organ], CLICK_RECIPES[organ]); (): the recipe has none
+    prompt_networks: tuple[str, ...] = ("box", "click")
 
     def schedule(self) -> tuple[Stage, ...]:
         return self.stages or (Stage("train", self.epochs, self.learning_rate,
@@ -117,6 +124,6 @@ RECIPES: dict[str, Recipe] = {
 
 SMOKE = Recipe(epochs=2, batch_size=4, learning_rate=2e-3, patience=5, warmup_epochs=1,
                negative_repeat=2, crops_per_epoch=4, presence_weight=0.5, train_raw_frames=True,
-               box_network=False)
+               prompt_networks=())
 SMOKE_MODEL_KWARGS = {"unet": dict(depth=3, base_filters=8),
                       "efficientnet_unet": dict(decoder_filters=(16, 8, 8, 8))}

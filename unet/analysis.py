@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from unet.errors import ImageInputError
-from unet.inference.prompts import Prompts, box_method, check_prompts, guided_mask
+from unet.inference.prompts import (
+    Prompts,
+    box_method,
+    check_prompts,
+    click_method,
+    guided_mask,
+)
 from unet.inference.registry import OrganConfig
 from unet.inference.segmenter import Segmentation, Segmenter
 from unet.io.reader import LoadedImage, read_image
@@ -51,6 +57,7 @@ class Analysis:
     prompts: Prompts | None = None
     guided: np.ndarray | None = field(default=None, repr=False)
     box_method: str | None = None  # how the boxes were outlined (unet.inference.prompts)
+    click_method: str | None = None  # how the lesion clicks were outlined
     # the model's measured misses (its card's test split): (share of lesion scans it reported
     # no lesion on, 95 % interval), told beside an empty answer; None without a card
     missed_lesion_rate: tuple[float, list[float] | None] | None = None
@@ -65,15 +72,17 @@ class Analysis:
         """This analysis with the user's prompts applied (one extra model pass per box); empty
         prompts give the automatic answer back."""
         if not prompts:
-            return dataclasses.replace(self, prompts=None, guided=None, box_method=None)
+            return dataclasses.replace(self, prompts=None, guided=None, box_method=None,
+                                       click_method=None)
         seg = self.segmentation
-        used: list[str] = []
+        used: dict[str, list[str]] = {"box": [], "click": []}
         mask = guided_mask(segmenter, self.image.pixels, seg.probability, seg.mask(), prompts,
                            used=used)
         mask.flags.writeable = False
         return dataclasses.replace(
             self, prompts=check_prompts(prompts, mask.shape), guided=mask,
-            box_method=box_method(segmenter, used) if prompts.boxes else None)
+            box_method=box_method(segmenter, used["box"]) if used["box"] else None,
+            click_method=click_method(segmenter, used["click"]) if used["click"] else None)
 
     @property
     def quality(self) -> float | None:
@@ -172,6 +181,7 @@ class Analysis:
                                    if self.guided is not None else "this mask"),
             "prompts": None if self.prompts is None else self.prompts.to_dict(),
             "boxes_outlined_by": self.box_method,
+            "clicks_outlined_by": self.click_method,
             "disclaimer": "Research and teaching demo; not a medical device; not for diagnosis.",
         }
 

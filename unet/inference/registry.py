@@ -34,6 +34,9 @@ class OrganConfig:
     # the box-prompted network (unet/networks/box_prompt_unet.py) inside weights/; "" or a
     # missing file: a user's box is answered by the automatic model (unet/inference/prompts.py)
     box_weight_file: str = ""
+    # the click-prompted network (the same builder with prompt="click"); "" or a missing file:
+    # a lesion click is answered by the automatic model (unet/inference/prompts.py)
+    click_weight_file: str = ""
 
     @property
     def weight_path(self) -> Path:
@@ -42,6 +45,10 @@ class OrganConfig:
     @property
     def box_weight_path(self) -> Path | None:
         return WEIGHTS_DIR / self.box_weight_file if self.box_weight_file else None
+
+    @property
+    def click_weight_path(self) -> Path | None:
+        return WEIGHTS_DIR / self.click_weight_file if self.click_weight_file else None
 
     @property
     def card_path(self) -> Path:
@@ -61,6 +68,7 @@ ORGANS: dict[str, OrganConfig] = {
         model_kwargs=dict(variant="lite0", decoder_filters=(128, 64, 32, 16), dropout=0.1),
         hub_repo_env="UNET_BREAST_HUB_REPO",
         box_weight_file="breast_box.keras",
+        click_weight_file="breast_click.keras",
     ),
     "thyroid": OrganConfig(
         key="thyroid",
@@ -74,6 +82,7 @@ ORGANS: dict[str, OrganConfig] = {
         model_kwargs=dict(variant="lite0", decoder_filters=(128, 64, 32, 16), dropout=0.1),
         hub_repo_env="UNET_THYROID_HUB_REPO",
         box_weight_file="thyroid_box.keras",
+        click_weight_file="thyroid_click.keras",
         # its quality estimate runs the four extra views anyway; in the mask they raised
         # validation Dice (docs/results.md)
         test_time_augmentation="flip+views",

@@ -102,7 +102,8 @@ class Segmenter:
     TTA_BATCH = TTA_BATCH
 
     def __init__(self, organ: str | OrganConfig, *, weights: str | Path | None = None, model=None,
-                 engine: str = "auto", box_weights: str | Path | None = "auto"):
+                 engine: str = "auto", box_weights: str | Path | None = "auto",
+                 click_weights: str | Path | None = "auto"):
         """``engine``: "litert" (the TF Lite flatbuffer run by LiteRT with XNNPACK, see
         ``unet.inference.engine``), "keras" (the Keras model itself), or "auto": "litert" for
         weights read
@@ -142,11 +143,12 @@ class Segmenter:
         self.threshold = self.settings.threshold
         self.min_area_fraction = self.settings.min_area_fraction
         self.min_peak = self.settings.min_peak
-        # the box-prompted network: "auto" = the organ's bundled one where the automatic model is
-        # the organ's own (not a file or model given here); None: boxes use the automatic model
-        if box_weights == "auto":
-            box_weights = self.organ.box_weight_path if weights_given is None else None
-        self.box_weights = None if box_weights is None else Path(box_weights)
+        # the prompted networks: "auto" = the organ's bundled one where the automatic model is
+        # the organ's own (not a file or model given here); None: the automatic model answers
+        self.box_weights = _prompt_weights(box_weights, self.organ.box_weight_path,
+                                           weights_given is None)
+        self.click_weights = _prompt_weights(click_weights, self.organ.click_weight_path,
+                                             weights_given is None)
 
     @property
     def box_network(self):
@@ -154,6 +156,14 @@ class Segmenter:
         from unet.inference.box_network import box_network_for
 
         return box_network_for(self.box_weights)
+
+    @property
+    def click_network(self):
+        """The organ's click-prompted network, loaded on the first lesion click (None: not
+        bundled)."""
+        from unet.inference.click_network import click_network_for
+
+        return click_network_for(self.click_weights)
 
     @property
     def model(self):
@@ -285,3 +295,11 @@ class Segmenter:
         return Segmentation(gray, probability, uncertainty, confidence, box, t, min_area,
                             self.min_peak, embedding,
                             self.feature_layer if embedding is not None else None, extra)
+
+
+def _prompt_weights(given, bundled: Path | None, own_model: bool) -> Path | None:
+    """A prompted network's file: ``given``, or for "auto" the organ's bundled one where the
+    automatic model is the organ's own."""
+    if given == "auto":
+        given = bundled if own_model else None
+    return None if given is None else Path(given)

@@ -1,5 +1,6 @@
-"""A U-Net that takes a user's box: the EfficientNet-Lite U-Net with the box as a second input
-channel that joins the decoder at every level.
+"""A U-Net that takes a user's box (or click): the EfficientNet-Lite U-Net with the prompt as a
+second input channel that joins the decoder at every level. A click-prompted network is the
+same builder with ``prompt="click"`` (the click's spot in the second channel).
 
 Input: (size, size, 2), a square window around the box (``unet/transforms/box_window.py``): the
 standardized gray window and the box drawn as a filled rectangle. The ImageNet encoder sees the
@@ -36,32 +37,35 @@ def build_box_prompt_unet(
     variant: str = "lite0",
     decoder_filters: tuple[int, ...] = (128, 64, 32, 16),
     dropout: float = 0.1,
-    name: str = "box_prompt_unet",
+    prompt: str = "box",
+    name: str | None = None,
 ) -> keras.Model:
-    """(size, size, 2) window and box -> (size, size, 1) lesion probability in the window."""
+    """(size, size, 2) window and prompt -> (size, size, 1) lesion probability in the window.
+    ``prompt`` names the second channel's layers ("box": the filled box; "click": the click's
+    spot, ``unet/transforms/click_window.py``); the network is the same."""
     if input_size % 32:
         raise ValueError(f"input_size {input_size} must be divisible by 32")
     if len(decoder_filters) != len(STRIDES):
         raise ValueError("decoder_filters needs 4 entries (strides 16, 8, 4, 2)")
-    inputs = keras.Input((input_size, input_size, 2), name="window_and_box")
+    inputs = keras.Input((input_size, input_size, 2), name=f"window_and_{prompt}")
     gray_to_rgb = np.zeros((1, 1, 2, 3), np.float32)
     gray_to_rgb[0, 0, 0, :] = 1.0
-    take_box = np.zeros((1, 1, 2, 1), np.float32)
-    take_box[0, 0, 1, 0] = 1.0
+    take_prompt = np.zeros((1, 1, 2, 1), np.float32)
+    take_prompt[0, 0, 1, 0] = 1.0
     x = _fixed_selection(inputs, gray_to_rgb, "gray_to_rgb")
-    box = _fixed_selection(inputs, take_box, "box")
+    cue = _fixed_selection(inputs, take_prompt, prompt)
     scale, offset = STANDARDIZED_TO_IMAGENET
     x = layers.Rescaling(scale, offset=offset, name="imagenet_scaling")(x)
     features = efficientnet_lite_features(x, variant)
     x = layers.Identity(name="encoder_features")(features[32])
     if dropout > 0:
         x = layers.Dropout(dropout, name="bottleneck_dropout")(x)
-    x = layers.Concatenate(name="dec32_box")(
-        [x, layers.AveragePooling2D(32, name="box_pool32")(box)])
+    x = layers.Concatenate(name=f"dec32_{prompt}")(
+        [x, layers.AveragePooling2D(32, name=f"{prompt}_pool32")(cue)])
     for stride, filters in zip(STRIDES, decoder_filters, strict=True):
-        pooled = layers.AveragePooling2D(stride, name=f"box_pool{stride}")(box)
+        pooled = layers.AveragePooling2D(stride, name=f"{prompt}_pool{stride}")(cue)
         x = decoder_block(x, [features[stride], pooled], filters, name=f"dec{stride}")
     x = layers.Conv2D(1, 1, dtype="float32", name="logit")(x)
     x = layers.UpSampling2D(2, interpolation="bilinear", dtype="float32", name="logit_up")(x)
     outputs = layers.Activation("sigmoid", dtype="float32", name="probability")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, outputs, name=name or f"{prompt}_prompt_unet")

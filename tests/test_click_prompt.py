@@ -1,0 +1,153 @@
+"""The click-prompted network: its window and click channel (shared by training and the app),
+the simulated clicks it trains on, how its answer becomes an outline, and its place in the
+guided mask (used where bundled, replacing the automatic outline it touches; the training-free
+click otherwise)."""
+
+import numpy as np
+
+from tests.test_prompts import FlatSegmenter, disc
+from training.augment import AugmentConfig
+from training.box_prompt_data import LesionImage, lesion_boxes
+from training.click_prompt_data import (
+    interior_point,
+    random_click,
+    training_example,
+    validation_example,
+)
+from unet.inference.click_network import ClickNetwork
+from unet.inference.prompts import ClickPrompt, Prompts, click_method, guided_mask
+from unet.transforms.click_window import click_channel, window_at_click
+from unet.transforms.window import Window, touches_edge
+
+
+def test_the_window_is_a_share_of_the_shorter_side_centred_on_the_click():
+    window = window_at_click((50, 30), (200, 300), share=0.5)
+    assert window.side == 100
+    assert (window.y0, window.x0) == (-20, 0)  # centre (30.5, 50.5): the click's pixel
+    moved = window_at_click((50, 30), (200, 300), share=0.5, shift=(0.1, -0.2))
+    assert (moved.y0 - window.y0, moved.x0 - window.x0) == (10, -20)
+
+
+def test_the_click_channel_peaks_at_the_click_on_the_resized_window():
+    window = Window(0, 0, 200)
+    channel = click_channel((50, 150), window, 100)  # x 50, y 150 -> (75, 25) at half size
+    assert channel.shape == (100, 100) and channel.dtype == np.float32
+    assert np.unravel_index(int(np.argmax(channel)), channel.shape) == (75, 25)
+    assert channel.max() > 0.9 and channel[75, 60] < 1e-3  # a spot, not a wash
+    np.testing.assert_allclose(channel, channel[:, ::-1][:, ::-1])
+
+
+def test_simulated_clicks_fall_inside_the_lesion_mostly_towards_its_middle():
+    mask = disc((120, 160), 60, 80, 25, 1.0) > 0
+    (box,) = lesion_boxes(mask)
+    assert interior_point(mask, box) == (80, 60)
+    rng = np.random.default_rng(0)
+    clicks = [random_click(mask, box, rng) for _ in range(400)]
+    assert all(mask[y, x] for x, y in clicks)
+    distance = [np.hypot(x - 80, y - 60) for x, y in clicks]
+    assert np.mean(np.asarray(distance) < 12.5) > 0.4  # the inner quarter of the area: 25 %
+
+
+def test_training_and_validation_windows_hold_the_click_and_the_lesion():
+    gray = np.zeros((120, 160), np.uint8)
+    mask = disc(gray.shape, 60, 80, 15, 1.0) > 0
+    gray[mask] = 200
+    item = LesionImage(gray, mask, lesion_boxes(mask), "k", "d")
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        x, target = training_example(item, 64, rng, AugmentConfig())
+        assert x.shape == (64, 64, 2) and target.shape == (64, 64)
+        spot = np.unravel_index(int(np.argmax(x[..., 1])), (64, 64))
+        assert target[spot] == 1  # the click lies on the lesion
+    x, target = validation_example(item, 0, 64, 0)
+    assert np.unravel_index(int(np.argmax(x[..., 1])), (64, 64)) in {(32, 32), (31, 31),
+                                                                      (31, 32), (32, 31)}
+    assert target.sum() > 0
+
+
+class Answer(ClickNetwork):
+    """A click network whose probability is given per window share (no file)."""
+
+    def __init__(self, answers):
+        self.answers, self.shares = answers, []
+
+    def probability(self, gray, point, share=0.35):
+        self.shares.append(share)
+        window = window_at_click(point, gray.shape, share)
+        return self.answers[share], window
+
+
+def test_the_outline_is_the_component_under_the_click_or_just_beside_it():
+    shape = (200, 200)
+    lesion = disc(shape, 100, 100, 10, 1.0)
+    other = disc(shape, 100, 140, 6, 1.0)
+    network = Answer({0.35: np.maximum(lesion, other)})
+    gray = np.zeros(shape, np.uint8)
+    np.testing.assert_array_equal(network.outline(gray, (100, 100)), lesion >= 0.5)
+    beside = network.outline(gray, (100, 113))  # 3 px off the lesion's edge, 21 px off other's
+    np.testing.assert_array_equal(beside, lesion >= 0.5)
+    assert not network.outline(gray, (20, 20)).any()  # nothing near: the fallback answers
+    assert network.shares == [0.35] * 3
+
+
+def test_a_lesion_larger_than_the_window_gets_the_wider_look():
+    shape = (200, 200)
+    big = disc(shape, 100, 100, 40, 1.0)  # wider than the 70 px first window
+    window = window_at_click((100, 100), shape, 0.35)
+    cut_short = np.zeros(shape, np.float32)
+    cut_short[window.y0:window.y0 + window.side, window.x0:window.x0 + window.side] = (
+        big[window.y0:window.y0 + window.side, window.x0:window.x0 + window.side])
+    network = Answer({0.35: cut_short, 0.6: big})
+    outline = network.outline(np.zeros(shape, np.uint8), (100, 100))
+    assert network.shares == [0.35, 0.6]
+    np.testing.assert_array_equal(outline, big >= 0.5)
+    assert touches_edge(cut_short >= 0.5, window, shape)
+    assert not touches_edge(big >= 0.5, window_at_click((100, 100), shape, 0.6), shape)
+
+
+class FakeClickNetwork:
+    def __init__(self, region):
+        self.region, self.points = region, []
+        self.weights, self.version = type("W", (), {"name": "breast_click.keras"})(), "click-1"
+
+    def outline(self, gray, point):
+        self.points.append(point)
+        return self.region.copy()
+
+
+class WithClickNetwork(FlatSegmenter):
+    def __init__(self, network):
+        super().__init__()
+        self.click_network = network
+
+
+def test_a_bundled_click_network_replaces_the_automatic_outline_it_touches():
+    shape = (120, 200)
+    probability = np.maximum(disc(shape, 60, 60, 20, 0.9), disc(shape, 60, 150, 10, 0.9))
+    gray = (probability * 200).astype(np.uint8)
+    automatic = probability >= 0.5
+    tight = disc(shape, 60, 60, 12, 1.0) >= 0.5  # the network's outline: inside the automatic
+    network = FakeClickNetwork(tight)
+    used = {}
+    mask = guided_mask(WithClickNetwork(network), gray, probability, automatic,
+                       Prompts(clicks=(ClickPrompt(60, 60),)), used=used)
+    assert network.points == [(60, 60)] and used == {"click": ["network"]}
+    np.testing.assert_array_equal(mask[:, :110], tight[:, :110])  # the clicked lesion: replaced
+    np.testing.assert_array_equal(mask[:, 110:], automatic[:, 110:])  # the other: kept
+    # nothing found: the training-free click answers, and the report says so
+    empty = FakeClickNetwork(np.zeros(shape, bool))
+    used = {}
+    fallback = guided_mask(WithClickNetwork(empty), gray, probability, automatic,
+                           Prompts(clicks=(ClickPrompt(60, 60),)), used=used)
+    free = guided_mask(FlatSegmenter(), gray, probability, automatic,
+                       Prompts(clicks=(ClickPrompt(60, 60),)))
+    np.testing.assert_array_equal(fallback, free)
+    text = click_method(WithClickNetwork(empty), used["click"])
+    assert text.startswith("click-prompted network breast_click.keras (version click-1); 1 of 1")
+    assert "found nothing there" in text
+    assert click_method(FlatSegmenter()).endswith("(no click network bundled)")
+    # "not a lesion" clicks never go to the network
+    unused = FakeClickNetwork(tight)
+    guided_mask(WithClickNetwork(unused), gray, probability, automatic,
+                Prompts(clicks=(ClickPrompt(150, 60, lesion=False),)))
+    assert unused.points == []

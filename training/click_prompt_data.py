@@ -1,0 +1,82 @@
+"""Training windows for the click-prompted network: a lesion, a click on it as a user would
+give it, and the square window around the click (``unet/transforms/click_window.py``).
+
+Each draw picks one of the image's lesions (one connected component of the expert outline,
+``training/box_prompt_data.py`` loads them) and a click inside it: a pixel of the lesion drawn
+with a chance proportional to its distance from the outline, so that clicks fall mostly
+towards the middle, as a clinician clicks, and sometimes near the edge. The window is a square
+of ``SHARE_RANGE`` times the image's shorter side (a click says nothing about the lesion's
+size, so the network learns to find the whole lesion in windows of every scale) whose centre
+is moved by up to ``MAX_SHIFT`` of its side. Training adds a horizontal flip and the intensity
+changes of ``training/augment.py``; validation and evaluation click each lesion's most interior
+point, with the inference window (0.35, centred). The target is the whole expert outline inside
+the window (at inference the component under the click is kept).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from training.augment import AugmentConfig, random_intensity
+from training.box_prompt_data import LesionImage, window_pair
+from training.prompt_batches import PromptWindowBatches
+from unet.transforms.click_window import (
+    INFERENCE_SHARE,
+    click_network_input,
+    window_at_click,
+)
+
+SHARE_RANGE = (0.25, 0.7)  # window side / the image's shorter side, in training
+MAX_SHIFT = 0.12  # window centre moved by up to this share of its side (the click stays inside)
+
+
+def interior_distance(mask: np.ndarray, box) -> np.ndarray:
+    """Each pixel's distance to the outline of the lesion ``mask`` inside ``box`` (0 outside)."""
+    x0, y0, x1, y1 = box
+    region = np.pad(mask[y0:y1, x0:x1].astype(np.uint8), 1)
+    return cv2.distanceTransform(region, cv2.DIST_L2, 5)[1:-1, 1:-1]
+
+
+def interior_point(mask: np.ndarray, box) -> tuple[int, int]:
+    """(x, y) of the lesion's most interior pixel inside its box."""
+    distance = interior_distance(mask, box)
+    y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    return box[0] + int(x), box[1] + int(y)
+
+
+def random_click(mask: np.ndarray, box, rng: np.random.Generator) -> tuple[int, int]:
+    """(x, y): a pixel of the lesion in ``box``, drawn with a chance proportional to its
+    distance from the outline."""
+    distance = interior_distance(mask, box).ravel()
+    index = int(rng.choice(distance.size, p=distance / distance.sum()))
+    y, x = np.unravel_index(index, (box[3] - box[1], box[2] - box[0]))
+    return box[0] + int(x), box[1] + int(y)
+
+
+def training_example(item: LesionImage, size: int, rng: np.random.Generator,
+                     augment_config: AugmentConfig):
+    box = item.boxes[int(rng.integers(len(item.boxes)))]
+    point = random_click(item.mask, box, rng)
+    window = window_at_click(point, item.gray.shape, rng.uniform(*SHARE_RANGE),
+                             tuple(rng.uniform(-MAX_SHIFT, MAX_SHIFT, 2)))
+    pixels, target = window_pair(item, box, window, size)
+    pixels = random_intensity(pixels, augment_config, rng)
+    x = click_network_input(pixels, point, window)
+    if rng.uniform() < 0.5:
+        x, target = x[:, ::-1], target[:, ::-1]
+    return x, target
+
+
+def validation_example(item: LesionImage, index: int, size: int, seed: int):
+    point = interior_point(item.mask, item.boxes[0])
+    window = window_at_click(point, item.gray.shape, INFERENCE_SHARE)
+    pixels, target = window_pair(item, item.boxes[0], window, size)
+    return click_network_input(pixels, point, window), target
+
+
+class ClickWindowBatches(PromptWindowBatches):
+    """Batches of (window and click, target) for the click-prompted network."""
+
+    training_example = staticmethod(training_example)
+    validation_example = staticmethod(validation_example)
