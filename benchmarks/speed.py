@@ -191,7 +191,8 @@ def load_segmenter(organ, weights: str):
             seg.source = (f"freshly built model (untrained): {organ.weight_path.name} "
                           "not found")
             return seg, False
-    return Segmenter(organ, weights=weights, box_weights=organ.box_weight_path), True
+    return Segmenter(organ, weights=weights, box_weights=organ.box_weight_path,
+                     click_weights=organ.click_weight_path), True
 
 
 def _numpy_aliases_for_tf2onnx() -> list[str]:
@@ -431,8 +432,10 @@ def bench_prompts(segmenter, inputs: dict[str, Path], repeats: int, warmup: int)
                 return guided
 
             samples = time_interleaved({name: prompt}, repeats, warmup)[name]
+            done = prompt()
             results[f"{name}, {key}"] = {"prompt": prompts.to_dict(),
-                                         "outlined_by": prompt().box_method or "automatic",
+                                         "outlined_by": (done.box_method or done.click_method
+                                                         or "automatic"),
                                          **summarize(samples)}
     return results
 

@@ -48,7 +48,7 @@ def dry_run(tmp_path_factory) -> Path:
 
 
 def json_cards(*, box: bool = False) -> dict[str, dict]:
-    """The bundled automatic models' JSON cards (``box``: the box networks' instead), read here
+    """The bundled automatic models' JSON cards (``box``: the prompted networks' instead), read here
     without the module's help."""
     cards = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "weights").glob("*.json"))
              if p.with_suffix(".keras").is_file()}
@@ -101,14 +101,15 @@ def test_model_index_carries_the_cards_test_dice_per_data_set(dry_run):
         assert values <= {m.get("dice_mean") for m in card["test_metrics"].values()}
 
 
-def test_the_model_card_shows_each_box_networks_figures(dry_run):
+def test_the_model_card_shows_each_prompted_networks_figures(dry_run):
     text = (dry_run / "model" / "README.md").read_text()
-    boxes = json_cards(box=True)
-    assert set(boxes) >= {"breast_box", "thyroid_box"}
-    for stem, card in boxes.items():
+    prompted = json_cards(box=True)
+    assert set(prompted) >= {"breast_box", "thyroid_box"}
+    for stem, card in prompted.items():
         section = text.split(f"### {stem} (`{card['version']}`)", 1)[1].split("###", 1)[0]
         assert f"| all | {card['test']['images']} | " in section
-        assert f"{card['test']['all']['box']['dice_mean']:.3f}" in section
+        prompt = card.get("prompt", "box")
+        assert f"{card['test']['all'][prompt]['dice_mean']:.3f}" in section
 
 
 def test_model_folder_holds_the_weights_cards_and_readme(dry_run):

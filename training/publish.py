@@ -124,10 +124,11 @@ def model_cards(weights_dir: Path) -> dict[str, dict]:
     return cards
 
 
-def box_cards(weights_dir: Path) -> dict[str, dict]:
-    """{stem: card} of the box-prompted networks (``<organ>_box.json`` beside its ``.keras``)."""
+def prompt_cards(weights_dir: Path) -> dict[str, dict]:
+    """{stem: card} of the prompted networks (``<organ>_box.json``, ``<organ>_click.json``
+    beside its ``.keras``)."""
     cards = {}
-    for path in sorted(weights_dir.glob("*_box.json")):
+    for path in sorted([*weights_dir.glob("*_box.json"), *weights_dir.glob("*_click.json")]):
         try:
             card = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
@@ -137,18 +138,19 @@ def box_cards(weights_dir: Path) -> dict[str, dict]:
     return cards
 
 
-def box_section(cards: dict[str, dict]) -> list[str]:
-    """The box networks' test figures beside the automatic model's, from their cards."""
+def prompt_section(cards: dict[str, dict]) -> list[str]:
+    """The prompted networks' test figures beside the automatic model's, from their cards."""
     if not cards:
         return []
     names = (("automatic", "automatic"), ("box", "box network"),
-             ("box_training_free", "box, automatic model only"), ("click", "click"))
-    lines = ["## Guided by the user: the box networks", "",
-             "`<organ>_box.keras` outlines the lesion inside a user's box (a 2-channel window "
-             "around the box: the image and the box). Test split lesion images, the user "
-             "simulated from the expert outline (each box side moved by up to 10 %; a click on "
-             "the lesion's most interior point); mean Dice (95 % bootstrap interval) and the "
-             "share below 0.5:", ""]
+             ("box_training_free", "box, automatic model only"), ("click", "click"),
+             ("click_training_free", "click, automatic model only"))
+    lines = ["## Guided by the user: the prompted networks", "",
+             "`<organ>_box.keras` outlines the lesion inside a user's box, `<organ>_click.keras` "
+             "the lesion under a user's click (each a 2-channel window: the image and the "
+             "prompt). Test split lesion images, the user simulated from the expert outline "
+             "(each box side moved by up to 10 %; a click on the lesion's most interior "
+             "point); mean Dice (95 % bootstrap interval) and the share below 0.5:", ""]
     for stem, card in cards.items():
         test = card["test"]
         shown = [(k, n) for k, n in names if k in (test.get("all") or {})]
@@ -301,7 +303,7 @@ def training_section(cards: dict[str, dict]) -> list[str]:
 
 
 def model_card_text(cards: dict[str, dict], model_repo: str, space_repo: str | None,
-                    boxes: dict[str, dict] | None = None) -> str:
+                    prompted: dict[str, dict] | None = None) -> str:
     """The model repo's README.md: the Hub's front matter, then the card, from the JSON cards."""
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -357,7 +359,7 @@ def model_card_text(cards: dict[str, dict], model_repo: str, space_repo: str | N
         "images with 95 % bootstrap intervals, rates with Wilson intervals (from the JSON "
         "cards):", "",
         *results_table(cards), "",
-        *box_section(boxes or {}),
+        *prompt_section(prompted or {}),
         "## Limitations", "",
         "- Trained on public data sets from a few scanners; other scanners, presets and "
         "patients may give wrong masks without warning.",
@@ -477,7 +479,7 @@ def build_model_folder(repo_root: Path, folder: Path, model_repo: str,
         for path in sorted(weights.glob(pattern)):
             shutil.copy2(path, folder / path.name)
     (folder / "README.md").write_text(model_card_text(cards, model_repo, space_repo,
-                                                      box_cards(weights)))
+                                                      prompt_cards(weights)))
     (folder / ".gitattributes").write_text(gitattributes())
 
 

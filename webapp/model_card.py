@@ -43,19 +43,26 @@ def _set_name(key: str) -> str:
 
 
 _PROMPT_COLUMNS = (("automatic", "Automatic"), ("box", "Box"),
-                   ("box_training_free", "Box, automatic model only"), ("click", "Click"))
+                   ("box_training_free", "Box, automatic model only"), ("click", "Click"),
+                   ("click_training_free", "Click, automatic model only"))
 
 
 def prompt_lines(segmenter: Segmenter) -> list[str]:
-    """The box network's card: how a user's box and click score on the test split, beside the
-    automatic answer; [] where the organ bundles none."""
-    weights = getattr(segmenter, "box_weights", None)
-    if weights is None or not weights.is_file():
-        return []
+    """The prompted networks' cards: how a user's box and click score on the test split, beside
+    the automatic answer; [] where the organ bundles none."""
+    lines = []
+    for prompt in ("box", "click"):
+        weights = getattr(segmenter, f"{prompt}_weights", None)
+        if weights is not None and weights.is_file():
+            lines += _prompt_card_lines(prompt, weights)
+    return lines
+
+
+def _prompt_card_lines(prompt: str, weights) -> list[str]:
     from unet.inference.settings import read_card
 
-    box = read_card(weights)
-    test = box.get("test") or {}
+    card = read_card(weights)
+    test = card.get("test") or {}
     if not test.get("all"):
         return []
     columns = [(k, name) for k, name in _PROMPT_COLUMNS if k in test["all"]]
@@ -66,8 +73,8 @@ def prompt_lines(segmenter: Segmenter) -> list[str]:
             f"{_percent(block[k]['below_0_5'], unit=True)} below 0.5" for k, _ in columns)
         return f"| {name} | {block['images']} | {cells} |"
 
-    lines = ["", f"#### When you guide the outline (box network `{weights.name}`, version "
-             f"`{_fmt(box.get('version'))}`)", "",
+    lines = ["", f"#### When you guide the outline ({prompt} network `{weights.name}`, version "
+             f"`{_fmt(card.get('version'))}`)", "",
              "Dice on the test split's lesion images, with the user simulated from the expert "
              "outline: a box around each lesion with every side moved by up to 10 % of its "
              "size, or a click on its most interior point. In brackets: 95 % bootstrap "
