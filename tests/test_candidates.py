@@ -113,3 +113,22 @@ def test_a_region_the_user_rejected_is_no_candidate():
     assert not rejected.mask().any()  # the strong blob is removed
     peaks = [c.peak_probability for c in rejected.candidates()]
     assert peaks and max(peaks) < 0.5  # only the faint one is offered, not the rejected blob
+
+
+def test_candidates_are_found_once_per_threshold_for_overlay_and_report(monkeypatch):
+    import unet.analysis
+
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args[2])
+        return find_candidates(*args, **kwargs)
+
+    monkeypatch.setattr(unet.analysis, "find_candidates", counting)
+    analysis, gray, p = _analysis()
+    analysis.overlay(mode="filled")
+    first = analysis.report()["candidates"]
+    assert len(calls) == 1
+    analysis.overlay(mode="filled", threshold=0.25)  # another threshold: found again
+    assert len(calls) == 2 and calls[1] == 0.25
+    assert analysis.report()["candidates"] == first and len(calls) == 2

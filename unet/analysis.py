@@ -61,6 +61,9 @@ class Analysis:
     # the model's measured misses (its card's test split): (share of lesion scans it reported
     # no lesion on, 95 % interval), told beside an empty answer; None without a card
     missed_lesion_rate: tuple[float, list[float] | None] | None = None
+    # the candidates per threshold, found once for the overlay and the report (not carried
+    # over by dataclasses.replace: a guided analysis finds its own)
+    _candidates: dict = field(init=False, default_factory=dict, repr=False, compare=False)
 
     @property
     def automatic_empty(self) -> bool:
@@ -122,9 +125,12 @@ class Analysis:
         (``unet.transforms.candidates``), strongest first."""
         seg = self.segmentation
         t = seg.threshold if threshold is None else float(threshold)
-        # against the automatic mask too: a region the user removed ("not a lesion") is no
-        # candidate to accept
-        return find_candidates(seg.probability, self.mask(t) | seg.mask(t), t, seg.min_area_px)
+        if t not in self._candidates:
+            # against the automatic mask too: a region the user removed ("not a lesion") is no
+            # candidate to accept
+            self._candidates[t] = find_candidates(seg.probability, self.mask(t) | seg.mask(t),
+                                                  t, seg.min_area_px)
+        return self._candidates[t]
 
     def overlay(self, *, mode: str = "filled", threshold: float | None = None,
                 opacity: float = 0.4) -> np.ndarray:
