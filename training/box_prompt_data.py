@@ -86,11 +86,22 @@ def jitter_box(box, jitter: float, shape: tuple[int, int], rng: np.random.Genera
     return nx0, ny0, nx1, ny1
 
 
-def window_pair(item: LesionImage, box, window: Window, size: int):
+def window_pair(item: LesionImage, window: Window, size: int):
     """(window pixels 0-1, float32 size x size) and (target, float32 0/1)."""
     pixels = resize_window(cut(item.gray, window), size).astype(np.float32) / 255.0
     target = resize_window(cut(item.mask.astype(np.float32), window), size) >= 0.5
     return pixels, target.astype(np.float32)
+
+
+def augmented_pair(item: LesionImage, window: Window, size: int, rng: np.random.Generator,
+                   augment_config: AugmentConfig, make_input):
+    """A training pair: the window's pixels with random intensity changes, made into the
+    network's input by ``make_input(pixels)``, and the target; both mirrored half the time."""
+    pixels, target = window_pair(item, window, size)
+    x = make_input(random_intensity(pixels, augment_config, rng))
+    if rng.uniform() < 0.5:
+        x, target = x[:, ::-1], target[:, ::-1]
+    return x, target
 
 
 def training_example(item: LesionImage, size: int, rng: np.random.Generator,
@@ -99,12 +110,8 @@ def training_example(item: LesionImage, size: int, rng: np.random.Generator,
     box = jitter_box(box, TRAIN_JITTER, item.gray.shape, rng)
     window = window_around(box, rng.uniform(*SCALE_RANGE),
                            tuple(rng.uniform(-MAX_SHIFT, MAX_SHIFT, 2)))
-    pixels, target = window_pair(item, box, window, size)
-    pixels = random_intensity(pixels, augment_config, rng)
-    x = network_input(pixels, box, window)
-    if rng.uniform() < 0.5:
-        x, target = x[:, ::-1], target[:, ::-1]
-    return x, target
+    return augmented_pair(item, window, size, rng, augment_config,
+                          lambda pixels: network_input(pixels, box, window))
 
 
 def evaluation_boxes(item: LesionImage, seed: int, index: int, jitter: float = EVAL_JITTER):
@@ -117,7 +124,7 @@ def evaluation_boxes(item: LesionImage, seed: int, index: int, jitter: float = E
 def validation_example(item: LesionImage, index: int, size: int, seed: int):
     box = evaluation_boxes(item, seed, index)[0]
     window = window_around(box, INFERENCE_SCALE)
-    pixels, target = window_pair(item, box, window, size)
+    pixels, target = window_pair(item, window, size)
     return network_input(pixels, box, window), target
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from training.augment import AugmentConfig, random_intensity
-from training.box_prompt_data import LesionImage, window_pair
+from training.augment import AugmentConfig
+from training.box_prompt_data import LesionImage, augmented_pair, window_pair
 from training.prompt_batches import PromptWindowBatches
 from unet.transforms.click_window import (
     INFERENCE_SHARE,
@@ -60,18 +60,14 @@ def training_example(item: LesionImage, size: int, rng: np.random.Generator,
     point = random_click(item.mask, box, rng)
     window = window_at_click(point, item.gray.shape, rng.uniform(*SHARE_RANGE),
                              tuple(rng.uniform(-MAX_SHIFT, MAX_SHIFT, 2)))
-    pixels, target = window_pair(item, box, window, size)
-    pixels = random_intensity(pixels, augment_config, rng)
-    x = click_network_input(pixels, point, window)
-    if rng.uniform() < 0.5:
-        x, target = x[:, ::-1], target[:, ::-1]
-    return x, target
+    return augmented_pair(item, window, size, rng, augment_config,
+                          lambda pixels: click_network_input(pixels, point, window))
 
 
 def validation_example(item: LesionImage, index: int, size: int, seed: int):
     point = interior_point(item.mask, item.boxes[0])
     window = window_at_click(point, item.gray.shape, INFERENCE_SHARE)
-    pixels, target = window_pair(item, item.boxes[0], window, size)
+    pixels, target = window_pair(item, window, size)
     return click_network_input(pixels, point, window), target
 
 
