@@ -97,3 +97,13 @@ def test_the_click_network_is_exported_with_its_card_and_scores_clicks(click_smo
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 3 and all(0.0 <= r["click"] <= 1.0 for r in rows)
     assert "click prompts: click network" in capsys.readouterr().out
+
+
+def test_a_prompt_run_on_a_wrong_folder_exits_with_one_clear_error(tmp_path, capsys):
+    from training.prompt_run import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["--organ", "breast", "--prompt", "click", "--data-dir",
+                 str(tmp_path / "empty"), "--output-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err

@@ -51,15 +51,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    from training.datasets import DatasetError
-    from training.pretrained import PretrainedWeightsError
+    from training.command_errors import run_reporting_input_errors
 
-    try:
-        return train_prompt_network(args, sys.argv[1:] if argv is None else argv)
-    except (DatasetError, PretrainedWeightsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_reporting_input_errors(train_prompt_network, parse_args(argv), argv)
 
 
 def build(recipe, prompt: str = "box"):

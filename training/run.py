@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -172,15 +171,9 @@ def loss_weight(text: str) -> float:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    from training.datasets import DatasetError
-    from training.pretrained import PretrainedWeightsError
+    from training.command_errors import run_reporting_input_errors
 
-    try:
-        return train_organ(args, sys.argv[1:] if argv is None else argv)
-    except (DatasetError, PretrainedWeightsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_reporting_input_errors(train_organ, parse_args(argv), argv)
 
 
 def split_labels_and_groups(samples) -> tuple[list[str], list[int]]:
