@@ -82,7 +82,7 @@ ORGANS: dict[str, OrganConfig] = {
         model_kwargs=dict(variant="lite0", decoder_filters=(128, 64, 32, 16), dropout=0.1),
         hub_repo_env="UNET_THYROID_HUB_REPO",
         box_weight_file="thyroid_box.keras",
-        click_weight_file="thyroid_click.keras",
+        # no click network: the one trained failed its adoption rule (docs/prompts.md)
         # its quality estimate runs the four extra views anyway; in the mask they raised
         # validation Dice (docs/results.md)
         test_time_augmentation="flip+views",

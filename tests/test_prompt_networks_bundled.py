@@ -1,0 +1,97 @@
+"""The bundled prompted networks (box and click) as the app runs them: the LiteRT flatbuffer
+answers as the Keras model does, a prompt on a synthetic lesion is outlined by the network (and
+the report says so), and the model card tab shows the network's test figures from its card."""
+
+import json
+
+import numpy as np
+import pytest
+
+from unet.inference.registry import ORGANS
+from unet.metrics import dice
+from unet.testing.phantom import make_phantom
+
+BUNDLED = [(key, prompt) for key, organ in ORGANS.items() for prompt in ("box", "click")
+           if getattr(organ, f"{prompt}_weight_path") is not None
+           and getattr(organ, f"{prompt}_weight_path").is_file()]
+REPORT_KEY = {"box": "boxes_outlined_by", "click": "clicks_outlined_by"}
+
+
+def test_the_breast_box_and_click_networks_are_bundled():
+    assert {("breast", "box"), ("breast", "click"), ("thyroid", "box")} <= set(BUNDLED)
+
+
+def _lesion(seed):
+    """A synthetic scan, its lesion, and the user's box (6 px around it) and click (its most
+    interior point)."""
+    from training.click_prompt_data import interior_point
+
+    gray, mask = make_phantom(240, 300, seed=seed)
+    ys, xs = np.nonzero(mask)
+    tight = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    box = (tight[0] - 6, tight[1] - 6, tight[2] + 6, tight[3] + 6)
+    return gray, mask, box, interior_point(mask, tight)
+
+
+def _network_and_input(organ, prompt, gray, box, point):
+    if prompt == "box":
+        from unet.inference.box_network import BoxNetwork
+        from unet.transforms.box_window import window_around, window_input
+
+        network = BoxNetwork(ORGANS[organ].box_weight_path)
+        return network, window_input(gray, box, window_around(box), network.input_size)
+    from unet.inference.click_network import ClickNetwork
+    from unet.transforms.click_window import click_window_input, window_at_click
+
+    network = ClickNetwork(ORGANS[organ].click_weight_path)
+    window = window_at_click(point, gray.shape)
+    return network, click_window_input(gray, point, window, network.input_size)
+
+
+@pytest.mark.parametrize("organ,prompt", BUNDLED)
+def test_the_flatbuffer_answers_as_the_keras_model(organ, prompt):
+    import keras
+
+    gray, _, box, point = _lesion(4)
+    network, x = _network_and_input(organ, prompt, gray, box, point)
+    assert network.engine.startswith("LiteRT")
+    batch = np.stack([x, x[:, ::-1]]).astype(np.float32)
+    model = keras.saving.load_model(network.weights, compile=False)
+    expected = keras.ops.convert_to_numpy(model(batch, training=False))
+    np.testing.assert_allclose(np.asarray(network._run(batch)), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("organ,prompt", BUNDLED)
+def test_a_prompt_on_a_lesion_is_outlined_by_the_network(organ, prompt):
+    from unet.analysis import analyze_loaded
+    from unet.inference.prompts import BoxPrompt, ClickPrompt, Prompts
+    from unet.inference.segmenter import Segmenter
+    from unet.io.image_basics import LoadedImage
+
+    segmenter = Segmenter(organ)
+    gray, mask, box, point = _lesion(6)
+    prompts = (Prompts(boxes=(BoxPrompt(*box),)) if prompt == "box"
+               else Prompts(clicks=(ClickPrompt(*point),)))
+    analysis = analyze_loaded(LoadedImage(gray, None, "PNG", 8), segmenter)
+    guided = analysis.guide(prompts, segmenter)
+    report = guided.report()
+    assert report[REPORT_KEY[prompt]].startswith(
+        f"{prompt}-prompted network {organ}_{prompt}.keras")
+    network = getattr(segmenter, f"{prompt}_network")
+    outline = network.outline(gray, box if prompt == "box" else point)
+    assert outline.any() and np.array_equal(guided.mask() & outline, outline)
+    assert dice(mask, outline) > 0.5  # a synthetic lesion, never trained on
+
+
+@pytest.mark.parametrize("organ,prompt", BUNDLED)
+def test_the_model_card_tab_shows_the_networks_figures(organ, prompt):
+    from unet.inference.segmenter import Segmenter
+    from webapp.model_card import card_markdown
+
+    segmenter = Segmenter(organ)
+    path = getattr(ORGANS[organ], f"{prompt}_weight_path")
+    card = json.loads(path.with_suffix(".json").read_text())
+    text = card_markdown(segmenter, segmenter.organ)
+    assert f"{prompt} network `{organ}_{prompt}.keras`" in text
+    assert f"{card['test']['all'][prompt]['dice_mean']:.3f}" in text
+    assert f"| All | {card['test']['images']} |" in text
