@@ -52,8 +52,9 @@ CLICK_RECIPES = {
     # the same network and lesion images with a click instead of a box: the prompts issue's
     # click probe (8 epochs, about 30 min on 2 CPU cores for breast)
     "breast": PromptRecipe(epochs=8),
-    # from the breast click network; at 5e-4 (the box recipe's) the run kept its first epoch and
-    # failed its validation rule (0.761 against 0.835, docs/prompts.md): tried again at 1e-4
+    # from the breast click network; at 5e-4 and again at 1e-4 the run kept an early epoch (1,
+    # then 2) and failed its validation rule both times (0.761 against the training-free
+    # click's 0.835, docs/prompts.md): not bundled, not in the thyroid recipe's networks
     "thyroid": PromptRecipe(epochs=8, learning_rate=1e-4, init_from="breast"),
 }
 SMOKE_BOX = PromptRecipe(epochs=1, batch_size=4, input_size=64,
