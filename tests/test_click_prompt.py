@@ -9,6 +9,7 @@ from tests.test_prompts import FlatSegmenter, disc
 from training.augment import AugmentConfig
 from training.box_prompt_data import LesionImage, lesion_boxes
 from training.click_prompt_data import (
+    ClickWindowBatches,
     interior_point,
     random_click,
     training_example,
@@ -16,7 +17,7 @@ from training.click_prompt_data import (
 )
 from unet.inference.click_network import ClickNetwork
 from unet.inference.prompts import ClickPrompt, Prompts, click_method, guided_mask
-from unet.transforms.click_window import click_channel, window_at_click
+from unet.transforms.click_window import ClickShares, click_channel, window_at_click
 from unet.transforms.window import Window, touches_edge
 
 
@@ -59,7 +60,7 @@ def test_training_and_validation_windows_hold_the_click_and_the_lesion():
         assert x.shape == (64, 64, 2) and target.shape == (64, 64)
         spot = np.unravel_index(int(np.argmax(x[..., 1])), (64, 64))
         assert target[spot] == 1  # the click lies on the lesion
-    x, target = validation_example(item, 0, 64, 0)
+    x, target = validation_example(item, 64)
     assert np.unravel_index(int(np.argmax(x[..., 1])), (64, 64)) in {(32, 32), (31, 31),
                                                                       (31, 32), (32, 31)}
     assert target.sum() > 0
@@ -68,11 +69,11 @@ def test_training_and_validation_windows_hold_the_click_and_the_lesion():
 class Answer(ClickNetwork):
     """A click network whose probability is given per window share (no file)."""
 
-    def __init__(self, answers):
-        self.answers, self.shares = answers, []
+    def __init__(self, answers, shares=ClickShares()):
+        self.answers, self.shares, self.looked = answers, shares, []
 
     def probability(self, gray, point, share=0.35):
-        self.shares.append(share)
+        self.looked.append(share)
         window = window_at_click(point, gray.shape, share)
         return self.answers[share], window
 
@@ -87,7 +88,7 @@ def test_the_outline_is_the_component_under_the_click_or_just_beside_it():
     beside = network.outline(gray, (100, 113))  # 3 px off the lesion's edge, 21 px off other's
     np.testing.assert_array_equal(beside, lesion >= 0.5)
     assert not network.outline(gray, (20, 20)).any()  # nothing near: the fallback answers
-    assert network.shares == [0.35] * 3
+    assert network.looked == [0.35] * 3
 
 
 def test_a_lesion_larger_than_the_window_gets_the_wider_look():
@@ -99,10 +100,41 @@ def test_a_lesion_larger_than_the_window_gets_the_wider_look():
         big[window.y0:window.y0 + window.side, window.x0:window.x0 + window.side])
     network = Answer({0.35: cut_short, 0.6: big})
     outline = network.outline(np.zeros(shape, np.uint8), (100, 100))
-    assert network.shares == [0.35, 0.6]
+    assert network.looked == [0.35, 0.6]
     np.testing.assert_array_equal(outline, big >= 0.5)
     assert touches_edge(cut_short >= 0.5, window, shape)
     assert not touches_edge(big >= 0.5, window_at_click((100, 100), shape, 0.6), shape)
+
+
+def test_a_network_looks_through_the_windows_its_card_records():
+    assert ClickShares.from_card({}) == ClickShares(0.35, 0.6)  # cards before shares: defaults
+    card = {"window": {"share": 0.5, "wide_share": 0.9, "training_share_range": [0.3, 1.0]}}
+    shares = ClickShares.from_card(card)
+    assert shares == ClickShares(0.5, 0.9) and ClickShares.from_card(
+        {"window": shares.to_card()}) == shares
+    shape = (200, 200)
+    big = disc(shape, 100, 100, 60, 1.0)
+    window = window_at_click((100, 100), shape, 0.5)
+    cut_short = np.zeros(shape, np.float32)
+    cut_short[window.y0:window.y0 + window.side, window.x0:window.x0 + window.side] = (
+        big[window.y0:window.y0 + window.side, window.x0:window.x0 + window.side])
+    network = Answer({0.5: cut_short, 0.9: big}, shares)
+    np.testing.assert_array_equal(network.outline(np.zeros(shape, np.uint8), (100, 100)),
+                                  big >= 0.5)
+    assert network.looked == [0.5, 0.9]
+
+
+def test_click_batches_draw_windows_of_the_recipes_shares():
+    gray = np.zeros((120, 160), np.uint8)
+    mask = disc(gray.shape, 60, 80, 15, 1.0) > 0
+    gray[mask] = 200
+    item = LesionImage(gray, mask, lesion_boxes(mask), "k", "d")
+    narrow = validation_example(item, 64, 0.35)[1].sum()
+    wide = validation_example(item, 64, 0.9)[1].sum()
+    assert wide < narrow / 4  # the same lesion in a window 2.6x wider: about 1/6.6 the area
+    batches = ClickWindowBatches([item], share=0.9, share_range=(0.9, 0.9), size=64,
+                                 batch_size=1, training=False)
+    np.testing.assert_array_equal(batches[0][1][0, ..., 0], validation_example(item, 64, 0.9)[1])
 
 
 class FakeClickNetwork:

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from unet.transforms.postprocess import clean_mask, fill_holes, min_area_from_fraction
+from unet.transforms.postprocess import (
+    clean_mask,
+    component_at,
+    fill_holes,
+    largest_component,
+    min_area_from_fraction,
+)
 
 
 def ring(size=60, outer=20, inner=8):
@@ -60,3 +66,16 @@ def test_min_area_from_fraction():
     assert min_area_from_fraction((10, 10, 3), 0.0) == 0
     with pytest.raises(ValueError):
         min_area_from_fraction((10, 10), -0.1)
+
+
+def test_the_component_at_a_point_or_the_nearest_one_within_reach():
+    mask = np.zeros((40, 60), bool)
+    mask[5:15, 5:15] = True  # 100 px
+    mask[20:35, 30:50] = True  # 300 px
+    np.testing.assert_array_equal(component_at(mask, (8, 10)), mask & (np.arange(60) < 20))
+    assert not component_at(mask, (25, 25)).any()  # background, no reach
+    near = component_at(mask, (25, 25), max_distance=6.0)  # 5 px left of the large one
+    assert near.sum() == 300 and near[25, 30]
+    assert not component_at(mask, (25, 25), max_distance=4.0).any()
+    assert largest_component(mask).sum() == 300
+    assert not largest_component(np.zeros((5, 5), bool)).any()

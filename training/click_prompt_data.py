@@ -21,13 +21,9 @@ import numpy as np
 from training.augment import AugmentConfig
 from training.box_prompt_data import LesionImage, augmented_pair, window_pair
 from training.prompt_batches import PromptWindowBatches
-from unet.transforms.click_window import (
-    INFERENCE_SHARE,
-    click_network_input,
-    window_at_click,
-)
+from unet.transforms.click_window import INFERENCE_SHARE, click_network_input, window_at_click
 
-SHARE_RANGE = (0.25, 0.7)  # window side / the image's shorter side, in training
+SHARE_RANGE = (0.25, 0.7)  # window side / the image's shorter side, in training (the default)
 MAX_SHIFT = 0.12  # window centre moved by up to this share of its side (the click stays inside)
 
 
@@ -55,24 +51,33 @@ def random_click(mask: np.ndarray, box, rng: np.random.Generator) -> tuple[int, 
 
 
 def training_example(item: LesionImage, size: int, rng: np.random.Generator,
-                     augment_config: AugmentConfig):
+                     augment_config: AugmentConfig, share_range=SHARE_RANGE):
     box = item.boxes[int(rng.integers(len(item.boxes)))]
     point = random_click(item.mask, box, rng)
-    window = window_at_click(point, item.gray.shape, rng.uniform(*SHARE_RANGE),
+    window = window_at_click(point, item.gray.shape, rng.uniform(*share_range),
                              tuple(rng.uniform(-MAX_SHIFT, MAX_SHIFT, 2)))
     return augmented_pair(item, window, size, rng, augment_config,
                           lambda pixels: click_network_input(pixels, point, window))
 
 
-def validation_example(item: LesionImage, index: int, size: int, seed: int):
+def validation_example(item: LesionImage, size: int, share: float = INFERENCE_SHARE):
     point = interior_point(item.mask, item.boxes[0])
-    window = window_at_click(point, item.gray.shape, INFERENCE_SHARE)
+    window = window_at_click(point, item.gray.shape, share)
     pixels, target = window_pair(item, window, size)
     return click_network_input(pixels, point, window), target
 
 
 class ClickWindowBatches(PromptWindowBatches):
-    """Batches of (window and click, target) for the click-prompted network."""
+    """Batches of (window and click, target) for the click-prompted network: windows of
+    ``share_range`` in training, the first inference window ``share`` in validation."""
 
-    training_example = staticmethod(training_example)
-    validation_example = staticmethod(validation_example)
+    def __init__(self, items: list, *, share_range=SHARE_RANGE, share: float = INFERENCE_SHARE,
+                 **options):
+        super().__init__(items, **options)
+        self.share_range, self.share = tuple(share_range), float(share)
+
+    def training_example(self, item, size, rng, augment_config):
+        return training_example(item, size, rng, augment_config, self.share_range)
+
+    def validation_example(self, item, index, size, seed):
+        return validation_example(item, size, self.share)

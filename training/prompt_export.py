@@ -28,14 +28,26 @@ class PromptKind:
 
         return {"box": recipes.BOX_RECIPES, "click": recipes.CLICK_RECIPES}[self.name]
 
-    def batches(self):
+    def batches(self, recipe, items: list, **options):
+        """The training or validation batches of ``items`` for this kind's network."""
         if self.name == "click":
             from training.click_prompt_data import ClickWindowBatches
 
-            return ClickWindowBatches
+            return ClickWindowBatches(items, share_range=recipe.click_share_range,
+                                      share=recipe.click_shares.first, **options)
         from training.box_prompt_data import BoxWindowBatches
 
-        return BoxWindowBatches
+        return BoxWindowBatches(items, **options)
+
+    def card_input(self, recipe) -> dict:
+        """What the card says the network sees: the text, and a click network's windows."""
+        if self.name != "click":
+            return {"input": self.input.format(size=recipe.input_size)}
+        shares = recipe.click_shares
+        return {"input": self.input.format(size=recipe.input_size, share=shares.first,
+                                           wide=shares.wide),
+                "window": {**shares.to_card(),
+                           "training_share_range": list(recipe.click_share_range)}}
 
 
 PROMPT_KINDS = {
@@ -53,8 +65,8 @@ PROMPT_KINDS = {
         "Click-prompted U-Net: a user's click on a lesion in, the lesion's outline out (the "
         "box network's builder with prompt='click'). The app uses it for lesion clicks; "
         "organs without it use the automatic model (unet/inference/prompts.py).",
-        "a square window of 0.35x the image's shorter side centred on the click (0.6x where "
-        "the answer reaches the window's edge), resized to {size} px: the standardized gray "
+        "a square window of {share}x the image's shorter side centred on the click ({wide}x "
+        "where the answer reaches the window's edge), resized to {size} px: the standardized gray "
         "window and the click as a Gaussian spot (unet/transforms/click_window.py)",
         ("click",)),
 }
@@ -101,7 +113,7 @@ def export_prompt_network(prompt: str, organ_key: str, model, recipe, datasets, 
         "prompt": prompt,
         "what": kind.what,
         "architecture": "box_prompt_unet",
-        "input": kind.input.format(size=recipe.input_size),
+        **kind.card_input(recipe),
         "automatic_model": {"file": Path(automatic_weights or organ.weight_path).name,
                             "version": segmenter.version},
         "training": info,

@@ -108,11 +108,10 @@ def train_prompt_network(args, argv: list[str]) -> int:
     run_dir = (Path(args.output_dir)
                / f"{args.organ}-{args.prompt}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    batches = kind.batches()
-    train = batches(parts["train"], size=recipe.input_size, batch_size=recipe.batch_size,
-                    training=True, seed=args.seed)
-    val = batches(parts["val"], size=recipe.input_size, batch_size=recipe.batch_size,
-                  training=False, seed=args.seed)
+    train = kind.batches(recipe, parts["train"], size=recipe.input_size,
+                         batch_size=recipe.batch_size, training=True, seed=args.seed)
+    val = kind.batches(recipe, parts["val"], size=recipe.input_size,
+                       batch_size=recipe.batch_size, training=False, seed=args.seed)
     model = build(recipe, args.prompt)
     init = args.init_weights or (str(prompt_weight_path(recipe.init_from, args.prompt))
                                  if recipe.init_from and not args.smoke else None)

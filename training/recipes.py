@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from unet.transforms.click_window import ClickShares
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -38,6 +40,10 @@ class PromptRecipe:
     input_size: int = 160
     decoder_filters: tuple[int, ...] = (128, 64, 32, 16)
     init_from: str | None = None  # start from this organ's network of the kind, not ImageNet
+    # click networks only: the training windows' sides and the inference windows (first and
+    # wide), as shares of the image's shorter side (unet/transforms/click_window.py)
+    click_share_range: tuple[float, float] = (0.25, 0.7)
+    click_shares: ClickShares = ClickShares()
 
 
 BOX_RECIPES = {

@@ -1,12 +1,14 @@
 """The click-prompted network of an organ (``unet/networks/box_prompt_unet.py`` with
 ``prompt="click"``) at inference: a user's click on a lesion in, the lesion's outline out.
 
-The network sees a square of 0.35 times the image's shorter side centred on the click
-(``unet/transforms/click_window.py``), as the image and its mirror image in one batch of 2. The
+The network sees a square of 0.35 times the image's shorter side centred on the click, or the
+share its card records (``ClickShares`` in ``unet/transforms/click_window.py``), as the image
+and its mirror image in one batch of 2. The
 outline is the component of the mean probability at 0.5 under the click (else the one nearest
 to it, if within a tenth of the window's side: a click just beside its own lesion's edge).
 Where that component reaches the window's edge, the lesion is larger than the window: the
-network looks again at 0.6 of the shorter side and that answer is taken. Empty where the
+network looks again at 0.6 of the shorter side (or its card's wide share) and that answer is
+taken. Empty where the
 network finds nothing near the click (the training-free click answers then).
 Engine, card and loading: ``unet/inference/prompt_network.py``.
 """
@@ -17,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from unet.inference.prompt_network import PromptNetwork, components, network_for
+from unet.inference.prompt_network import THRESHOLD, PromptNetwork, network_for
 from unet.transforms.click_window import (
     INFERENCE_SHARE,
-    WIDE_SHARE,
+    ClickShares,
     click_window_input,
     window_at_click,
 )
+from unet.transforms.postprocess import component_at
 from unet.transforms.window import paste, touches_edge
 
 NEAR = 0.1  # a component this share of the window's side from the click is still "its" lesion
@@ -34,6 +37,10 @@ class ClickNetwork(PromptNetwork):
 
     kind = "click"
 
+    def __init__(self, weights: str | Path, *, engine: str = "auto"):
+        super().__init__(weights, engine=engine)
+        self.shares = ClickShares.from_card(self.card)
+
     def probability(self, gray: np.ndarray, point, share: float = INFERENCE_SHARE):
         """The network's lesion probability for one click and its window, in frame coordinates
         (0 outside the window)."""
@@ -43,32 +50,14 @@ class ClickNetwork(PromptNetwork):
 
     def outline(self, gray: np.ndarray, point) -> np.ndarray:
         """The component under (or nearest to) the click; see the module's text."""
-        probability, window = self.probability(gray, point, INFERENCE_SHARE)
-        region = component_at_click(probability, point, NEAR * window.side)
+        probability, window = self.probability(gray, point, self.shares.first)
+        region = component_at(probability >= THRESHOLD, point, NEAR * window.side)
         if touches_edge(region, window, gray.shape):
-            probability, window = self.probability(gray, point, WIDE_SHARE)
-            wide = component_at_click(probability, point, NEAR * window.side)
+            probability, window = self.probability(gray, point, self.shares.wide)
+            wide = component_at(probability >= THRESHOLD, point, NEAR * window.side)
             if wide.any():
                 region = wide
         return region
-
-
-def component_at_click(probability: np.ndarray, point, max_distance: float) -> np.ndarray:
-    """The component of ``probability`` at 0.5 that holds the click's pixel, else the one whose
-    pixel lies nearest to it, no farther than ``max_distance`` pixels; else empty."""
-    n, labels, _, _ = components(probability)
-    if n <= 1:
-        return np.zeros(probability.shape, bool)
-    x, y = point
-    label = labels[y, x]
-    if label == 0:
-        ys, xs = np.nonzero(labels)
-        squared = (ys - y) ** 2 + (xs - x) ** 2
-        nearest = int(np.argmin(squared))
-        if squared[nearest] > max_distance ** 2:
-            return np.zeros(probability.shape, bool)
-        label = labels[ys[nearest], xs[nearest]]
-    return labels == label
 
 
 def click_network_for(weights: Path | None) -> ClickNetwork | None:

@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from unet.errors import ImageInputError
+from unet.transforms.postprocess import component_at, fill_holes, largest_component
 from unet.transforms.preprocess import probability_to_frame, to_model_input
 
 WINDOW_SCALE = 3.0  # window side / the box's larger side
@@ -114,28 +115,6 @@ def window_probability(segmenter, gray: np.ndarray, window) -> np.ndarray:
     return probability_to_frame((out[0] + out[1][:, ::-1]) / 2, crop.shape)
 
 
-def _component_at(binary: np.ndarray, y: int, x: int) -> np.ndarray:
-    n, labels = cv2.connectedComponents(binary.astype(np.uint8), connectivity=8)
-    if n <= 1 or not binary[y, x]:
-        return np.zeros_like(binary, bool)
-    return labels == labels[y, x]
-
-
-def _largest(binary: np.ndarray) -> np.ndarray:
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), 8)
-    if n <= 1:
-        return np.zeros_like(binary, bool)
-    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-
-
-def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
-                                   cv2.CHAIN_APPROX_NONE)
-    filled = np.zeros(mask.shape, np.uint8)
-    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
-    return filled.astype(bool)
-
-
 def box_outline(segmenter, gray: np.ndarray, probability: np.ndarray,
                 box: BoxPrompt) -> np.ndarray:
     """The lesion outline inside one box (bool, the frame's size)."""
@@ -147,11 +126,11 @@ def box_outline(segmenter, gray: np.ndarray, probability: np.ndarray,
     peak = float(inside.max()) if inside.size else 0.0
     binary = inside >= min(0.5, peak / 2) if peak > 0 else np.zeros(inside.shape, bool)
     cy, cx = (box.y1 - box.y0) // 2, (box.x1 - box.x0) // 2
-    region = _component_at(binary, cy, cx)
+    region = component_at(binary, (cx, cy))
     if not region.any():
-        region = _largest(binary)
+        region = largest_component(binary)
     mask = np.zeros(gray.shape, bool)
-    mask[box.y0:box.y1, box.x0:box.x1] = _fill_holes(region)
+    mask[box.y0:box.y1, box.x0:box.x1] = fill_holes(region)
     return mask
 
 
@@ -166,13 +145,13 @@ def click_outline(probability: np.ndarray, click: ClickPrompt) -> np.ndarray:
     peak = float(local.max()) if local.size else 0.0
     if peak <= 0:
         return np.zeros(probability.shape, bool)
-    region = _component_at(probability >= min(0.5, peak / 2), click.y, click.x)
+    region = component_at(probability >= min(0.5, peak / 2), (click.x, click.y))
     if not region.any():
-        own = _component_at(probability >= CLICK_FLOOR, click.y, click.x)
+        own = component_at(probability >= CLICK_FLOOR, (click.x, click.y))
         if own.any():
             own_peak = float(probability[own].max())
-            region = _component_at(probability >= min(0.5, own_peak / 2), click.y, click.x)
-    return _fill_holes(region)
+            region = component_at(probability >= min(0.5, own_peak / 2), (click.x, click.y))
+    return fill_holes(region)
 
 
 TRAINING_FREE = {"box": "the automatic model on a window around the box",
@@ -252,7 +231,7 @@ def guided_mask(segmenter, gray: np.ndarray, probability: np.ndarray,
             used.setdefault("click", []).append("training-free")
     for click in prompts.clicks:
         if not click.lesion:
-            mask &= ~_component_at(mask, click.y, click.x)
+            mask &= ~component_at(mask, (click.x, click.y))
     return mask
 
 

@@ -1,9 +1,10 @@
 """The square window a click-prompted network sees around a user's click on a lesion.
 
 A click says where the lesion is but not how large it is, so the window is set by the image,
-not the lesion: a square of ``share`` times the image's shorter side centred on the click (0.35
-at inference, or ``WIDE_SHARE`` when the answer reaches the window's edge; 0.25-0.7 in
-training, with the centre moved by up to ``training.click_prompt_data.MAX_SHIFT`` of the side),
+not the lesion: a square of ``share`` times the image's shorter side centred on the click
+(``ClickShares``: 0.35 at inference, or 0.6 when the answer reaches the window's edge, unless the
+network's card says otherwise; 0.25-0.7 in training, with the centre moved by up to
+``training.click_prompt_data.MAX_SHIFT`` of the side),
 cut with zero padding where it runs past the image's edge. The second channel is the click as
 a Gaussian spot (1 at the click, standard deviation ``SPOT_SIGMA`` of the network's side), the
 click encoding of interactive segmentation (a disc or distance map around each click, as in
@@ -15,6 +16,8 @@ Coordinates: a click ``(x, y)`` is a pixel of the frame (column, row, from 0).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from unet.transforms.window import Window, centred_window, cut, resize_window, stack_input
@@ -22,6 +25,25 @@ from unet.transforms.window import Window, centred_window, cut, resize_window, s
 INFERENCE_SHARE = 0.35  # window side / the image's shorter side, at inference
 WIDE_SHARE = 0.6  # the second look, where the first answer reaches the window's edge
 SPOT_SIGMA = 0.04  # the click's spot: standard deviation as a share of the network's side
+
+
+@dataclass(frozen=True)
+class ClickShares:
+    """A click network's windows at inference, as shares of the image's shorter side: the
+    first look, and the wider one where the first answer reaches the window's edge. Each
+    network's card records its own (``window``); a card without them means the defaults."""
+
+    first: float = INFERENCE_SHARE
+    wide: float = WIDE_SHARE
+
+    @classmethod
+    def from_card(cls, card: dict) -> ClickShares:
+        window = card.get("window") or {}
+        return cls(float(window.get("share", INFERENCE_SHARE)),
+                   float(window.get("wide_share", WIDE_SHARE)))
+
+    def to_card(self) -> dict:
+        return {"share": self.first, "wide_share": self.wide}
 
 
 def window_at_click(point, shape: tuple[int, int], share: float = INFERENCE_SHARE,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["clean_mask", "fill_holes", "remove_small_components", "min_area_from_fraction"]
+__all__ = ["clean_mask", "component_at", "fill_holes", "largest_component",
+           "remove_small_components", "min_area_from_fraction"]
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -22,6 +23,36 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     flood_mask = np.zeros((height + 4, width + 4), dtype=np.uint8)
     cv2.floodFill(padded, flood_mask, (0, 0), 2, flags=4)
     return padded[1:-1, 1:-1] != 2
+
+
+def component_at(mask: np.ndarray, point, max_distance: float = 0.0) -> np.ndarray:
+    """The 8-connected component of ``mask`` that holds the pixel ``point`` (x, y), else the one
+    with a pixel nearest to it, no farther than ``max_distance`` pixels; else empty."""
+    mask = np.asarray(mask, dtype=bool)
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return np.zeros(mask.shape, bool)
+    x, y = point
+    label = labels[y, x]
+    if label == 0:
+        if max_distance <= 0:
+            return np.zeros(mask.shape, bool)
+        ys, xs = np.nonzero(labels)
+        squared = (ys - y) ** 2 + (xs - x) ** 2
+        nearest = int(np.argmin(squared))
+        if squared[nearest] > max_distance ** 2:
+            return np.zeros(mask.shape, bool)
+        label = labels[ys[nearest], xs[nearest]]
+    return labels == label
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of ``mask`` (empty where there is none)."""
+    mask = np.asarray(mask, dtype=bool)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
+    if count <= 1:
+        return np.zeros(mask.shape, bool)
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
 
 def remove_small_components(mask: np.ndarray, min_area_px: int) -> np.ndarray:
