@@ -3,13 +3,12 @@
 
 The network sees a square of 0.35 times the image's shorter side centred on the click, or the
 share its card records (``ClickShares`` in ``unet/transforms/click_window.py``), as the image
-and its mirror image in one batch of 2. The
-outline is the component of the mean probability at 0.5 under the click (else the one nearest
-to it, if within a tenth of the window's side: a click just beside its own lesion's edge).
-Where that component reaches the window's edge, the lesion is larger than the window: the
-network looks again at 0.6 of the shorter side (or its card's wide share) and that answer is
-taken. Empty where the
-network finds nothing near the click (the training-free click answers then).
+and its mirror image in one batch of 2. The outline is the component of the mean probability at
+0.5 under the click (else the one nearest to it, if within a tenth of the window's side: a click
+just beside its own lesion's edge). Where that component reaches the window's edge, the lesion
+is larger than the window: the network looks again at 0.6 of the shorter side (or its card's
+wide share) and that answer is taken. Empty where the network finds nothing near the click (the
+training-free click answers then).
 Engine, card and loading: ``unet/inference/prompt_network.py``.
 """
 
