@@ -66,6 +66,15 @@ def test_training_and_validation_windows_hold_the_click_and_the_lesion():
     assert target.sum() > 0
 
 
+def inside_window(probability, window):
+    """``probability`` inside ``window`` only, 0 elsewhere: a network's view of a lesion."""
+    inside = np.zeros(probability.shape, np.float32)
+    rows = slice(window.y0, window.y0 + window.side)
+    cols = slice(window.x0, window.x0 + window.side)
+    inside[rows, cols] = probability[rows, cols]
+    return inside
+
+
 class Answer(ClickNetwork):
     """A click network whose probability is given per window share (no file)."""
 
@@ -95,9 +104,7 @@ def test_a_lesion_larger_than_the_window_gets_the_wider_look():
     shape = (200, 200)
     big = disc(shape, 100, 100, 40, 1.0)  # wider than the 70 px first window
     window = window_at_click((100, 100), shape, 0.35)
-    cut_short = np.zeros(shape, np.float32)
-    cut_short[window.y0:window.y0 + window.side, window.x0:window.x0 + window.side] = (
-        big[window.y0:window.y0 + window.side, window.x0:window.x0 + window.side])
+    cut_short = inside_window(big, window)
     network = Answer({0.35: cut_short, 0.6: big})
     outline = network.outline(np.zeros(shape, np.uint8), (100, 100))
     assert network.looked == [0.35, 0.6]
@@ -115,9 +122,7 @@ def test_a_network_looks_through_the_windows_its_card_records():
     shape = (200, 200)
     big = disc(shape, 100, 100, 60, 1.0)
     window = window_at_click((100, 100), shape, 0.5)
-    cut_short = np.zeros(shape, np.float32)
-    cut_short[window.y0:window.y0 + window.side, window.x0:window.x0 + window.side] = (
-        big[window.y0:window.y0 + window.side, window.x0:window.x0 + window.side])
+    cut_short = inside_window(big, window)
     network = Answer({0.5: cut_short, 0.9: big}, shares)
     np.testing.assert_array_equal(network.outline(np.zeros(shape, np.uint8), (100, 100)),
                                   big >= 0.5)

@@ -21,9 +21,14 @@ import numpy as np
 from training.augment import AugmentConfig
 from training.box_prompt_data import LesionImage, augmented_pair, window_pair
 from training.prompt_batches import PromptWindowBatches
-from unet.transforms.click_window import INFERENCE_SHARE, click_network_input, window_at_click
+from unet.transforms.click_window import (
+    INFERENCE_SHARE,
+    TRAINING_SHARE_RANGE,
+    click_network_input,
+    window_at_click,
+)
 
-SHARE_RANGE = (0.25, 0.7)  # window side / the image's shorter side, in training (the default)
+SHARE_RANGE = TRAINING_SHARE_RANGE  # window side / the image's shorter side, in training
 MAX_SHIFT = 0.12  # window centre moved by up to this share of its side (the click stays inside)
 
 

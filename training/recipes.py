@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unet.transforms.click_window import ClickShares
+from unet.transforms.click_window import TRAINING_SHARE_RANGE, ClickShares
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class PromptRecipe:
     init_from: str | None = None  # start from this organ's network of the kind, not ImageNet
     # click networks only: the training windows' sides and the inference windows (first and
     # wide), as shares of the image's shorter side (unet/transforms/click_window.py)
-    click_share_range: tuple[float, float] = (0.25, 0.7)
+    click_share_range: tuple[float, float] = TRAINING_SHARE_RANGE
     click_shares: ClickShares = ClickShares()
 
 

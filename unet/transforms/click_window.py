@@ -24,6 +24,7 @@ from unet.transforms.window import Window, centred_window, cut, resize_window, s
 
 INFERENCE_SHARE = 0.35  # window side / the image's shorter side, at inference
 WIDE_SHARE = 0.6  # the second look, where the first answer reaches the window's edge
+TRAINING_SHARE_RANGE = (0.25, 0.7)  # the training windows' sides (the recipe's default)
 SPOT_SIGMA = 0.04  # the click's spot: standard deviation as a share of the network's side
 
 
