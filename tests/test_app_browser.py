@@ -300,6 +300,13 @@ def test_a_box_drawn_on_the_result_guides_the_outline(browser, url, tmp_path, to
     summary.get_by_text("Guided by you").first.wait_for(timeout=30_000)
     assert "1 box" in summary.inner_text()
     shot(page, tmp_path, f"guided_{'touch' if touch else 'mouse'}")
+    if not touch:  # the teaching tab shows what the box changed
+        page.get_by_role("tab", name="How it works").click()
+        page.locator("#prompt-note").get_by_text("1 box").wait_for(timeout=60_000)
+        page.locator("#prompt-change img").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1000)
+        shot(page, tmp_path, "teaching_prompt")
+        page.get_by_role("tab", name="Segment").click()
     page.locator("#clear-prompts").click()
     page.wait_for_function(
         "() => !document.querySelector('#summary').innerText.includes('Guided by you')",

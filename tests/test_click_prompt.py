@@ -3,6 +3,8 @@ the simulated clicks it trains on, how its answer becomes an outline, and its pl
 guided mask (used where bundled, replacing the automatic outline it touches; the training-free
 click otherwise)."""
 
+import dataclasses
+
 import numpy as np
 
 from tests.test_prompts import FlatSegmenter, disc
@@ -16,6 +18,7 @@ from training.click_prompt_data import (
     validation_example,
 )
 from unet.inference.click_network import ClickNetwork
+from unet.inference.prompt_network import Look
 from unet.inference.prompts import ClickPrompt, Prompts, click_method, guided_mask
 from unet.transforms.click_window import ClickShares, click_channel, window_at_click
 from unet.transforms.window import Window, touches_edge
@@ -75,16 +78,26 @@ def inside_window(probability, window):
     return inside
 
 
+@dataclasses.dataclass(frozen=True)
+class FrameLook(Look):
+    """A look whose answer is given in frame coordinates."""
+
+    frame: np.ndarray | None = None
+
+    def in_frame(self, shape):
+        return self.frame
+
+
 class Answer(ClickNetwork):
     """A click network whose probability is given per window share (no file)."""
 
     def __init__(self, answers, shares=ClickShares()):
         self.answers, self.shares, self.looked = answers, shares, []
 
-    def probability(self, gray, point, share=0.35):
+    def look(self, gray, point, share=0.35):
         self.looked.append(share)
         window = window_at_click(point, gray.shape, share)
-        return self.answers[share], window
+        return FrameLook(window, None, None, self.answers[share])
 
 
 def test_the_outline_is_the_component_under_the_click_or_just_beside_it():

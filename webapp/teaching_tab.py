@@ -8,6 +8,7 @@ import gradio as gr
 from unet.inference.models import ModelUnavailableError, Segmenters
 from unet.inference.registry import ORGANS
 from unet.transforms.test_time_augmentation import uses_extra_views
+from webapp.prompt_teaching import change_image, change_text, network_view
 from webapp.result import Result
 from webapp.settings import N_FEATURE_LAYERS, PRIVATE
 from webapp.teaching import feature_maps
@@ -16,7 +17,9 @@ from webapp.ui import Ui, live, log_failure
 INPUT_LABEL = "What goes in: the image area, in grey, resized to the network's square input"
 GALLERIES = [f"teach_gallery_{i}" for i in range(N_FEATURE_LAYERS)]
 HEADINGS = [f"teach_heading_{i}" for i in range(N_FEATURE_LAYERS)]
-OUTPUTS = ["net_input", "net_output", "teach_note", *GALLERIES, *HEADINGS]
+PROMPT_OUTPUTS = ["prompt_heading", "prompt_change", "prompt_note", "prompt_net_note",
+                  "prompt_net"]
+OUTPUTS = ["net_input", "net_output", "teach_note", *GALLERIES, *HEADINGS, *PROMPT_OUTPUTS]
 NOTE = ("Inside the **{organ}** model, for your image. Each tile is one filter's response "
         "(yellow = strong, dark = weak): the four most active filters of a few levels. Early "
         "levels respond to edges and speckle texture; deeper levels are coarser (look at their "
@@ -30,7 +33,35 @@ NOTE = ("Inside the **{organ}** model, for your image. Each tile is one filter's
 def _empty(note: str) -> dict:
     return {"net_input": None, "net_output": None, "teach_note": note,
             **{name: gr.Gallery(value=None, visible=False) for name in GALLERIES},
-            **{name: gr.Markdown(value="", visible=False) for name in HEADINGS}}
+            **{name: gr.Markdown(value="", visible=False) for name in HEADINGS},
+            **_no_prompt_view()}
+
+
+def _no_prompt_view() -> dict:
+    return {"prompt_heading": gr.Markdown(visible=False),
+            "prompt_change": gr.Image(value=None, visible=False),
+            "prompt_note": gr.Markdown(value="", visible=False),
+            "prompt_net_note": gr.Markdown(value="", visible=False),
+            "prompt_net": gr.Gallery(value=None, visible=False)}
+
+
+def prompt_view(segmenter, result: Result) -> dict:
+    """The "What your prompts changed" section: shown where the user's prompts guide the
+    result (the automatic outline against the guided one, and what a prompted network saw)."""
+    if not result.prompts or result.automatic is None:
+        return _no_prompt_view()
+    guided = result.analysis
+    out = {"prompt_heading": gr.Markdown(visible=True),
+           "prompt_change": gr.Image(value=change_image(result.automatic, guided),
+                                     visible=True),
+           "prompt_note": gr.Markdown(value=change_text(result.automatic, guided),
+                                      visible=True)}
+    view = network_view(segmenter, guided)
+    if view is None:
+        return {**_no_prompt_view(), **out}
+    tiles, text = view
+    return {**out, "prompt_net_note": gr.Markdown(value=text, visible=True),
+            "prompt_net": gr.Gallery(value=tiles, visible=True)}
 
 
 def teaching_view(models: Segmenters, result: Result | None) -> dict:
@@ -62,6 +93,10 @@ def teaching_view(models: Segmenters, result: Result | None) -> dict:
         label=f"What goes in: the image area ({width} × {height} px), in grey, squeezed into "
               f"the network's {size} × {size} square")
     out["net_output"] = maps["probability"]
+    try:
+        out.update(prompt_view(segmenter, result))
+    except Exception as exc:
+        log_failure("prompt view failed", exc)
     return out
 
 
@@ -86,6 +121,7 @@ def teaching_tab(ui: Ui, arch_text: str) -> None:
             ui.net_output = gr.Image(label="What comes out: lesion probability per pixel "
                                            "(dark = 0, yellow = 1)", type="numpy",
                                      interactive=False, height=320, format="png")
+        _prompt_section(ui)
         gr.Markdown("#### Inside the network: feature maps")
         for gallery, heading in zip(GALLERIES, HEADINGS, strict=True):
             # the heading sits above the gallery: a gallery's own label would cover a tile
@@ -102,6 +138,21 @@ def teaching_tab(ui: Ui, arch_text: str) -> None:
             "the image and its mirror image in one batch"
             f"{_extra_views_note()}; their average is the probability and their disagreement "
             "is the **uncertainty map**.")
+
+
+def _prompt_section(ui: Ui) -> None:
+    """Shown only where the user's boxes or clicks guide the current result."""
+    ui.prompt_heading = gr.Markdown("#### What your prompts changed", visible=False,
+                                    elem_id="prompt-heading")
+    with gr.Row():
+        ui.prompt_change = gr.Image(label="The model's outline against yours", type="numpy",
+                                    interactive=False, height=360, format="png",
+                                    visible=False, elem_id="prompt-change")
+        ui.prompt_note = gr.Markdown("", visible=False, elem_id="prompt-note")
+    ui.prompt_net_note = gr.Markdown("", visible=False, elem_id="prompt-net-note")
+    ui.prompt_net = gr.Gallery(show_label=False, columns=3, rows=1, height=400,
+                               object_fit="contain", format="png", allow_preview=True,
+                               visible=False, elem_id="prompt-net")
 
 
 def wire_teaching_tab(ui: Ui, models: Segmenters) -> None:

@@ -14,8 +14,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from unet.inference.prompt_network import THRESHOLD, PromptNetwork, components, network_for
-from unet.transforms.box_window import INFERENCE_SCALE, paste, window_around, window_input
+from unet.inference.prompt_network import (
+    THRESHOLD,
+    Look,
+    PromptNetwork,
+    components,
+    network_for,
+)
+from unet.transforms.box_window import INFERENCE_SCALE, window_around, window_input
 
 __all__ = ["THRESHOLD", "BoxNetwork", "box_network_for"]
 
@@ -25,12 +31,15 @@ class BoxNetwork(PromptNetwork):
 
     kind = "box"
 
+    def look(self, gray: np.ndarray, box) -> Look:
+        """What the network sees of one box (its window and input) and what it answers."""
+        window = window_around(box, INFERENCE_SCALE)
+        return self.look_at(window, window_input(gray, box, window, self.input_size))
+
     def probability(self, gray: np.ndarray, box) -> np.ndarray:
         """The network's lesion probability for one box, in frame coordinates (0 outside the
         window)."""
-        window = window_around(box, INFERENCE_SCALE)
-        x = window_input(gray, box, window, self.input_size)
-        return paste(self.window_probability(x), window, gray.shape)
+        return self.look(gray, box).in_frame(gray.shape)
 
     def outline(self, gray: np.ndarray, box) -> np.ndarray:
         """The component of the probability at 0.5 that overlaps the box most (ties: the larger

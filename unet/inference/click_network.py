@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unet.inference.prompt_network import THRESHOLD, PromptNetwork, network_for
+from unet.inference.prompt_network import THRESHOLD, Look, PromptNetwork, network_for
 from unet.transforms.click_window import (
     INFERENCE_SHARE,
     ClickShares,
@@ -26,7 +26,7 @@ from unet.transforms.click_window import (
     window_at_click,
 )
 from unet.transforms.postprocess import component_at
-from unet.transforms.window import paste, touches_edge
+from unet.transforms.window import touches_edge
 
 NEAR = 0.1  # a component this share of the window's side from the click is still "its" lesion
 
@@ -40,23 +40,31 @@ class ClickNetwork(PromptNetwork):
         super().__init__(weights, engine=engine)
         self.shares = ClickShares.from_card(self.card)
 
-    def probability(self, gray: np.ndarray, point, share: float = INFERENCE_SHARE):
-        """The network's lesion probability for one click and its window, in frame coordinates
-        (0 outside the window)."""
+    def look(self, gray: np.ndarray, point, share: float = INFERENCE_SHARE) -> Look:
+        """What the network sees of one click in a window of ``share`` of the shorter side
+        (its window and input) and what it answers."""
         window = window_at_click(point, gray.shape, share)
-        x = click_window_input(gray, point, window, self.input_size)
-        return paste(self.window_probability(x), window, gray.shape), window
+        return self.look_at(window, click_window_input(gray, point, window, self.input_size))
+
+    def answer(self, gray: np.ndarray, point) -> tuple[np.ndarray, Look]:
+        """The component under (or nearest to) the click, and the look it came from; see the
+        module's text."""
+        look = self.look(gray, point, self.shares.first)
+        region = self._region(look, point, gray.shape)
+        if touches_edge(region, look.window, gray.shape):
+            wide_look = self.look(gray, point, self.shares.wide)
+            wide = self._region(wide_look, point, gray.shape)
+            if wide.any():
+                return wide, wide_look
+        return region, look
+
+    @staticmethod
+    def _region(look: Look, point, shape: tuple[int, int]) -> np.ndarray:
+        return component_at(look.in_frame(shape) >= THRESHOLD, point, NEAR * look.window.side)
 
     def outline(self, gray: np.ndarray, point) -> np.ndarray:
         """The component under (or nearest to) the click; see the module's text."""
-        probability, window = self.probability(gray, point, self.shares.first)
-        region = component_at(probability >= THRESHOLD, point, NEAR * window.side)
-        if touches_edge(region, window, gray.shape):
-            probability, window = self.probability(gray, point, self.shares.wide)
-            wide = component_at(probability >= THRESHOLD, point, NEAR * window.side)
-            if wide.any():
-                region = wide
-        return region
+        return self.answer(gray, point)[0]
 
 
 def click_network_for(weights: Path | None) -> ClickNetwork | None:

@@ -11,16 +11,33 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from unet.inference.settings import read_card
+from unet.transforms.window import Window, paste
 
 log = logging.getLogger(__name__)
 BATCH = 2  # the window and its mirror image
 THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look of a prompted network: the square ``window`` of the frame it saw, its
+    (size, size, 2) ``input`` (the standardized gray window and the prompt's channel) and its
+    mean ``probability`` over that window (size, size)."""
+
+    window: Window
+    input: np.ndarray
+    probability: np.ndarray
+
+    def in_frame(self, shape: tuple[int, int]) -> np.ndarray:
+        """The probability put back into a frame of ``shape`` (0 outside the window)."""
+        return paste(self.probability, self.window, shape)
 
 
 class PromptNetwork:
@@ -63,6 +80,10 @@ class PromptNetwork:
         """The mean probability of one (size, size, 2) input and its mirror image."""
         out = np.asarray(self._run(np.stack([x, x[:, ::-1]]).astype(np.float32)))[..., 0]
         return (out[0] + out[1][:, ::-1]) / 2
+
+    def look_at(self, window: Window, x: np.ndarray) -> Look:
+        """The network's answer for the input ``x`` cut from ``window``."""
+        return Look(window, x, self.window_probability(x))
 
 
 def components(probability: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
