@@ -14,6 +14,7 @@ from unet.metrics import dice
 from unet.overlay import render_comparison
 from unet.transforms.box_window import INFERENCE_SCALE
 from webapp.result import display_copy, draw_prompts
+from webapp.teaching import probability_image
 
 TILE = 320  # px a side of each of the network's pictures (its input is smaller: enlarged)
 LEGEND = ("**Green**: added by your prompts. **Magenta**: the model's own outline, taken out "
@@ -77,20 +78,13 @@ def _gray_tile(values: np.ndarray) -> np.ndarray:
                         cv2.COLOR_GRAY2RGB)
 
 
-def _heat_tile(probability: np.ndarray) -> np.ndarray:
-    scaled = (np.clip(probability, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-    heat = cv2.applyColorMap(cv2.resize(scaled, (TILE, TILE), interpolation=cv2.INTER_NEAREST),
-                             cv2.COLORMAP_INFERNO)
-    return cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
-
-
 def look_tiles(look: Look, prompt_name: str) -> list[tuple[np.ndarray, str]]:
     """The network's two input channels and its answer (lesion probability, dark 0 to
     yellow 1), each as an RGB tile with a short caption."""
     size = look.input.shape[0]
     return [(_gray_tile(look.input[..., 0]), f"1. the window ({size} px)"),
             (_gray_tile(look.input[..., 1]), f"2. {prompt_name}"),
-            (_heat_tile(look.probability), "3. its answer")]
+            (probability_image(look.probability, TILE), "3. its answer")]
 
 
 def _pictures(prompt: str) -> str:

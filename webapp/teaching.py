@@ -138,6 +138,15 @@ def colorize(values: np.ndarray, colormap: int = cv2.COLORMAP_VIRIDIS) -> np.nda
     return cv2.cvtColor(colored, cv2.COLOR_BGR2RGB)
 
 
+def probability_image(probability: np.ndarray, side: int | None = None) -> np.ndarray:
+    """A probability map (0-1) as RGB uint8, dark 0 to yellow 1 (inferno), optionally enlarged
+    to ``side`` pixels with nearest-neighbour."""
+    scaled = (np.clip(probability, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    if side is not None:
+        scaled = cv2.resize(scaled, (side, side), interpolation=cv2.INTER_NEAREST)
+    return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+
+
 def feature_maps(analysis: Analysis, segmenter: Segmenter, *, per_layer: int = 4,
                  tile: int = 224) -> dict:
     """What the network sees, a few feature maps of each chosen layer, and what it outputs.
@@ -172,11 +181,9 @@ def feature_maps(analysis: Analysis, segmenter: Segmenter, *, per_layer: int = 4
                        "filters": int(act.shape[-1]), "maps": maps})
     size = segmenter.input_size
     gray = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    probability = np.clip(np.asarray(probability)[0, ..., 0], 0.0, 1.0)
-    heat = cv2.applyColorMap((probability * 255 + 0.5).astype(np.uint8), cv2.COLORMAP_INFERNO)
     return {
         "input": cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB),
         "area_size": (int(crop.shape[0]), int(crop.shape[1])),  # (h, w) before resizing
         "layers": layers,
-        "probability": cv2.cvtColor(heat, cv2.COLOR_BGR2RGB),
+        "probability": probability_image(np.asarray(probability)[0, ..., 0]),
     }
