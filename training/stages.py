@@ -3,12 +3,14 @@ own folder, so that an interrupted run continues where it stopped (``--resume``)
 
 A stage compiles a fresh optimizer for its epochs and learning rate, trains (``training/train.py``
 ``fit``: best checkpoint, early stopping, an epoch backup) and hands its weights on: the best
-checkpoint, or the mean of its last N epochs. What it handed on (``handoff.weights.h5``, with the
-dropout layers' random states) and its record (``stage.json``: settings, epochs run, best
-validation figures, seconds) mark it done; a resumed run loads them instead of training the
-stage again. The training data's epoch counter
-runs on across stages (its augmentation is drawn per epoch), and is set from the records on
-resume, so a resumed run trains on exactly the batches an uninterrupted one would.
+checkpoint, or the mean of its last N epochs, but only if that scores at least what the stage
+received on the balanced validation Dice (the checkpoint's score; averaged weights get one
+validation pass); otherwise it hands on what it received. What it handed on
+(``handoff.weights.h5``, with the dropout layers' random states) and its record (``stage.json``:
+settings, epochs run, best validation figures, seconds) mark it done; a resumed run loads them
+instead of training the stage again. The training data's epoch counter runs on across stages
+(its augmentation is drawn per epoch), and is set from the records on resume, so a resumed run
+trains on exactly the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from training.train import (
 HANDOFF = "handoff.weights.h5"
 HANDOFF_SEEDS = "handoff_seed_states.npz"  # the dropout layers' random states at the hand-off
 RECORD = "stage.json"
+# the balanced validation Dice of what a stage handed on (CHECKPOINT_MONITOR's measure)
+SCORE = "handed_on_val_balanced_dice"
 SECONDS = "seconds.json"  # time spent in a stage not finished yet (its parts so far)
 
 
@@ -79,6 +83,7 @@ def run_stages(model, stages, recipe: Recipe, base: TrainConfig, train_data, val
     records, offset, folder = [], 0, Path(run_dir)
     steps = len(train_data)
     for index, stage in enumerate(stages, start=1):
+        received = folder if records else None  # the stage before's folder (its hand-on)
         folder = stage_folder(run_dir, index, stage, len(stages))
         cfg = stage_config(base, stage, recipe)
         if (folder / RECORD).is_file():  # done before this run was resumed
@@ -101,7 +106,8 @@ def run_stages(model, stages, recipe: Recipe, base: TrainConfig, train_data, val
         if not result.finished:
             (folder / SECONDS).write_text(json.dumps({"seconds": seconds}))
             return None
-        record = _finish(model, stage, cfg, folder, index, result.epochs_run, seconds)
+        record = _finish(model, stage, cfg, folder, index, result.epochs_run, seconds,
+                         val_data, received, records[-1] if records else None)
         offset += record["epochs_run"]
         records.append(record)
         if stop is not None and stop.stopped and index < len(stages):
@@ -116,7 +122,8 @@ def _handoff_text(stage: Stage) -> str:
 
 
 def _finish(model, stage: Stage, cfg: TrainConfig, folder: Path, index: int, epochs_run: int,
-            seconds: float) -> dict:
+            seconds: float, val_data, received: Path | None, received_record: dict | None
+            ) -> dict:
     """Hand the stage's weights on and record it (this marks it done)."""
     record = {
         "stage": index, **stage.to_dict(), "patience": cfg.patience,
@@ -127,17 +134,9 @@ def _finish(model, stage: Stage, cfg: TrainConfig, folder: Path, index: int, epo
         "best_val_balanced_dice": max(logged_values(folder / "history.csv",
                                                     CHECKPOINT_MONITOR), default=0.0),
     }
-    if stage.average_last_epochs:
-        from training.weight_average import average_run_epochs
-
-        first = max(1, epochs_run - stage.average_last_epochs + 1)
-        record["weight_average"] = average_run_epochs(model, folder,
-                                                      list(range(first, epochs_run + 1)))
-        record["handed_on"] = f"mean of epochs {first}-{epochs_run}"
-    else:
-        monitored = logged_values(folder / "history.csv", CHECKPOINT_MONITOR)
-        best = 1 + max(range(len(monitored)), key=monitored.__getitem__) if monitored else 0
-        record["handed_on"] = f"best checkpoint (epoch {best})"
+    record.update(_own_result(model, stage, folder, epochs_run, val_data))
+    if received_record is not None and SCORE in received_record:
+        record.update(keep_the_better(model, record, received, received_record))
     record["seconds"] = round(seconds, 1)
     model.save_weights(str(folder / HANDOFF))
     save_seed_states(model, folder / HANDOFF_SEEDS)
@@ -145,3 +144,37 @@ def _finish(model, stage: Stage, cfg: TrainConfig, folder: Path, index: int, epo
     (folder / SECONDS).unlink(missing_ok=True)
     finish_stage(folder)
     return record
+
+
+def _own_result(model, stage: Stage, folder: Path, epochs_run: int, val_data) -> dict:
+    """Leave the stage's own result in ``model`` (fit left its best checkpoint there) and say
+    what it is and its balanced validation Dice (``SCORE``)."""
+    if stage.average_last_epochs:
+        from training.weight_average import average_run_epochs
+
+        first = max(1, epochs_run - stage.average_last_epochs + 1)
+        average = average_run_epochs(model, folder, list(range(first, epochs_run + 1)))
+        scores = model.evaluate(val_data, verbose=0, return_dict=True)
+        score = scores[CHECKPOINT_MONITOR.removeprefix("val_")]
+        return {"weight_average": average, "handed_on": f"mean of epochs {first}-{epochs_run}",
+                SCORE: round(float(score), 4)}
+    monitored = logged_values(folder / "history.csv", CHECKPOINT_MONITOR)
+    best = 1 + max(range(len(monitored)), key=monitored.__getitem__) if monitored else 0
+    return {"handed_on": f"best checkpoint (epoch {best})",
+            SCORE: round(max(monitored, default=0.0), 4)}
+
+
+def keep_the_better(model, record: dict, received: Path, received_record: dict) -> dict:
+    """Where the stage's own result scores below what it received, put the received weights
+    back in ``model`` (its random states stay the stage's) and return the record's changes; {}
+    where its own result stands (a tie keeps it)."""
+    if record[SCORE] >= received_record[SCORE]:
+        return {}
+    model.load_weights(str(received / HANDOFF))  # the weights only: not the random states
+    own = {k: record.pop(k) for k in ("handed_on", SCORE, "weight_average")
+           if k in record}
+    return {"own_result": own, SCORE: received_record[SCORE],
+            "handed_on": (f"what it received (stage {received_record['stage']}'s hand-on), "
+                          f"which scored higher on the balanced validation Dice "
+                          f"({received_record[SCORE]:.4f} against "
+                          f"{own[SCORE]:.4f})")}

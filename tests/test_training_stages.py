@@ -1,0 +1,59 @@
+"""A stage hands on its own result only if it scores at least what it received on the balanced
+validation Dice (training/stages.py, keep_the_better): otherwise the received weights go back
+into the model and the record keeps the stage's own result beside them."""
+
+import numpy as np
+import pytest
+
+from training.stages import HANDOFF, SCORE, keep_the_better
+
+
+def _model(seed):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((8, 8, 1))
+    return keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same")(inputs))
+
+
+@pytest.fixture
+def received(tmp_path):
+    """A stage folder whose hand-on is another model's weights; (folder, those weights)."""
+    other = _model(1)
+    other.save_weights(str(tmp_path / HANDOFF))
+    return tmp_path, other.get_weights()
+
+
+def _record(score):
+    return {"stage": 2, "handed_on": "mean of epochs 2-6", SCORE: score,
+            "weight_average": {"epochs": [2, 3, 4, 5, 6]}}
+
+
+def test_a_stage_that_scores_below_what_it_received_hands_that_on(received):
+    folder, received_weights = received
+    model = _model(2)
+    assert any(not np.array_equal(a, b) for a, b in zip(model.get_weights(), received_weights))
+    record = _record(0.64)
+    changes = keep_the_better(model, record, folder, {"stage": 1, SCORE: 0.816})
+    for got, want in zip(model.get_weights(), received_weights, strict=True):
+        np.testing.assert_array_equal(got, want)
+    record.update(changes)
+    assert record[SCORE] == 0.816
+    assert record["handed_on"].startswith("what it received (stage 1's hand-on)")
+    assert "0.8160 against 0.6400" in record["handed_on"]
+    # its own result is kept in the record, and it no longer claims an average was handed on
+    assert record["own_result"] == {"handed_on": "mean of epochs 2-6", SCORE: 0.64,
+                                    "weight_average": {"epochs": [2, 3, 4, 5, 6]}}
+    assert "weight_average" not in record
+
+
+@pytest.mark.parametrize("score", [0.82, 0.816])  # better, and a tie: the stage's own stands
+def test_a_stage_that_scores_at_least_what_it_received_hands_on_its_own(received, score):
+    folder, _ = received
+    model = _model(2)
+    own = model.get_weights()
+    record = _record(score)
+    assert keep_the_better(model, record, folder, {"stage": 1, SCORE: 0.816}) == {}
+    for got, want in zip(model.get_weights(), own, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert record == _record(score)
