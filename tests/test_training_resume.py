@@ -9,6 +9,7 @@ import sys
 import numpy as np
 
 from tests.helpers import ROOT, BackgroundRun, write_image_mask_pairs
+from training.stages import SCORE
 
 # the smoke recipe in two stages; the second hands on the mean of its last epoch's weights
 _TWO_STAGES = """
@@ -74,7 +75,13 @@ def test_stages_run_in_order_and_the_card_lists_them(whole_run):
     assert [(s["name"], s["epochs_run"], s["dice_loss"]) for s in stages] == [
         ("first", 2, "batch"), ("second", 1, "per lesion image")]
     assert stages[0]["handed_on"].startswith("best checkpoint")
-    assert stages[1]["handed_on"] == "mean of epochs 1-1"
+    # the second stage hands on the mean of its epoch unless that scores below what it received
+    second = stages[1]
+    own = second.get("own_result", second)
+    assert own["handed_on"] == "mean of epochs 1-1"
+    assert second[SCORE] == max(own[SCORE], stages[0][SCORE])
+    assert ("own_result" in second) == (own[SCORE] < stages[0][SCORE])
+    assert card["training"][SCORE] == second[SCORE]
     assert card["training"]["epochs_run"] == 3
     assert "re_exported_with" not in card["training"]
     assert card["training"]["command"].startswith("python -m training --organ thyroid")

@@ -229,7 +229,7 @@ def train_organ(args, argv: list[str]) -> int:
     from training.lesion_free_crops import lesion_free_crop
     from training.pipeline import SegmentationBatches, cache_arrays, prepare_sample
     from training.recipes import RECIPES, SMOKE, SMOKE_MODEL_KWARGS
-    from training.stages import custom_stage, run_stages
+    from training.stages import SCORE, custom_stage, run_stages
     from training.train import TrainConfig, choose_distribution, compile_model
     from unet.inference.registry import get_organ
 
@@ -408,9 +408,12 @@ def train_organ(args, argv: list[str]) -> int:
         "epochs_run": epochs_run,
         "epochs_max": sum(s.epochs for s in stages),
         "stages": records,
-        "best_val_dice": records[-1]["best_val_dice"],
+        # the best epoch of any stage, and the score of the weights exported (the last
+        # hand-on, which may be an earlier stage's: training/stages.py)
+        "best_val_dice": max(r["best_val_dice"] for r in records),
         "checkpoint_monitor": records[-1]["checkpoint_monitor"],
-        "best_val_balanced_dice": records[-1]["best_val_balanced_dice"],
+        "best_val_balanced_dice": max(r["best_val_balanced_dice"] for r in records),
+        **({SCORE: records[-1][SCORE]} if SCORE in records[-1] else {}),
         "presence_weight": cfg.presence_weight,
         "dice_loss": records[-1]["dice_loss"],
         **({"lovasz_weight": cfg.lovasz_weight} if cfg.lovasz_weight else {}),
