@@ -32,7 +32,8 @@ def _record(score):
 def test_a_stage_that_scores_below_what_it_received_hands_that_on(received):
     folder, received_weights = received
     model = _model(2)
-    assert any(not np.array_equal(a, b) for a, b in zip(model.get_weights(), received_weights))
+    pairs = zip(model.get_weights(), received_weights, strict=True)
+    assert any(not np.array_equal(a, b) for a, b in pairs)
     record = _record(0.64)
     changes = keep_the_better(model, record, folder, {"stage": 1, SCORE: 0.816})
     for got, want in zip(model.get_weights(), received_weights, strict=True):

@@ -3,9 +3,10 @@ own folder, so that an interrupted run continues where it stopped (``--resume``)
 
 A stage compiles a fresh optimizer for its epochs and learning rate, trains (``training/train.py``
 ``fit``: best checkpoint, early stopping, an epoch backup) and hands its weights on: the best
-checkpoint, or the mean of its last N epochs, but only if that scores at least what the stage
-received on the balanced validation Dice (the checkpoint's score; averaged weights get one
-validation pass); otherwise it hands on what it received. What it handed on
+checkpoint, or the mean of its last N epochs; where the recipe says so
+(``keep_received_if_better``), only if that scores at least what the stage received on the
+balanced validation Dice (the checkpoint's score; averaged weights get one validation pass),
+otherwise what it received. What it handed on
 (``handoff.weights.h5``, with the dropout layers' random states) and its record (``stage.json``:
 settings, epochs run, best validation figures, seconds) mark it done; a resumed run loads them
 instead of training the stage again. The training data's epoch counter runs on across stages
@@ -107,7 +108,7 @@ def run_stages(model, stages, recipe: Recipe, base: TrainConfig, train_data, val
             (folder / SECONDS).write_text(json.dumps({"seconds": seconds}))
             return None
         record = _finish(model, stage, cfg, folder, index, result.epochs_run, seconds,
-                         val_data, received, records[-1] if records else None)
+                         val_data, received, records[-1] if records else None, recipe)
         offset += record["epochs_run"]
         records.append(record)
         if stop is not None and stop.stopped and index < len(stages):
@@ -122,8 +123,8 @@ def _handoff_text(stage: Stage) -> str:
 
 
 def _finish(model, stage: Stage, cfg: TrainConfig, folder: Path, index: int, epochs_run: int,
-            seconds: float, val_data, received: Path | None, received_record: dict | None
-            ) -> dict:
+            seconds: float, val_data, received: Path | None, received_record: dict | None,
+            recipe: Recipe) -> dict:
     """Hand the stage's weights on and record it (this marks it done)."""
     record = {
         "stage": index, **stage.to_dict(), "patience": cfg.patience,
@@ -135,7 +136,7 @@ def _finish(model, stage: Stage, cfg: TrainConfig, folder: Path, index: int, epo
                                                     CHECKPOINT_MONITOR), default=0.0),
     }
     record.update(_own_result(model, stage, folder, epochs_run, val_data))
-    if received_record is not None and SCORE in received_record:
+    if recipe.keep_received_if_better and received_record and SCORE in received_record:
         record.update(keep_the_better(model, record, received, received_record))
     record["seconds"] = round(seconds, 1)
     model.save_weights(str(folder / HANDOFF))
