@@ -128,8 +128,9 @@ RECIPES: dict[str, Recipe] = {
                                    average_last_epochs=5))),
     # DDTI crops, started from the bundled breast model (ultrasound features): on three seeds/splits
     # +0.014 validation and test Dice over the ImageNet start (docs/results.md, "thyroid v3");
-    # then 10 epochs at a tenth of the learning rate handing on the mean of epochs 3-10
-    # ("Thyroid v4"; about 26 + 5 min on 2 CPU cores)
+    # then 10 epochs at a tenth of the learning rate, whose mean of epochs 3-10 is handed on
+    # where it scores at least stage 1's checkpoint ("Thyroid v4", "Thyroid v5"; 47 min for the
+    # whole command on a free 2-core CPU)
     "thyroid": Recipe(epochs=60, batch_size=16, learning_rate=1e-3, patience=20, warmup_epochs=2,
                       init_from="breast",
                       stages=(Stage("from-breast", 60, 1e-3, warmup_epochs=2),
