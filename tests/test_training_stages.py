@@ -58,3 +58,19 @@ def test_a_stage_that_scores_at_least_what_it_received_hands_on_its_own(received
     for got, want in zip(model.get_weights(), own, strict=True):
         np.testing.assert_array_equal(got, want)
     assert record == _record(score)
+
+
+def test_a_stage_sets_its_own_presence_weight_and_compiles_with_it():
+    from training.recipes import SMOKE, Stage
+    from training.stages import stage_config
+    from training.train import TrainConfig, compile_for
+
+    base = TrainConfig(epochs=2, batch_size=4, presence_weight=0.5)
+    plain, heavier = Stage("a", 2, 1e-3), Stage("b", 2, 1e-4, presence_weight=1.0)
+    assert stage_config(base, plain, SMOKE).presence_weight == 0.5  # the recipe's
+    cfg = stage_config(base, heavier, SMOKE)
+    assert (cfg.presence_weight, cfg.learning_rate) == (1.0, 1e-4)
+    model = _model(3)
+    compile_for(model, 1, cfg)
+    assert model.loss.presence_weight == 1.0
+    assert heavier.to_dict()["presence_weight"] == 1.0 and "presence_weight" not in plain.to_dict()

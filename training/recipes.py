@@ -22,6 +22,7 @@ class Stage:
     warmup_epochs: int = 1
     patience: int | None = None  # None: the recipe's
     dice_per_image: bool | None = None  # None: the recipe's
+    presence_weight: float | None = None  # None: the recipe's (or --presence-weight)
     # hand on the mean of the last N epochs' weights (training/weight_average.py) instead of
     # the best checkpoint; 0: the best checkpoint
     average_last_epochs: int = 0
@@ -119,13 +120,16 @@ RECIPES: dict[str, Recipe] = {
     # CPU cores), then 6 at a tenth of the learning rate handing on the mean of epochs 2-6
     # (about 16 min), then 6 more the same way with the per-image Dice (about 15 min). Every
     # stage hands on its own result: keeping what a stage received where its balanced validation
-    # Dice was higher cost both breast draws 0.02-0.03 validation Dice (docs/results.md, 2026-12-07)
+    # Dice was higher cost both breast draws 0.02-0.03 validation Dice (docs/results.md,
+    # 2026-12-07). The fine-tune stages weigh the presence term at 1.0: a probe gave back clean
+    # normal scans there (docs/experiments.md; third draw in docs/results.md)
     "breast": Recipe(epochs=12, batch_size=16, learning_rate=1e-3, patience=6, warmup_epochs=1,
                      negative_repeat=3, crops_per_epoch=150, presence_weight=0.5,
                      stages=(Stage("from-imagenet", 12, 1e-3),
-                             Stage("fine-tune", 6, 1e-4, average_last_epochs=5),
+                             Stage("fine-tune", 6, 1e-4, average_last_epochs=5,
+                                   presence_weight=1.0),
                              Stage("per-image-dice", 6, 1e-4, dice_per_image=True,
-                                   average_last_epochs=5))),
+                                   average_last_epochs=5, presence_weight=1.0))),
     # DDTI crops, started from the bundled breast model (ultrasound features): on three seeds/splits
     # +0.014 validation and test Dice over the ImageNet start (docs/results.md, "thyroid v3");
     # then 10 epochs at a tenth of the learning rate, whose mean of epochs 3-10 is handed on

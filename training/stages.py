@@ -66,6 +66,8 @@ def stage_config(base: TrainConfig, stage: Stage, recipe: Recipe) -> TrainConfig
         warmup_epochs=stage.warmup_epochs,
         patience=recipe.patience if stage.patience is None else stage.patience,
         dice_per_image=dice_per_image,
+        presence_weight=(base.presence_weight if stage.presence_weight is None
+                         else stage.presence_weight),
         keep_epoch_weights=base.keep_epoch_weights or stage.average_last_epochs > 0)
 
 
@@ -98,7 +100,8 @@ def run_stages(model, stages, recipe: Recipe, base: TrainConfig, train_data, val
             continue
         print(f"stage {index}/{len(stages)} ({stage.name}): {cfg.epochs} epochs at learning "
               f"rate {cfg.learning_rate:g}, Dice {'per image' if cfg.dice_per_image else 'batch'}"
-              f", handing on {_handoff_text(stage)}", flush=True)
+              f", presence weight {cfg.presence_weight:g}, handing on {_handoff_text(stage)}",
+              flush=True)
         compile_for(model, steps, cfg)
         train_data.set_epoch(offset)
         started = time.time()
@@ -129,6 +132,7 @@ def _finish(model, stage: Stage, cfg: TrainConfig, folder: Path, index: int, epo
     record = {
         "stage": index, **stage.to_dict(), "patience": cfg.patience,
         "dice_loss": "per lesion image" if cfg.dice_per_image else "batch",
+        "presence_weight": cfg.presence_weight,
         "epochs_run": epochs_run,
         "checkpoint_monitor": CHECKPOINT_MONITOR,
         "best_val_dice": max(logged_values(folder / "history.csv", "val_dice"), default=0.0),
