@@ -87,7 +87,8 @@ def parse_args(argv=None):
                         "is reported) instead of one Dice over the batch (or the recipe's choice)")
     p.add_argument("--presence-weight", type=loss_weight, default=None, metavar="W",
                    help="weight of the image-level presence loss (the peak probability against "
-                        "'the truth has a lesion'); overrides the recipe's")
+                        "'the truth has a lesion'); overrides the recipe's, in the stages that "
+                        "do not set their own")
     p.add_argument("--lovasz-weight", type=loss_weight, default=None, metavar="W",
                    help="weight of the per-image Lovász Jaccard loss beside BCE + Dice (0: off); "
                         "overrides the recipe's")
