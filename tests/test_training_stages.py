@@ -74,3 +74,18 @@ def test_a_stage_sets_its_own_presence_weight_and_compiles_with_it():
     compile_for(model, 1, cfg)
     assert model.loss.presence_weight == 1.0
     assert heavier.to_dict()["presence_weight"] == 1.0 and "presence_weight" not in plain.to_dict()
+
+
+def test_a_recipe_without_stages_keeps_its_settings_in_its_one_stage():
+    import dataclasses
+    from types import SimpleNamespace
+
+    from training.recipes import SMOKE
+    from training.stages import custom_stage
+
+    recipe = dataclasses.replace(SMOKE, average_last_epochs=2, dice_per_image=True)
+    (stage,) = recipe.schedule()
+    assert (stage.average_last_epochs, stage.dice_per_image, stage.presence_weight) == (2, True,
+                                                                                       None)
+    (custom,) = custom_stage(recipe, SimpleNamespace(epochs=3, learning_rate=None))
+    assert (custom.epochs, custom.average_last_epochs, custom.presence_weight) == (3, 2, None)

@@ -22,10 +22,10 @@ class Stage:
     warmup_epochs: int = 1
     patience: int | None = None  # None: the recipe's
     dice_per_image: bool | None = None  # None: the recipe's
-    presence_weight: float | None = None  # None: the recipe's (or --presence-weight)
     # hand on the mean of the last N epochs' weights (training/weight_average.py) instead of
     # the best checkpoint; 0: the best checkpoint
     average_last_epochs: int = 0
+    presence_weight: float | None = None  # None: the recipe's (or --presence-weight)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -108,8 +108,9 @@ class Recipe:
 
     def schedule(self) -> tuple[Stage, ...]:
         return self.stages or (Stage("train", self.epochs, self.learning_rate,
-                                     self.warmup_epochs, self.patience, self.dice_per_image,
-                                     self.average_last_epochs),)
+                                     warmup_epochs=self.warmup_epochs, patience=self.patience,
+                                     dice_per_image=self.dice_per_image,
+                                     average_last_epochs=self.average_last_epochs),)
 
 
 RECIPES: dict[str, Recipe] = {

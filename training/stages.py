@@ -49,8 +49,9 @@ def custom_stage(recipe: Recipe, args) -> tuple[Stage, ...] | None:
     if not (args.epochs or args.learning_rate):
         return None
     return (Stage("custom", args.epochs or recipe.epochs,
-                  args.learning_rate or recipe.learning_rate, recipe.warmup_epochs,
-                  recipe.patience, None, recipe.average_last_epochs),)
+                  args.learning_rate or recipe.learning_rate,
+                  warmup_epochs=recipe.warmup_epochs, patience=recipe.patience,
+                  average_last_epochs=recipe.average_last_epochs),)
 
 
 def stage_folder(run_dir: Path, index: int, stage: Stage, count: int) -> Path:
