@@ -119,12 +119,9 @@ RECIPES: dict[str, Recipe] = {
     # the model learns that every scan has a lesion). Three stages, as the bundled v6 was made
     # by hand (docs/results.md, "Breast v5", "Breast v6"): 12 epochs from ImageNet (66 min on 2
     # CPU cores), then 6 at a tenth of the learning rate handing on the mean of epochs 2-6
-    # (about 16 min), then 6 more the same way with the per-image Dice (about 15 min). Every
-    # stage hands on its own result: keeping what a stage received where its balanced validation
-    # Dice was higher cost both breast draws 0.02-0.03 validation Dice (docs/results.md,
-    # 2026-12-07). The fine-tune stages weigh the presence term at 1.0 (v6's chain: 0.5): a probe
-    # gave back clean normal scans there (docs/experiments.md); its first draw (seed 44) marked 3
-    # of 27 normal validation scans and failed the adoption rule on Dice (docs/results.md)
+    # (about 16 min), then 6 more the same way with the per-image Dice (about 15 min), the
+    # fine-tunes with the presence term at 1.0 (v6's chain: 0.5). Every stage hands on its own
+    # result. Why, and the draws judged so far: docs/results.md, docs/training.md
     "breast": Recipe(epochs=12, batch_size=16, learning_rate=1e-3, patience=6, warmup_epochs=1,
                      negative_repeat=3, crops_per_epoch=150, presence_weight=0.5,
                      stages=(Stage("from-imagenet", 12, 1e-3),
