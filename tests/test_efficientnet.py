@@ -94,3 +94,31 @@ def test_training_can_start_from_another_organs_trained_model(tmp_path):
         pretrained.load_trained_weights(build_model("unet", 64, depth=2, base_filters=4), path)
     with pytest.raises(pretrained.PretrainedWeightsError, match="does not exist"):
         pretrained.load_trained_weights(target, tmp_path / "missing.keras")
+
+
+def test_a_prompted_network_starts_its_encoder_from_an_automatic_model(tmp_path):
+    source = build_model("efficientnet_unet", 64, decoder_filters=(16, 8, 8, 8))
+    rng = np.random.default_rng(3)
+    source.set_weights([rng.normal(size=w.shape).astype(np.float32)
+                        for w in source.get_weights()])
+    path = tmp_path / "breast.keras"
+    source.save(path)
+    target = build_model("box_prompt_unet", 64, decoder_filters=(16, 8, 8, 8))
+    decoder_before = target.get_layer("dec16_conv1").get_weights()[0].copy()
+    info = pretrained.load_encoder_weights(target, path)
+    assert info["file"] == "breast.keras" and info["layers"] > 60
+    for name in ("stem_conv", "block1_dwconv", "block15_project_bn"):
+        for a, b in zip(source.get_layer(name).get_weights(),
+                        target.get_layer(name).get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+    # the decoder keeps its own start (it takes the prompt too, so its shapes differ anyway)
+    np.testing.assert_array_equal(target.get_layer("dec16_conv1").get_weights()[0],
+                                  decoder_before)
+    with pytest.raises(pretrained.PretrainedWeightsError, match="has no layer"):
+        pretrained.load_encoder_weights(target, _saved_plain_unet(tmp_path))
+
+
+def _saved_plain_unet(tmp_path):
+    path = tmp_path / "plain.keras"
+    build_model("unet", 64, depth=2, base_filters=4).save(path)
+    return path

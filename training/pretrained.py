@@ -101,33 +101,12 @@ def load_imagenet_weights(model, variant: str, *, head: bool = False) -> int:
     return len(weights)
 
 
-def load_trained_weights(model, path: str | Path) -> dict:
-    """Start `model` from another trained model of the same architecture (e.g. the breast U-Net
-    as the start of the thyroid one: ultrasound features instead of ImageNet's). The input size
-    may differ (the network is fully convolutional); every layer with weights must match by name
-    and shape. Returns what the card records (file, SHA-256 prefix, its card's version)."""
+def _source_record(path: Path, layers: int) -> dict:
+    """What a card records of a trained model another starts from: file, SHA-256 prefix, the
+    version its card names, how many layers were copied."""
     import hashlib
     import json
 
-    import keras
-
-    path = Path(path)
-    if not path.is_file():
-        raise PretrainedWeightsError(f"--init-weights: {path} does not exist")
-    source = keras.saving.load_model(path, compile=False)
-    theirs = {layer.name: layer for layer in source.layers if layer.weights}
-    mine = [layer for layer in model.layers if layer.weights]
-    for layer in mine:
-        other = theirs.get(layer.name)
-        if other is None:
-            raise PretrainedWeightsError(
-                f"--init-weights: {path.name} has no layer {layer.name!r}; it must be the same "
-                "architecture (--architecture) and variant")
-        values = other.get_weights()
-        if [v.shape for v in values] != [tuple(w.shape) for w in layer.get_weights()]:
-            raise PretrainedWeightsError(
-                f"--init-weights: layer {layer.name!r} has other shapes in {path.name}")
-        layer.set_weights(values)
     card = path.with_suffix(".json")
     version = None
     if card.is_file():
@@ -136,4 +115,51 @@ def load_trained_weights(model, path: str | Path) -> dict:
         except ValueError:
             version = None
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return {"file": path.name, "sha256": digest, "version": version, "layers": len(mine)}
+    return {"file": path.name, "sha256": digest, "version": version, "layers": layers}
+
+
+def _copy_layers(model, path: Path, option: str, *, keep=lambda name: True) -> int:
+    """Copy the weights of `model`'s layers that `keep` names from the trained model at `path`:
+    each must exist there with the same shapes. Returns how many layers were copied."""
+    import keras
+
+    if not path.is_file():
+        raise PretrainedWeightsError(f"{option}: {path} does not exist")
+    source = keras.saving.load_model(path, compile=False)
+    theirs = {layer.name: layer for layer in source.layers if layer.weights}
+    mine = [layer for layer in model.layers if layer.weights and keep(layer.name)]
+    for layer in mine:
+        other = theirs.get(layer.name)
+        if other is None:
+            raise PretrainedWeightsError(
+                f"{option}: {path.name} has no layer {layer.name!r}; it must be the same "
+                "architecture (--architecture) and variant")
+        values = other.get_weights()
+        if [v.shape for v in values] != [tuple(w.shape) for w in layer.get_weights()]:
+            raise PretrainedWeightsError(
+                f"{option}: layer {layer.name!r} has other shapes in {path.name}")
+        layer.set_weights(values)
+    return len(mine)
+
+
+def load_trained_weights(model, path: str | Path) -> dict:
+    """Start `model` from another trained model of the same architecture (e.g. the breast U-Net
+    as the start of the thyroid one: ultrasound features instead of ImageNet's). The input size
+    may differ (the network is fully convolutional); every layer with weights must match by name
+    and shape. Returns what the card records (file, SHA-256 prefix, its card's version)."""
+    path = Path(path)
+    return _source_record(path, _copy_layers(model, path, "--init-weights"))
+
+
+def is_encoder_layer(name: str) -> bool:
+    """The EfficientNet-Lite encoder's layers (unet/networks/efficientnet_lite.py names them)."""
+    return name.startswith("stem_") or (name.startswith("block") and name[5:6].isdigit())
+
+
+def load_encoder_weights(model, path: str | Path) -> dict:
+    """Start only `model`'s EfficientNet-Lite encoder from another trained network's (e.g. a
+    prompted network's from the organ's automatic U-Net: ultrasound features instead of
+    ImageNet's); the decoder keeps its own start. Returns what the card records."""
+    path = Path(path)
+    return _source_record(path, _copy_layers(model, path, "--encoder-weights",
+                                             keep=is_encoder_layer))

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from training.prompt_export import PROMPT_KINDS, prompt_weight_path
-from unet.inference.registry import ORGANS, WEIGHTS_DIR
+from unet.inference.registry import ORGANS, WEIGHTS_DIR, get_organ
 
 
 def parse_args(argv=None):
@@ -35,6 +35,9 @@ def parse_args(argv=None):
     p.add_argument("--init-weights", default=None, metavar="FILE",
                    help="start from this network of the same prompt (default: the recipe's, "
                         "e.g. thyroid starts from weights/breast_box.keras)")
+    p.add_argument("--encoder-weights", default=None, metavar="FILE",
+                   help="start only the encoder from this trained automatic model (default: the "
+                        "recipe's: ImageNet, or the automatic model where the recipe says so)")
     p.add_argument("--output-dir", default="runs")
     p.add_argument("--export-dir", default=None,
                    help="where <organ>_<prompt>.keras and its card go (default: weights/; "
@@ -115,11 +118,20 @@ def train_prompt_network(args, argv: list[str]) -> int:
     model = build(recipe, args.prompt)
     init = args.init_weights or (str(prompt_weight_path(recipe.init_from, args.prompt))
                                  if recipe.init_from and not args.smoke else None)
+    encoder = args.encoder_weights or (
+        str(args.automatic_weights or get_organ(args.organ).weight_path)
+        if recipe.encoder_from_automatic and not init and not args.smoke else None)
     if init:
         from training.pretrained import load_trained_weights
 
         load_trained_weights(model, init)
         encoder_init = f"the {args.prompt} network {init}"
+    elif encoder:
+        from training.pretrained import load_encoder_weights
+
+        source = load_encoder_weights(model, encoder)
+        encoder_init = (f"the encoder of the automatic model {source['file']} (version "
+                        f"{source['version']}, sha256 {source['sha256']})")
     elif not args.smoke:
         from training.pretrained import load_imagenet_weights
 
