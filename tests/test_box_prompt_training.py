@@ -3,7 +3,9 @@ one epoch at 64 px), for a box and for a click: it exports a loadable network wi
 flatbuffer and a card whose test figures come from the app's own path, and `training.evaluate
 --prompts` scores boxes and clicks through them."""
 
+import hashlib
 import json
+import re
 import sys
 
 import numpy as np
@@ -47,6 +49,9 @@ def test_the_box_network_is_exported_with_its_card(box_smoke):
     assert (run_dir / "breast_box.tflite").is_file()
     card = json.loads((run_dir / "breast_box.json").read_text())
     assert card["architecture"] == "box_prompt_unet" and card["test"]["images"] == 3
+    # the version names the organ, the prompt, the day and the file it was made as
+    digest = hashlib.sha256((run_dir / "breast_box.keras").read_bytes()).hexdigest()[:8]
+    assert re.fullmatch(rf"breast-box-\d{{8}}-{digest}", card["version"])
     figures = card["test"]["all"]
     assert set(figures) >= {"images", "automatic", "box", "box_training_free", "click"}
     rows = json.loads((run_dir / "prompt_test.json").read_text())["rows"]
@@ -86,7 +91,7 @@ def test_the_click_network_is_exported_with_its_card_and_scores_clicks(click_smo
     assert model.input_shape == (None, 64, 64, 2) and model.get_layer("click").trainable is False
     assert (run_dir / "breast_click.tflite").is_file()
     card = json.loads((run_dir / "breast_click.json").read_text())
-    assert card["prompt"] == "click" and card["version"] == "click-1"
+    assert card["prompt"] == "click" and card["version"].startswith("breast-click-")
     assert set(card["test"]["all"]) == {"images", "automatic", "click", "click_training_free"}
     assert card["training"]["prompt"] == "click"
     # the windows it was trained for, read back by the app (SMOKE_BOX keeps the defaults)

@@ -18,7 +18,6 @@ from unet.inference.registry import WEIGHTS_DIR
 @dataclass(frozen=True)
 class PromptKind:
     name: str  # "box" or "click": the file suffix and the builder's ``prompt``
-    version: str  # the card's version of a network trained now
     what: str
     input: str  # the card's description of the input; {size}: the network's side
     scored: tuple[str, ...]  # the simulated prompts its card scores (training.prompt_evaluation)
@@ -52,7 +51,7 @@ class PromptKind:
 
 PROMPT_KINDS = {
     "box": PromptKind(
-        "box", "box-1",
+        "box",
         "Box-prompted U-Net: a user's box around a lesion in, the lesion's outline out "
         "(unet/networks/box_prompt_unet.py). The app uses it for boxes; organs without it use "
         "the automatic model (unet/inference/prompts.py).",
@@ -61,7 +60,7 @@ PROMPT_KINDS = {
         "(unet/transforms/box_window.py)",
         ("box", "click")),
     "click": PromptKind(
-        "click", "click-1",
+        "click",
         "Click-prompted U-Net: a user's click on a lesion in, the lesion's outline out (the "
         "box network's builder with prompt='click'). The app uses it for lesion clicks; "
         "organs without it use the automatic model (unet/inference/prompts.py).",
@@ -75,6 +74,14 @@ PROMPT_KINDS = {
 def prompt_weight_path(organ: str, prompt: str = "box", folder: Path = WEIGHTS_DIR) -> Path:
     """Where an organ's prompted network is exported: ``<folder>/<organ>_<prompt>.keras``."""
     return Path(folder) / f"{organ}_{prompt}.keras"
+
+
+def prompt_network_version(organ_key: str, prompt: str, path: Path, day: str) -> str:
+    """A prompted network's version: organ, prompt, the day it was made and the start of its
+    file's SHA-256 (the networks bundled before 2026-12-07 are "box-1" and "click-1")."""
+    import hashlib
+
+    return f"{organ_key}-{prompt}-{day}-{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}"
 
 
 def export_prompt_network(prompt: str, organ_key: str, model, recipe, datasets, manifest: dict,
@@ -108,7 +115,7 @@ def export_prompt_network(prompt: str, organ_key: str, model, recipe, datasets, 
         print(format_prompt_table(f"{organ.display_name} test split, lesion images",
                                   result["summary"]), flush=True)
     card = {
-        "version": kind.version,
+        "version": prompt_network_version(organ.key, prompt, path, time.strftime("%Y%m%d")),
         "organ": organ.key,
         "prompt": prompt,
         "what": kind.what,
