@@ -3,7 +3,10 @@ beside the automatic answer on the same images (lesion images only: a prompt mar
 
 * box: each lesion's bounding box with every side moved by up to 10 % of the box's size
   (seeded per image, ``training.box_prompt_data.evaluation_boxes``), one box per lesion;
-  scored through the bundled box network and through the training-free scheme;
+  scored through the bundled box network and through the training-free scheme; and
+  ``box_cleared``: the same boxes, then a "not a lesion" click on each marked region that no
+  box touches (a user clearing the automatic marks they did not box; ``removal_clicks`` counts
+  them), which is the boxed outlines alone, as the prompts issue's probe measured its network;
 * click: one lesion click on each lesion's most interior point (the maximum of the distance to
   its outline); scored through the bundled click network (where there is one) and through the
   training-free scheme.
@@ -15,6 +18,7 @@ a 95 % bootstrap interval and the share of images below Dice 0.5.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from training.box_prompt_data import LesionImage, evaluation_boxes, load_lesion_images
@@ -24,7 +28,8 @@ from training.metrics import dice
 from unet.inference.prompts import BoxPrompt, ClickPrompt, Prompts, guided_mask
 
 MODES = ("box", "click")
-COLUMNS = ("automatic", "box", "box_training_free", "click", "click_training_free")
+COLUMNS = ("automatic", "box", "box_cleared", "box_training_free", "click",
+           "click_training_free")
 POOR_DICE = 0.5
 
 
@@ -35,6 +40,21 @@ def simulated_prompts(item: LesionImage, mode: str, seed: int, index: int) -> Pr
         return Prompts(clicks=tuple(ClickPrompt(*interior_point(item.mask, b))
                                     for b in item.boxes))
     raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+
+
+def removal_clicks(guided: np.ndarray, prompts: Prompts) -> tuple[ClickPrompt, ...]:
+    """A "not a lesion" click on the most interior point of each marked region of ``guided``
+    that no box of ``prompts`` touches."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(guided.astype(np.uint8),
+                                                               connectivity=8)
+    clicks = []
+    for label in range(1, count):
+        region = labels == label
+        if any(region[b.y0:b.y1, b.x0:b.x1].any() for b in prompts.boxes):
+            continue
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        clicks.append(ClickPrompt(*interior_point(region, (x, y, x + w, y + h)), lesion=False))
+    return tuple(clicks)
 
 
 def score_prompts(segmenter, items: list[LesionImage], modes=MODES, *, seed: int = 0,
@@ -52,6 +72,13 @@ def score_prompts(segmenter, items: list[LesionImage], modes=MODES, *, seed: int
             prompts = simulated_prompts(item, mode, seed, index)
             guided = guided_mask(segmenter, item.gray, seg.probability, automatic, prompts)
             row[mode] = dice(item.mask, guided)
+            if mode == "box":
+                removals = removal_clicks(guided, prompts)
+                cleared = guided if not removals else guided_mask(
+                    segmenter, item.gray, seg.probability, automatic,
+                    Prompts(boxes=prompts.boxes, clicks=removals))
+                row["box_cleared"] = dice(item.mask, cleared)
+                row["removal_clicks"] = len(removals)
             if networks[mode] is not None:
                 free = guided_mask(segmenter, item.gray, seg.probability, automatic, prompts,
                                    use_networks=False)
@@ -74,7 +101,11 @@ def summarize_prompts(rows: list[dict]) -> dict:
     columns = [c for c in COLUMNS if c in rows[0]]
 
     def block(chosen):
-        return {"images": len(chosen), **{c: _figures([r[c] for r in chosen]) for c in columns}}
+        out = {"images": len(chosen), **{c: _figures([r[c] for r in chosen]) for c in columns}}
+        if "removal_clicks" in chosen[0]:
+            out["removal_clicks_mean"] = round(float(np.mean([r["removal_clicks"]
+                                                              for r in chosen])), 3)
+        return out
 
     summary = {"all": block(rows), "per_dataset": {}, "per_scanner": {}}
     for name in sorted({r["dataset"] for r in rows}):
@@ -91,7 +122,9 @@ def format_prompt_table(title: str, summary: dict) -> str:
     def line(name, block):
         cells = "".join(f"{block[c]['dice_mean']:>10.3f} (<0.5 {block[c]['below_0_5']:4.0%})"
                         for c in columns)
-        return f"{name[:28]:28s}{block['images']:5d}{cells}"
+        clears = block.get("removal_clicks_mean")
+        extra = "" if clears is None else f"{clears:>10.2f} removal clicks per image"
+        return f"{name[:28]:28s}{block['images']:5d}{cells}{extra}"
 
     lines.append(line("all", summary["all"]))
     for group in ("per_dataset", "per_scanner"):

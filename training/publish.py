@@ -143,6 +143,7 @@ def prompt_section(cards: dict[str, dict]) -> list[str]:
     if not cards:
         return []
     names = (("automatic", "automatic"), ("box", "box network"),
+             ("box_cleared", "box network, other marks cleared"),
              ("box_training_free", "box, automatic model only"), ("click", "click"),
              ("click_training_free", "click, automatic model only"))
     lines = ["## Guided by the user: the prompted networks", "",
