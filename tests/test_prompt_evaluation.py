@@ -3,7 +3,7 @@
 import numpy as np
 
 from training.prompt_evaluation import removal_clicks
-from unet.inference.prompts import BoxPrompt, Prompts, guided_mask
+from unet.inference.prompts import BoxPrompt, ClickPrompt, Prompts, guided_mask
 
 
 def test_a_not_a_lesion_click_lands_inside_each_mark_no_box_touches_and_clears_it():
@@ -25,3 +25,17 @@ def test_a_not_a_lesion_click_lands_inside_each_mark_no_box_touches_and_clears_i
     np.testing.assert_array_equal(cleared, expected)
     # a mark that reaches into a box is the user's boxed lesion: no click on it
     assert removal_clicks(mask, Prompts(boxes=(BoxPrompt(0, 0, 160, 120),))) == ()
+
+
+def test_the_marks_a_lesion_click_is_on_or_nearest_to_are_kept():
+    mask = np.zeros((100, 100), bool)
+    mask[10:30, 10:30] = True
+    mask[60:90, 60:90] = True
+    on = removal_clicks(mask, Prompts(clicks=(ClickPrompt(20, 20),)))
+    assert len(on) == 1 and mask[on[0].y, on[0].x] and on[0].y >= 60
+    # a click beside a mark (within a tenth of the shorter side, 10 px) keeps that mark
+    beside = removal_clicks(mask, Prompts(clicks=(ClickPrompt(35, 20),)))
+    assert len(beside) == 1 and beside[0].y >= 60
+    # a "not a lesion" click keeps nothing, and a click far from every mark keeps nothing
+    assert len(removal_clicks(mask, Prompts(clicks=(ClickPrompt(20, 20, lesion=False),)))) == 2
+    assert len(removal_clicks(mask, Prompts(clicks=(ClickPrompt(50, 5),)))) == 2

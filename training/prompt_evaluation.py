@@ -5,11 +5,12 @@ beside the automatic answer on the same images (lesion images only: a prompt mar
   (seeded per image, ``training.box_prompt_data.evaluation_boxes``), one box per lesion;
   scored through the bundled box network and through the training-free scheme; and
   ``box_cleared``: the same boxes, then a "not a lesion" click on each marked region that no
-  box touches (a user clearing the automatic marks they did not box; ``removal_clicks`` counts
-  them), which is the boxed outlines alone, as the prompts issue's probe measured its network;
+  box touches (a user clearing the automatic marks they did not box; ``box_removal_clicks``
+  counts them), which is the boxed outlines alone, as the prompts issue's probe measured its
+  network;
 * click: one lesion click on each lesion's most interior point (the maximum of the distance to
   its outline); scored through the bundled click network (where there is one) and through the
-  training-free scheme.
+  training-free scheme; ``click_cleared`` likewise clears the marks no click is on.
 
 Each image is scored at its own size through the app's own path (``Segmenter.segment``, then
 ``unet.inference.prompts.guided_mask``). Summaries per data set and per scanner: mean Dice with
@@ -26,9 +27,10 @@ from training.click_prompt_data import interior_point
 from training.intervals import bootstrap_mean_interval
 from training.metrics import dice
 from unet.inference.prompts import BoxPrompt, ClickPrompt, Prompts, guided_mask
+from unet.transforms.postprocess import component_at
 
 MODES = ("box", "click")
-COLUMNS = ("automatic", "box", "box_cleared", "box_training_free", "click",
+COLUMNS = ("automatic", "box", "box_cleared", "box_training_free", "click", "click_cleared",
            "click_training_free")
 POOR_DICE = 0.5
 
@@ -44,16 +46,25 @@ def simulated_prompts(item: LesionImage, mode: str, seed: int, index: int) -> Pr
 
 def removal_clicks(guided: np.ndarray, prompts: Prompts) -> tuple[ClickPrompt, ...]:
     """A "not a lesion" click on the most interior point of each marked region of ``guided``
-    that no box of ``prompts`` touches."""
+    that no prompt of ``prompts`` touches: no box reaches into it, and no lesion click is on it
+    or, where a click is on no region, nearest to it within a tenth of the shorter side (as a
+    click network's outline is kept)."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(guided.astype(np.uint8),
                                                                connectivity=8)
+    reach = 0.1 * min(guided.shape[:2])
+    kept = {int(v) for b in prompts.boxes for v in np.unique(labels[b.y0:b.y1, b.x0:b.x1])}
+    for click in prompts.clicks:
+        if click.lesion:
+            region = component_at(guided, (click.x, click.y), max_distance=reach)
+            if region.any():
+                kept.add(int(labels[region][0]))
     clicks = []
     for label in range(1, count):
-        region = labels == label
-        if any(region[b.y0:b.y1, b.x0:b.x1].any() for b in prompts.boxes):
+        if label in kept:
             continue
         x, y, w, h = (int(v) for v in stats[label, :4])
-        clicks.append(ClickPrompt(*interior_point(region, (x, y, x + w, y + h)), lesion=False))
+        point = interior_point(labels == label, (x, y, x + w, y + h))
+        clicks.append(ClickPrompt(*point, lesion=False))
     return tuple(clicks)
 
 
@@ -72,13 +83,12 @@ def score_prompts(segmenter, items: list[LesionImage], modes=MODES, *, seed: int
             prompts = simulated_prompts(item, mode, seed, index)
             guided = guided_mask(segmenter, item.gray, seg.probability, automatic, prompts)
             row[mode] = dice(item.mask, guided)
-            if mode == "box":
-                removals = removal_clicks(guided, prompts)
-                cleared = guided if not removals else guided_mask(
-                    segmenter, item.gray, seg.probability, automatic,
-                    Prompts(boxes=prompts.boxes, clicks=removals))
-                row["box_cleared"] = dice(item.mask, cleared)
-                row["removal_clicks"] = len(removals)
+            removals = removal_clicks(guided, prompts)
+            cleared = guided if not removals else guided_mask(
+                segmenter, item.gray, seg.probability, automatic,
+                Prompts(boxes=prompts.boxes, clicks=prompts.clicks + removals))
+            row[f"{mode}_cleared"] = dice(item.mask, cleared)
+            row[f"{mode}_removal_clicks"] = len(removals)
             if networks[mode] is not None:
                 free = guided_mask(segmenter, item.gray, seg.probability, automatic, prompts,
                                    use_networks=False)
@@ -102,9 +112,10 @@ def summarize_prompts(rows: list[dict]) -> dict:
 
     def block(chosen):
         out = {"images": len(chosen), **{c: _figures([r[c] for r in chosen]) for c in columns}}
-        if "removal_clicks" in chosen[0]:
-            out["removal_clicks_mean"] = round(float(np.mean([r["removal_clicks"]
-                                                              for r in chosen])), 3)
+        for mode in MODES:
+            if f"{mode}_removal_clicks" in chosen[0]:
+                out[f"{mode}_removal_clicks_mean"] = round(float(np.mean(
+                    [r[f"{mode}_removal_clicks"] for r in chosen])), 3)
         return out
 
     summary = {"all": block(rows), "per_dataset": {}, "per_scanner": {}}
@@ -122,8 +133,8 @@ def format_prompt_table(title: str, summary: dict) -> str:
     def line(name, block):
         cells = "".join(f"{block[c]['dice_mean']:>10.3f} (<0.5 {block[c]['below_0_5']:4.0%})"
                         for c in columns)
-        clears = block.get("removal_clicks_mean")
-        extra = "" if clears is None else f"{clears:>10.2f} removal clicks per image"
+        extra = "".join(f"{block[f'{m}_removal_clicks_mean']:>8.2f} removal clicks per image"
+                        for m in MODES if f"{m}_removal_clicks_mean" in block)
         return f"{name[:28]:28s}{block['images']:5d}{cells}{extra}"
 
     lines.append(line("all", summary["all"]))

@@ -145,6 +145,7 @@ def prompt_section(cards: dict[str, dict]) -> list[str]:
     names = (("automatic", "automatic"), ("box", "box network"),
              ("box_cleared", "box network, other marks cleared"),
              ("box_training_free", "box, automatic model only"), ("click", "click"),
+             ("click_cleared", "click, other marks cleared"),
              ("click_training_free", "click, automatic model only"))
     lines = ["## Guided by the user: the prompted networks", "",
              "`<organ>_box.keras` outlines the lesion inside a user's box, `<organ>_click.keras` "
