@@ -3,6 +3,7 @@ mask, measurements, report, downloads and summary follow; "Clear prompts" goes b
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -56,6 +57,12 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
     assert not (outside & ~automatic).any()  # nothing added outside the box
     assert "Guided by you" in out["summary"] and "1 box" in out["summary"]
     assert sum(les["area_px"] for les in report["measurements"]["lesions"]) == mask.sum()
+    # the marked regions the box does not reach stay from the automatic answer, and say so
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8))
+    inside = set(np.unique(labels[box["y0"]:box["y1"], box["x0"]:box["x1"]]))
+    assert report["unprompted_regions"] == len(set(range(1, count)) - inside)
+    assert (("from the automatic answer, not from your prompts" in out["summary"])
+            == (report["unprompted_regions"] > 0))
 
     # "not a lesion" on the outlined region removes it
     inside = np.argwhere(mask)

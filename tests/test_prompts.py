@@ -12,6 +12,7 @@ from unet.inference.prompts import (
     check_prompts,
     guided_mask,
     parse_box,
+    unprompted_marks,
 )
 
 
@@ -131,3 +132,17 @@ def test_prompts_given_as_numpy_numbers_report_as_plain_json(scene):
     text = json.dumps(checked.to_dict())
     assert json.loads(text)["clicks"] == [{"x": 50, "y": 60, "lesion": False}]
     assert all(type(v) is int for v in checked.boxes[0].to_dict().values())
+
+
+def test_the_regions_no_prompt_touches_are_the_automatic_answers_leftovers():
+    mask = np.zeros((100, 100), bool)
+    mask[10:30, 10:30] = True  # boxed
+    mask[60:90, 60:90] = True  # clicked beside (within a tenth of the shorter side)
+    mask[5:9, 80:84] = True  # untouched
+    mask[50:55, 5:10] = True  # under a "not a lesion" click: still counted until removed
+    prompts = Prompts(boxes=(BoxPrompt(20, 20, 40, 40),),
+                      clicks=(ClickPrompt(95, 75), ClickPrompt(7, 52, lesion=False)))
+    left = unprompted_marks(mask, prompts)
+    assert sorted(int(r.sum()) for r in left) == [16, 25]
+    assert unprompted_marks(mask, Prompts(boxes=(BoxPrompt(0, 0, 100, 100),))) == []
+    assert len(unprompted_marks(np.zeros((10, 10), bool), prompts)) == 0

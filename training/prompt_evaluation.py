@@ -26,8 +26,13 @@ from training.box_prompt_data import LesionImage, evaluation_boxes, load_lesion_
 from training.click_prompt_data import interior_point
 from training.intervals import bootstrap_mean_interval
 from training.metrics import dice
-from unet.inference.prompts import BoxPrompt, ClickPrompt, Prompts, guided_mask
-from unet.transforms.postprocess import component_at
+from unet.inference.prompts import (
+    BoxPrompt,
+    ClickPrompt,
+    Prompts,
+    guided_mask,
+    unprompted_marks,
+)
 
 MODES = ("box", "click")
 COLUMNS = ("automatic", "box", "box_cleared", "box_training_free", "click", "click_cleared",
@@ -46,25 +51,11 @@ def simulated_prompts(item: LesionImage, mode: str, seed: int, index: int) -> Pr
 
 def removal_clicks(guided: np.ndarray, prompts: Prompts) -> tuple[ClickPrompt, ...]:
     """A "not a lesion" click on the most interior point of each marked region of ``guided``
-    that no prompt of ``prompts`` touches: no box reaches into it, and no lesion click is on it
-    or, where a click is on no region, nearest to it within a tenth of the shorter side (as a
-    click network's outline is kept)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(guided.astype(np.uint8),
-                                                               connectivity=8)
-    reach = 0.1 * min(guided.shape[:2])
-    kept = {int(v) for b in prompts.boxes for v in np.unique(labels[b.y0:b.y1, b.x0:b.x1])}
-    for click in prompts.clicks:
-        if click.lesion:
-            region = component_at(guided, (click.x, click.y), max_distance=reach)
-            if region.any():
-                kept.add(int(labels[region][0]))
+    that no prompt touches (``unet.inference.prompts.unprompted_marks``)."""
     clicks = []
-    for label in range(1, count):
-        if label in kept:
-            continue
-        x, y, w, h = (int(v) for v in stats[label, :4])
-        point = interior_point(labels == label, (x, y, x + w, y + h))
-        clicks.append(ClickPrompt(*point, lesion=False))
+    for region in unprompted_marks(guided, prompts):
+        x, y, w, h = cv2.boundingRect(region.astype(np.uint8))
+        clicks.append(ClickPrompt(*interior_point(region, (x, y, x + w, y + h)), lesion=False))
     return tuple(clicks)
 
 

@@ -28,6 +28,7 @@ from unet.inference.prompts import (
     check_prompts,
     click_method,
     guided_mask,
+    unprompted_marks,
 )
 from unet.inference.registry import OrganConfig
 from unet.inference.segmenter import Segmentation, Segmenter
@@ -186,6 +187,9 @@ class Analysis:
             "quality_applies_to": ("the automatic mask (before the user's prompts)"
                                    if self.guided is not None else "this mask"),
             "prompts": None if self.prompts is None else self.prompts.to_dict(),
+            # the marked regions no prompt touches: kept from the automatic answer
+            "unprompted_regions": (None if self.guided is None
+                                   else len(unprompted_marks(self.guided, self.prompts))),
             "boxes_outlined_by": self.box_method,
             "clicks_outlined_by": self.click_method,
             "disclaimer": "Research and teaching demo; not a medical device; not for diagnosis.",

@@ -93,6 +93,12 @@ def summary_markdown(view: View, result: Result | None) -> str:
         lines.append(f"✋ **Guided by you** ({' and '.join(parts)}): the outline follows your "
                      "prompts, not the threshold. The quality estimate below is the automatic "
                      "mask's. *Clear prompts* goes back to the automatic answer.")
+        kept = rep.get("unprompted_regions") or 0
+        if kept:
+            lines.append(f"{kept} marked region{'s' if kept > 1 else ''} "
+                         f"{'come' if kept > 1 else 'comes'} from the automatic answer, not "
+                         "from your prompts. To remove one, choose *Not a lesion* and click "
+                         "it.")
     lines += quality_markdown(quality_facts(analysis, rep))
     spacing = m["spacing_mm"]
     if rep["spacing_source"] == "file":

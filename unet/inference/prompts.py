@@ -235,6 +235,22 @@ def guided_mask(segmenter, gray: np.ndarray, probability: np.ndarray,
     return mask
 
 
+def unprompted_marks(mask: np.ndarray, prompts: Prompts) -> list[np.ndarray]:
+    """The marked regions of ``mask`` (a guided mask) that no prompt touches: no box reaches
+    into them and no lesion click is on them (or, for a click on no region, nearest to it
+    within ``CLICK_RADIUS_SHARE`` of the shorter side). They come from the automatic answer,
+    and a "not a lesion" click removes each. One bool frame per region."""
+    count, labels = cv2.connectedComponents(np.asarray(mask, np.uint8), connectivity=8)
+    kept = {int(v) for b in prompts.boxes for v in np.unique(labels[b.y0:b.y1, b.x0:b.x1])}
+    reach = CLICK_RADIUS_SHARE * min(labels.shape)
+    for click in prompts.clicks:
+        if click.lesion:
+            region = component_at(mask, (click.x, click.y), max_distance=reach)
+            if region.any():
+                kept.add(int(labels[region][0]))
+    return [labels == label for label in range(1, count) if label not in kept]
+
+
 def parse_box(text: str) -> BoxPrompt:
     """``"x0,y0,x1,y1"`` (pixels) -> a box; anything else raises :class:`ImageInputError`."""
     try:
