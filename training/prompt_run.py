@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from training.prompt_export import PROMPT_KINDS, prompt_weight_path
-from unet.inference.registry import ORGANS, WEIGHTS_DIR, get_organ
+from unet.inference.registry import ORGANS, WEIGHTS_DIR
 
 
 def parse_args(argv=None):
@@ -36,8 +36,8 @@ def parse_args(argv=None):
                    help="start from this network of the same prompt (default: the recipe's, "
                         "e.g. thyroid starts from weights/breast_box.keras)")
     p.add_argument("--encoder-weights", default=None, metavar="FILE",
-                   help="start only the encoder from this trained automatic model (default: the "
-                        "recipe's: ImageNet, or the automatic model where the recipe says so)")
+                   help="start only the encoder from this trained automatic model instead of "
+                        "ImageNet (tried for breast, docs/prompts.md: not adopted)")
     p.add_argument("--output-dir", default="runs")
     p.add_argument("--export-dir", default=None,
                    help="where <organ>_<prompt>.keras and its card go (default: weights/; "
@@ -118,9 +118,7 @@ def train_prompt_network(args, argv: list[str]) -> int:
     model = build(recipe, args.prompt)
     init = args.init_weights or (str(prompt_weight_path(recipe.init_from, args.prompt))
                                  if recipe.init_from and not args.smoke else None)
-    encoder = args.encoder_weights or (
-        str(args.automatic_weights or get_organ(args.organ).weight_path)
-        if recipe.encoder_from_automatic and not init and not args.smoke else None)
+    encoder = None if init else args.encoder_weights
     if init:
         from training.pretrained import load_trained_weights
 

@@ -41,9 +41,6 @@ class PromptRecipe:
     input_size: int = 160
     decoder_filters: tuple[int, ...] = (128, 64, 32, 16)
     init_from: str | None = None  # start from this organ's network of the kind, not ImageNet
-    # start the encoder from the organ's automatic U-Net (its ultrasound features) instead of
-    # ImageNet's; the decoder starts fresh (ignored where init_from is set)
-    encoder_from_automatic: bool = False
     # click networks only: the training windows' sides and the inference windows (first and
     # wide), as shares of the image's shorter side (unet/transforms/click_window.py)
     click_share_range: tuple[float, float] = TRAINING_SHARE_RANGE
