@@ -53,7 +53,9 @@ def test_the_box_network_is_exported_with_its_card(box_smoke):
     digest = hashlib.sha256((run_dir / "breast_box.keras").read_bytes()).hexdigest()[:8]
     assert re.fullmatch(rf"breast-box-\d{{8}}-{digest}", card["version"])
     figures = card["test"]["all"]
-    assert set(figures) >= {"images", "automatic", "box", "box_training_free", "click"}
+    assert set(figures) >= {"images", "automatic", "box", "box_cleared", "box_training_free",
+                            "click", "click_cleared"}
+    assert "box_removal_clicks_mean" in figures
     rows = json.loads((run_dir / "prompt_test.json").read_text())["rows"]
     assert len(rows) == 3
     assert abs(figures["box"]["dice_mean"] - np.mean([r["box"] for r in rows])) < 1e-3
@@ -92,7 +94,8 @@ def test_the_click_network_is_exported_with_its_card_and_scores_clicks(click_smo
     assert (run_dir / "breast_click.tflite").is_file()
     card = json.loads((run_dir / "breast_click.json").read_text())
     assert card["prompt"] == "click" and card["version"].startswith("breast-click-")
-    assert set(card["test"]["all"]) == {"images", "automatic", "click", "click_training_free"}
+    assert set(card["test"]["all"]) == {"images", "automatic", "click", "click_cleared",
+                                        "click_removal_clicks_mean", "click_training_free"}
     assert card["training"]["prompt"] == "click"
     # the windows it was trained for, read back by the app (SMOKE_BOX keeps the defaults)
     assert card["window"] == {"share": 0.35, "wide_share": 0.6,
