@@ -118,16 +118,15 @@ def train_prompt_network(args, argv: list[str]) -> int:
     model = build(recipe, args.prompt)
     init = args.init_weights or (str(prompt_weight_path(recipe.init_from, args.prompt))
                                  if recipe.init_from and not args.smoke else None)
-    encoder = None if init else args.encoder_weights
     if init:
         from training.pretrained import load_trained_weights
 
         load_trained_weights(model, init)
         encoder_init = f"the {args.prompt} network {init}"
-    elif encoder:
+    elif args.encoder_weights:
         from training.pretrained import load_encoder_weights
 
-        source = load_encoder_weights(model, encoder)
+        source = load_encoder_weights(model, args.encoder_weights)
         encoder_init = (f"the encoder of the automatic model {source['file']} (version "
                         f"{source['version']}, sha256 {source['sha256']})")
     elif not args.smoke:
