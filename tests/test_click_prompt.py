@@ -6,6 +6,7 @@ click otherwise)."""
 import dataclasses
 
 import numpy as np
+import pytest
 
 from tests.test_prompts import FlatSegmenter, disc
 from training.augment import AugmentConfig
@@ -17,11 +18,12 @@ from training.click_prompt_data import (
     training_example,
     validation_example,
 )
+from training.metrics import dice
 from unet.inference.click_network import ClickNetwork
 from unet.inference.prompt_network import Look
 from unet.inference.prompts import ClickPrompt, Prompts, click_method, guided_mask
 from unet.transforms.click_window import ClickShares, click_channel, window_at_click
-from unet.transforms.window import Window, touches_edge
+from unet.transforms.window import Window, cut, resize_window, touches_edge
 
 
 def test_the_window_is_a_share_of_the_shorter_side_centred_on_the_click():
@@ -89,9 +91,10 @@ class FrameLook(Look):
 
 
 class Answer(ClickNetwork):
-    """A click network whose probability is given per window share (no file)."""
+    """A click network whose probability is given per window share (no file); no sized look
+    unless its shares ask for one (``SizedAnswer`` below)."""
 
-    def __init__(self, answers, shares=ClickShares()):
+    def __init__(self, answers, shares=ClickShares(lesion_factor=None)):
         self.answers, self.shares, self.looked = answers, shares, []
 
     def look(self, gray, point, share=0.35):
@@ -127,11 +130,14 @@ def test_a_lesion_larger_than_the_window_gets_the_wider_look():
 
 
 def test_a_network_looks_through_the_windows_its_card_records():
-    assert ClickShares.from_card({}) == ClickShares(0.35, 0.6)  # cards before shares: defaults
-    card = {"window": {"share": 0.5, "wide_share": 0.9, "training_share_range": [0.3, 1.0]}}
+    assert ClickShares.from_card({}) == ClickShares(0.35, 0.6, 2.2, (0.25, 0.7))  # defaults
+    card = {"window": {"share": 0.5, "wide_share": 0.9, "lesion_factor": None,
+                       "training_share_range": [0.3, 1.0]}}
     shares = ClickShares.from_card(card)
-    assert shares == ClickShares(0.5, 0.9) and ClickShares.from_card(
-        {"window": shares.to_card()}) == shares
+    assert shares == ClickShares(0.5, 0.9, None, (0.3, 1.0))
+    again = ClickShares.from_card({"window": {**shares.to_card(),
+                                              "training_share_range": [0.3, 1.0]}})
+    assert again == shares
     shape = (200, 200)
     big = disc(shape, 100, 100, 60, 1.0)
     window = window_at_click((100, 100), shape, 0.5)
@@ -140,6 +146,57 @@ def test_a_network_looks_through_the_windows_its_card_records():
     np.testing.assert_array_equal(network.outline(np.zeros(shape, np.uint8), (100, 100)),
                                   big >= 0.5)
     assert network.looked == [0.5, 0.9]
+
+
+class SizedAnswer(ClickNetwork):
+    """A click network with real looks: its window probability (at ``size`` px) is cut from a
+    frame-sized answer given for the first share and for any other (the sized look)."""
+
+    def __init__(self, first, sized, shares=ClickShares(), size=160):
+        self.first, self.sized_answer, self.shares, self.size = first, sized, shares, size
+        self.looked = []
+
+    def look(self, gray, point, share=0.35):
+        self.looked.append(share)
+        window = window_at_click(point, gray.shape, share)
+        frame = self.first if share == self.shares.first else self.sized_answer
+        probability = resize_window(cut(frame, window), self.size)
+        return Look(window, np.zeros((self.size, self.size, 2), np.float32), probability)
+
+
+def test_the_last_look_is_sized_by_the_answer_and_averaged_with_it():
+    shape, point = (400, 400), (200, 200)
+    first = disc(shape, 200, 200, 26, 0.6)  # the first window's answer: 53 px across
+    sized = np.maximum(disc(shape, 200, 200, 24, 0.45), disc(shape, 200, 200, 20, 0.6))
+    network = SizedAnswer(first, sized)
+    region, look = network.answer(np.zeros(shape, np.uint8), point)
+    assert network.looked[0] == 0.35
+    ys, xs = np.nonzero(network._first_answer(np.zeros(shape, np.uint8), point)[0])
+    side = max(np.ptp(ys), np.ptp(xs)) + 1  # about 53 px, as the 160-px look resolves it
+    assert 45 <= side <= 55
+    assert network.looked[1] == pytest.approx(2.2 * side / 400)  # 2.2 times the answer's side
+    assert look.window == window_at_click(point, shape, network.looked[1])
+    # the mean: inside 20 px both say 0.6; 20-24 px (0.45 + 0.6) / 2; 24-26 px only 0.3
+    expected = disc(shape, 200, 200, 24, 1.0) > 0
+    assert dice(region, expected) > 0.95
+    assert dice(region, first >= 0.5) < dice(region, expected) and region.sum() < (
+        first >= 0.5).sum()
+    assert not (region & (look.in_frame(shape) < 0.5)).any()  # the look it came from
+
+
+def test_the_sized_look_stays_within_the_windows_the_network_was_trained_on():
+    shapes = ClickShares()
+    tiny = disc((400, 400), 200, 200, 5, 1.0) > 0
+    huge = disc((400, 400), 200, 200, 150, 1.0) > 0
+    assert shapes.sized(tiny) == 0.25 and shapes.sized(huge) == 0.7
+    shape, point = (400, 400), (200, 200)
+    answer = disc(shape, 200, 200, 20, 1.0)
+    none = SizedAnswer(answer, answer, ClickShares(lesion_factor=None))
+    none.answer(np.zeros(shape, np.uint8), point)
+    assert none.looked == [0.35]  # a card that turns it off: no sized look
+    lost = SizedAnswer(answer, np.zeros(shape, np.float32))
+    region, look = lost.answer(np.zeros(shape, np.uint8), point)
+    assert len(lost.looked) == 2 and region.any()  # the mean keeps the first answer's lesion
 
 
 def test_click_batches_draw_windows_of_the_recipes_shares():

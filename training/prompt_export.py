@@ -43,8 +43,11 @@ class PromptKind:
         if self.name != "click":
             return {"input": self.input.format(size=recipe.input_size)}
         shares = recipe.click_shares
+        sized = ("" if shares.lesion_factor is None else
+                 f", then a window of {shares.lesion_factor}x that answer's larger side (within "
+                 "the training range), its answer averaged with the one before")
         return {"input": self.input.format(size=recipe.input_size, share=shares.first,
-                                           wide=shares.wide),
+                                           wide=shares.wide, sized=sized),
                 "window": {**shares.to_card(),
                            "training_share_range": list(recipe.click_share_range)}}
 
@@ -65,8 +68,9 @@ PROMPT_KINDS = {
         "box network's builder with prompt='click'). The app uses it for lesion clicks; "
         "organs without it use the automatic model (unet/inference/prompts.py).",
         "a square window of {share}x the image's shorter side centred on the click ({wide}x "
-        "where the answer reaches the window's edge), resized to {size} px: the standardized gray "
-        "window and the click as a Gaussian spot (unet/transforms/click_window.py)",
+        "where the answer reaches the window's edge){sized}, resized to {size} px: the "
+        "standardized gray window and the click as a Gaussian spot "
+        "(unet/transforms/click_window.py)",
         ("click",)),
 }
 

@@ -115,13 +115,16 @@ def network_view(segmenter: Segmenter, guided: Analysis) -> tuple[list, str] | N
     if click_network is not None:
         c = lesion_clicks[0]
         _, look = click_network.answer(gray, (c.x, c.y))
-        text = (f"**What the click network saw.** It cuts a square of {look.window.side} × "
-                f"{look.window.side} px centred on your "
-                f"{'first ' if len(lesion_clicks) > 1 else ''}lesion click (a share of the "
-                "image's shorter side: a click says where a lesion is, not how large; where "
-                "the answer reaches the square's edge it looks again at a wider one, shown "
-                f"here if it did), resizes it to {look.input.shape[0]} px and reads it with "
-                f"the click drawn as a soft spot {_pictures('click')}. The outline is the "
-                f"part of its answer at {THRESHOLD} under your click.")
+        text = (f"**What the click network saw.** A click says where a lesion is, not how "
+                "large, so it first cuts a square of a share of the image's shorter side "
+                "centred on your "
+                f"{'first ' if len(lesion_clicks) > 1 else ''}lesion click (a wider one where "
+                "its answer reaches the square's edge). Its answer says roughly how large the "
+                "lesion is, so it looks once more at a square of 2.2 times that size and "
+                "averages the two answers. Shown here is the look the outline came from: a "
+                f"square of {look.window.side} × {look.window.side} px, resized to "
+                f"{look.input.shape[0]} px and read with the click drawn as a soft spot "
+                f"{_pictures('click')}. The outline is the part of the answer at {THRESHOLD} "
+                "under your click.")
         return look_tiles(look, "your click"), text
     return None

@@ -7,8 +7,13 @@ and its mirror image in one batch of 2. The outline is the component of the mean
 0.5 under the click (else the one nearest to it, if within a tenth of the window's side: a click
 just beside its own lesion's edge). Where that component reaches the window's edge, the lesion
 is larger than the window: the network looks again at 0.6 of the shorter side (or its card's
-wide share) and that answer is taken. Empty where the network finds nothing near the click (the
-training-free click answers then).
+wide share) and that answer is taken. That answer says roughly how large the lesion is, so the
+network looks once more at a window of 2.2 times its larger side (within the 0.25-0.7 it was
+trained on; ``ClickShares.sized``), where the lesion fills the window as a box's window would
+show it; the outline is the component under the click of the mean of that look and the one
+before it (where both cover the frame). On the breast validation split this raised the click
+Dice from 0.876 to 0.883 (docs/prompts.md). Empty where the network finds nothing near the
+click (the training-free click answers then).
 Engine, card and loading: ``unet/inference/prompt_network.py``.
 """
 
@@ -26,7 +31,7 @@ from unet.transforms.click_window import (
     window_at_click,
 )
 from unet.transforms.postprocess import component_at
-from unet.transforms.window import touches_edge
+from unet.transforms.window import cut, resize_window, touches_edge
 
 NEAR = 0.1  # a component this share of the window's side from the click is still "its" lesion
 
@@ -47,8 +52,17 @@ class ClickNetwork(PromptNetwork):
         return self.look_at(window, click_window_input(gray, point, window, self.input_size))
 
     def answer(self, gray: np.ndarray, point) -> tuple[np.ndarray, Look]:
-        """The component under (or nearest to) the click, and the look it came from; see the
-        module's text."""
+        """The component under (or nearest to) the click, and the look it came from (for the
+        sized look: its window and input, with the mean probability); see the module's text."""
+        region, look = self._first_answer(gray, point)
+        if not region.any() or self.shares.lesion_factor is None:
+            return region, look
+        sized = self.look(gray, point, self.shares.sized(region))
+        both = mean_look(sized, look, gray.shape)
+        outline = self._region(both, point, gray.shape)
+        return (outline, both) if outline.any() else (region, look)
+
+    def _first_answer(self, gray: np.ndarray, point) -> tuple[np.ndarray, Look]:
         look = self.look(gray, point, self.shares.first)
         region = self._region(look, point, gray.shape)
         if touches_edge(region, look.window, gray.shape):
@@ -65,6 +79,18 @@ class ClickNetwork(PromptNetwork):
     def outline(self, gray: np.ndarray, point) -> np.ndarray:
         """The component under (or nearest to) the click; see the module's text."""
         return self.answer(gray, point)[0]
+
+
+def mean_look(look: Look, other: Look, shape: tuple[int, int]) -> Look:
+    """``look`` with its probability averaged with ``other``'s where ``other``'s window covers
+    it too (both in a frame of ``shape``)."""
+    size = look.probability.shape[0]
+    covered = np.ones(other.probability.shape, np.float32)
+    seen = Look(other.window, other.input, covered).in_frame(shape)
+    other_here = resize_window(cut(other.in_frame(shape), look.window), size)
+    seen_here = resize_window(cut(seen, look.window), size) > 0.5
+    probability = np.where(seen_here, (look.probability + other_here) / 2, look.probability)
+    return Look(look.window, look.input, probability.astype(np.float32))
 
 
 def click_network_for(weights: Path | None) -> ClickNetwork | None:

@@ -4,7 +4,9 @@ A click says where the lesion is but not how large it is, so the window is set b
 not the lesion: a square of ``share`` times the image's shorter side centred on the click
 (``ClickShares``: 0.35 at inference, or 0.6 when the answer reaches the window's edge, unless the
 network's card says otherwise; 0.25-0.7 in training, with the centre moved by up to
-``training.click_prompt_data.MAX_SHIFT`` of the side),
+``training.click_prompt_data.MAX_SHIFT`` of the side). Once the network has answered, its answer
+says roughly how large the lesion is: a last look is sized by it (``ClickShares.sized``,
+``LESION_FACTOR`` times the answer's larger side, within the training range),
 cut with zero padding where it runs past the image's edge. The second channel is the click as
 a Gaussian spot (1 at the click, standard deviation ``SPOT_SIGMA`` of the network's side), the
 click encoding of interactive segmentation (a disc or distance map around each click, as in
@@ -25,26 +27,42 @@ from unet.transforms.window import Window, centred_window, cut, resize_window, s
 INFERENCE_SHARE = 0.35  # window side / the image's shorter side, at inference
 WIDE_SHARE = 0.6  # the second look, where the first answer reaches the window's edge
 TRAINING_SHARE_RANGE = (0.25, 0.7)  # the training windows' sides (the recipe's default)
+LESION_FACTOR = 2.2  # the sized look: window side / the first answer's larger side
 SPOT_SIGMA = 0.04  # the click's spot: standard deviation as a share of the network's side
 
 
 @dataclass(frozen=True)
 class ClickShares:
     """A click network's windows at inference, as shares of the image's shorter side: the
-    first look, and the wider one where the first answer reaches the window's edge. Each
-    network's card records its own (``window``); a card without them means the defaults."""
+    first look, the wider one where the first answer reaches the window's edge, and the sized
+    look: ``lesion_factor`` times the larger side of the answer so far (None: no sized look),
+    kept within ``share_range``, the range the network was trained on. Each network's card
+    records its own (``window``); a card without them means the defaults."""
 
     first: float = INFERENCE_SHARE
     wide: float = WIDE_SHARE
+    lesion_factor: float | None = LESION_FACTOR
+    share_range: tuple[float, float] = TRAINING_SHARE_RANGE
 
     @classmethod
     def from_card(cls, card: dict) -> ClickShares:
         window = card.get("window") or {}
+        factor = window.get("lesion_factor", LESION_FACTOR)
         return cls(float(window.get("share", INFERENCE_SHARE)),
-                   float(window.get("wide_share", WIDE_SHARE)))
+                   float(window.get("wide_share", WIDE_SHARE)),
+                   None if factor is None else float(factor),
+                   tuple(float(v) for v in window.get("training_share_range",
+                                                      TRAINING_SHARE_RANGE)))
 
     def to_card(self) -> dict:
-        return {"share": self.first, "wide_share": self.wide}
+        return {"share": self.first, "wide_share": self.wide, "lesion_factor": self.lesion_factor}
+
+    def sized(self, region: np.ndarray) -> float:
+        """The sized look's share for a frame-sized bool answer (not empty)."""
+        ys, xs = np.nonzero(region)
+        larger = max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
+        low, high = self.share_range
+        return float(np.clip(self.lesion_factor * larger / min(region.shape), low, high))
 
 
 def window_at_click(point, shape: tuple[int, int], share: float = INFERENCE_SHARE,
