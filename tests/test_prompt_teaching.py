@@ -122,4 +122,7 @@ def test_the_teaching_view_shows_the_prompt_section_only_for_a_guided_result():
     assert all(t.shape == (side, side, 3) for t, _ in tiles)
     lesion_clicks = Prompts(clicks=(ClickPrompt(box[0] + 2, box[1] + 2),))
     clicked = automatic.guide(lesion_clicks, segmenter)
-    assert "click network saw" in network_view(segmenter, clicked)[1]
+    text = network_view(segmenter, clicked)[1]
+    assert "click network saw" in text
+    factor = segmenter.click_network.shares.lesion_factor  # the sized look, as its card sets it
+    assert (f"{factor:g} times that size" in text) == (factor is not None)

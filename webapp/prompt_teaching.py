@@ -115,13 +115,16 @@ def network_view(segmenter: Segmenter, guided: Analysis) -> tuple[list, str] | N
     if click_network is not None:
         c = lesion_clicks[0]
         _, look = click_network.answer(gray, (c.x, c.y))
+        factor = click_network.shares.lesion_factor
+        sized = ("" if factor is None else
+                 " Its answer says roughly how large the lesion is, so it looks once more at a "
+                 f"square of {factor:g} times that size and averages the two answers.")
         text = (f"**What the click network saw.** A click says where a lesion is, not how "
                 "large, so it first cuts a square of a share of the image's shorter side "
                 "centred on your "
                 f"{'first ' if len(lesion_clicks) > 1 else ''}lesion click (a wider one where "
-                "its answer reaches the square's edge). Its answer says roughly how large the "
-                "lesion is, so it looks once more at a square of 2.2 times that size and "
-                "averages the two answers. Shown here is the look the outline came from: a "
+                f"its answer reaches the square's edge).{sized} "
+                "Shown here is the look the outline came from: a "
                 f"square of {look.window.side} × {look.window.side} px, resized to "
                 f"{look.input.shape[0]} px and read with the click drawn as a soft spot "
                 f"{_pictures('click')}. The outline is the part of the answer at {THRESHOLD} "
