@@ -99,7 +99,7 @@ def test_the_click_network_is_exported_with_its_card_and_scores_clicks(click_smo
     assert card["training"]["prompt"] == "click"
     # the windows it was trained for, read back by the app (SMOKE_BOX keeps the defaults)
     assert card["window"] == {"share": 0.35, "wide_share": 0.6, "lesion_factor": 2.2,
-                              "training_share_range": [0.25, 0.7]}
+                              "training_share_range": [0.25, 0.7], "training_sized_draws": 0.0}
     assert "0.35x the image's shorter side" in card["input"]
     assert "2.2x that answer's larger side" in card["input"]
     data, split = click_smoke.folder / "data", click_smoke.folder / "split.json"

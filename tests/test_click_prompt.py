@@ -16,6 +16,7 @@ from training.click_prompt_data import (
     interior_point,
     random_click,
     training_example,
+    training_share,
     validation_example,
 )
 from training.metrics import dice
@@ -197,6 +198,20 @@ def test_the_sized_look_stays_within_the_windows_the_network_was_trained_on():
     lost = SizedAnswer(answer, np.zeros(shape, np.float32))
     region, look = lost.answer(np.zeros(shape, np.uint8), point)
     assert len(lost.looked) == 2 and region.any()  # the mean keeps the first answer's lesion
+
+
+def test_sized_draws_cut_windows_of_the_lesions_scale_within_the_training_range():
+    rng = np.random.default_rng(0)
+    shape, box = (400, 600), (280, 180, 320, 220)  # a 40-px lesion: 0.1 of the shorter side
+    plain = [training_share(box, shape, rng, (0.25, 0.7)) for _ in range(300)]
+    sized = [training_share(box, shape, rng, (0.1, 0.7), sized_draws=1.0) for _ in range(300)]
+    half = [training_share(box, shape, rng, (0.1, 0.7), sized_draws=0.5) for _ in range(400)]
+    assert 0.25 <= min(plain) and max(plain) <= 0.7 and np.std(plain) > 0.1
+    assert 0.16 - 1e-9 <= min(sized) and max(sized) <= 0.30 + 1e-9  # 1.6-3.0 x 40 px / 400 px
+    # at most 0.3: every sized draw, and a third of the others (0.1-0.3 of 0.1-0.7): 2/3
+    assert 0.55 < np.mean(np.asarray(half) <= 0.3) < 0.78
+    tiny = [training_share(box, shape, rng, (0.25, 0.7), sized_draws=1.0) for _ in range(50)]
+    assert min(tiny) >= 0.25  # kept within the range the network is trained and read on
 
 
 def test_click_batches_draw_windows_of_the_recipes_shares():

@@ -7,7 +7,10 @@ with a chance proportional to its distance from the outline, so that clicks fall
 towards the middle, as a clinician clicks, and sometimes near the edge. The window is a square
 of ``SHARE_RANGE`` times the image's shorter side (a click says nothing about the lesion's
 size, so the network learns to find the whole lesion in windows of every scale) whose centre
-is moved by up to ``MAX_SHIFT`` of its side. Training adds a horizontal flip and the intensity
+is moved by up to ``MAX_SHIFT`` of its side; a share of the draws (``sized_draws``, the
+recipe's ``click_sized_draws``) instead cuts a window of ``LESION_SCALE_RANGE`` times the
+clicked lesion's larger side, the scale of the sized look at inference, kept within the same
+range. Training adds a horizontal flip and the intensity
 changes of ``training/augment.py``; validation and evaluation click each lesion's most interior
 point, with the inference window (0.35, centred). The target is the whole expert outline inside
 the window (at inference the component under the click is kept).
@@ -30,6 +33,7 @@ from unet.transforms.click_window import (
 
 SHARE_RANGE = TRAINING_SHARE_RANGE  # window side / the image's shorter side, in training
 MAX_SHIFT = 0.12  # window centre moved by up to this share of its side (the click stays inside)
+LESION_SCALE_RANGE = (1.6, 3.0)  # a sized draw's window side / the lesion's larger side
 
 
 def interior_distance(mask: np.ndarray, box) -> np.ndarray:
@@ -55,11 +59,25 @@ def random_click(mask: np.ndarray, box, rng: np.random.Generator) -> tuple[int, 
     return box[0] + int(x), box[1] + int(y)
 
 
+def training_share(box, shape: tuple[int, int], rng: np.random.Generator, share_range,
+                   sized_draws: float = 0.0) -> float:
+    """A training window's side as a share of the shorter side: drawn from ``share_range``, or
+    (a share ``sized_draws`` of the draws) ``LESION_SCALE_RANGE`` times the lesion's larger
+    side, kept within ``share_range``."""
+    if sized_draws > 0 and rng.uniform() < sized_draws:
+        larger = max(box[2] - box[0], box[3] - box[1])
+        share = rng.uniform(*LESION_SCALE_RANGE) * larger / min(shape[:2])
+        return float(np.clip(share, *share_range))
+    return float(rng.uniform(*share_range))
+
+
 def training_example(item: LesionImage, size: int, rng: np.random.Generator,
-                     augment_config: AugmentConfig, share_range=SHARE_RANGE):
+                     augment_config: AugmentConfig, share_range=SHARE_RANGE,
+                     sized_draws: float = 0.0):
     box = item.boxes[int(rng.integers(len(item.boxes)))]
     point = random_click(item.mask, box, rng)
-    window = window_at_click(point, item.gray.shape, rng.uniform(*share_range),
+    share = training_share(box, item.gray.shape, rng, share_range, sized_draws)
+    window = window_at_click(point, item.gray.shape, share,
                              tuple(rng.uniform(-MAX_SHIFT, MAX_SHIFT, 2)))
     return augmented_pair(item, window, size, rng, augment_config,
                           lambda pixels: click_network_input(pixels, point, window))
@@ -74,15 +92,18 @@ def validation_example(item: LesionImage, size: int, share: float = INFERENCE_SH
 
 class ClickWindowBatches(PromptWindowBatches):
     """Batches of (window and click, target) for the click-prompted network: windows of
-    ``share_range`` in training, the first inference window ``share`` in validation."""
+    ``share_range`` in training (``sized_draws`` of them sized by the lesion), the first
+    inference window ``share`` in validation."""
 
     def __init__(self, items: list, *, share_range=SHARE_RANGE, share: float = INFERENCE_SHARE,
-                 **options):
+                 sized_draws: float = 0.0, **options):
         super().__init__(items, **options)
         self.share_range, self.share = tuple(share_range), float(share)
+        self.sized_draws = float(sized_draws)
 
     def training_example(self, item, size, rng, augment_config):
-        return training_example(item, size, rng, augment_config, self.share_range)
+        return training_example(item, size, rng, augment_config, self.share_range,
+                                self.sized_draws)
 
     def validation_example(self, item, index, size, seed):
         return validation_example(item, size, self.share)

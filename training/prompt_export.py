@@ -33,7 +33,8 @@ class PromptKind:
             from training.click_prompt_data import ClickWindowBatches
 
             return ClickWindowBatches(items, share_range=recipe.click_share_range,
-                                      share=recipe.click_shares.first, **options)
+                                      share=recipe.click_shares.first,
+                                      sized_draws=recipe.click_sized_draws, **options)
         from training.box_prompt_data import BoxWindowBatches
 
         return BoxWindowBatches(items, **options)
@@ -49,7 +50,8 @@ class PromptKind:
         return {"input": self.input.format(size=recipe.input_size, share=shares.first,
                                            wide=shares.wide, sized=sized),
                 "window": {**shares.to_card(),
-                           "training_share_range": list(recipe.click_share_range)}}
+                           "training_share_range": list(recipe.click_share_range),
+                           "training_sized_draws": recipe.click_sized_draws}}
 
 
 PROMPT_KINDS = {

@@ -13,6 +13,7 @@ Backend-neutral, like ``python -m training``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -38,6 +39,9 @@ def parse_args(argv=None):
     p.add_argument("--encoder-weights", default=None, metavar="FILE",
                    help="start only the encoder from this trained automatic model instead of "
                         "ImageNet (tried for breast, docs/prompts.md: not adopted)")
+    p.add_argument("--click-sized-draws", type=float, default=None, metavar="SHARE",
+                   help="click networks: the share of training windows sized by the lesion "
+                        "(default: the recipe's; an experiment, not the recipe)")
     p.add_argument("--output-dir", default="runs")
     p.add_argument("--export-dir", default=None,
                    help="where <organ>_<prompt>.keras and its card go (default: weights/; "
@@ -92,6 +96,8 @@ def train_prompt_network(args, argv: list[str]) -> int:
     kind = PROMPT_KINDS[args.prompt]
     started = time.time()
     recipe = SMOKE_BOX if args.smoke else kind.recipes()[args.organ]
+    if args.click_sized_draws is not None:
+        recipe = dataclasses.replace(recipe, click_sized_draws=args.click_sized_draws)
     epochs = args.epochs or recipe.epochs
     keras.utils.set_random_seed(args.seed)
     split_path = Path(args.split) if args.split else WEIGHTS_DIR / f"{args.organ}_split.json"

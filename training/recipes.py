@@ -45,6 +45,9 @@ class PromptRecipe:
     # wide), as shares of the image's shorter side (unet/transforms/click_window.py)
     click_share_range: tuple[float, float] = TRAINING_SHARE_RANGE
     click_shares: ClickShares = ClickShares()
+    # the share of click training draws whose window is sized by the lesion
+    # (training/click_prompt_data.py); 0: every window set by the image
+    click_sized_draws: float = 0.0
 
 
 BOX_RECIPES = {
