@@ -31,7 +31,7 @@ from unet.transforms.click_window import (
     window_at_click,
 )
 from unet.transforms.postprocess import component_at
-from unet.transforms.window import cut, resize_window, touches_edge
+from unet.transforms.window import cut, paste, resize_window, touches_edge
 
 NEAR = 0.1  # a component this share of the window's side from the click is still "its" lesion
 
@@ -85,8 +85,7 @@ def mean_look(look: Look, other: Look, shape: tuple[int, int]) -> Look:
     """``look`` with its probability averaged with ``other``'s where ``other``'s window covers
     it too (both in a frame of ``shape``)."""
     size = look.probability.shape[0]
-    covered = np.ones(other.probability.shape, np.float32)
-    seen = Look(other.window, other.input, covered).in_frame(shape)
+    seen = paste(np.ones(other.probability.shape, np.float32), other.window, shape)
     other_here = resize_window(cut(other.in_frame(shape), look.window), size)
     seen_here = resize_window(cut(seen, look.window), size) > 0.5
     probability = np.where(seen_here, (look.probability + other_here) / 2, look.probability)
