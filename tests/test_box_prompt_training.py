@@ -27,6 +27,8 @@ def _inputs(folder, prompt="box"):
             "--output-dir", str(folder / "runs")]
     if prompt != "box":
         argv += ["--prompt", prompt]
+    else:  # each training image drawn twice per epoch
+        argv += ["--dataset-repeat", "data=2"]
     return argv, {"PYTHONPATH": str(ROOT)}
 
 
@@ -61,6 +63,8 @@ def test_the_box_network_is_exported_with_its_card(box_smoke):
     assert abs(figures["box"]["dice_mean"] - np.mean([r["box"] for r in rows])) < 1e-3
     assert card["training"]["command"].startswith("python -m training.prompt_run")
     assert card["training"]["training_images"] == {"train": 6, "val": 3}
+    assert card["training"]["dataset_repeat"] == {"data": 2}
+    assert card["training"]["training_draws_per_epoch"] == 12
 
 
 def test_evaluate_scores_boxes_and_clicks_through_the_app_path(box_smoke, tmp_path, capsys):
@@ -120,3 +124,14 @@ def test_a_prompt_run_on_a_wrong_folder_exits_with_one_clear_error(tmp_path, cap
                  str(tmp_path / "empty"), "--output-dir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
+
+
+def test_a_prompt_run_repeating_a_data_set_not_given_names_it(tmp_path, capsys):
+    from training.prompt_run import main
+
+    data = write_image_mask_pairs(tmp_path / "data", 2, 60, 60)
+    assert main(["--organ", "breast", "--data-dir", str(data), "--dataset-repeat", "BUSI=3",
+                 "--output-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "BUSI" in err and "data" in err
+    assert not (tmp_path / "runs").exists()  # nothing written

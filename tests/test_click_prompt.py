@@ -136,9 +136,8 @@ def test_a_network_looks_through_the_windows_its_card_records():
                        "training_share_range": [0.3, 1.0]}}
     shares = ClickShares.from_card(card)
     assert shares == ClickShares(0.5, 0.9, None, (0.3, 1.0))
-    again = ClickShares.from_card({"window": {**shares.to_card(),
-                                              "training_share_range": [0.3, 1.0]}})
-    assert again == shares
+    assert shares.to_card() == card["window"]  # what an export writes reads back the same
+    assert ClickShares.from_card({"window": shares.to_card()}) == shares
     shape = (200, 200)
     big = disc(shape, 100, 100, 60, 1.0)
     window = window_at_click((100, 100), shape, 0.5)

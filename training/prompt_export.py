@@ -32,7 +32,7 @@ class PromptKind:
         if self.name == "click":
             from training.click_prompt_data import ClickWindowBatches
 
-            return ClickWindowBatches(items, share_range=recipe.click_share_range,
+            return ClickWindowBatches(items, share_range=recipe.click_shares.share_range,
                                       share=recipe.click_shares.first,
                                       sized_draws=recipe.click_sized_draws, **options)
         from training.box_prompt_data import BoxWindowBatches
@@ -49,9 +49,7 @@ class PromptKind:
                  "the training range), its answer averaged with the one before")
         return {"input": self.input.format(size=recipe.input_size, share=shares.first,
                                            wide=shares.wide, sized=sized),
-                "window": {**shares.to_card(),
-                           "training_share_range": list(recipe.click_share_range),
-                           "training_sized_draws": recipe.click_sized_draws}}
+                "window": {**shares.to_card(), "training_sized_draws": recipe.click_sized_draws}}
 
 
 PROMPT_KINDS = {

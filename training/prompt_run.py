@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from training.prompt_export import PROMPT_KINDS, prompt_weight_path
+from training.run import parse_dataset_repeat
 from unet.inference.registry import ORGANS, WEIGHTS_DIR
 
 
@@ -42,6 +43,14 @@ def parse_args(argv=None):
     p.add_argument("--click-sized-draws", type=float, default=None, metavar="SHARE",
                    help="click networks: the share of training windows sized by the lesion "
                         "(default: the recipe's; an experiment, not the recipe)")
+    p.add_argument("--learning-rate", type=float, default=None, metavar="LR",
+                   help="peak learning rate (default: the recipe's; an experiment, not the "
+                        "recipe)")
+    p.add_argument("--dataset-repeat", action="append", default=[], metavar="NAME=N",
+                   type=parse_dataset_repeat,
+                   help="draw the lesion images of the data set in folder NAME N times per "
+                        "epoch (repeatable; default: the recipe's; an experiment, not the "
+                        "recipe)")
     p.add_argument("--output-dir", default="runs")
     p.add_argument("--export-dir", default=None,
                    help="where <organ>_<prompt>.keras and its card go (default: weights/; "
@@ -68,6 +77,21 @@ def build(recipe, prompt: str = "box"):
 
     return build_model("box_prompt_unet", recipe.input_size,
                        decoder_filters=recipe.decoder_filters, prompt=prompt)
+
+
+def check_repeat_names(dataset_repeat: dict[str, int], names: list[str]) -> None:
+    unknown = sorted(set(dataset_repeat) - set(names))
+    if unknown:
+        from training.datasets import DatasetError
+
+        raise DatasetError(f"--dataset-repeat names {', '.join(unknown)}, which is not among the "
+                           f"data sets given ({', '.join(names)})")
+
+
+def repeated(items: list, dataset_repeat: dict[str, int]) -> list:
+    """``items`` with those of each data set named in ``dataset_repeat`` listed that many times
+    (each listing draws its own window, prompt and augmentation every epoch)."""
+    return [item for item in items for _ in range(dataset_repeat.get(item.dataset, 1))]
 
 
 def compile_prompt_model(model, recipe, epochs: int, steps: int) -> None:
@@ -98,11 +122,17 @@ def train_prompt_network(args, argv: list[str]) -> int:
     recipe = SMOKE_BOX if args.smoke else kind.recipes()[args.organ]
     if args.click_sized_draws is not None:
         recipe = dataclasses.replace(recipe, click_sized_draws=args.click_sized_draws)
+    if args.learning_rate is not None:
+        recipe = dataclasses.replace(recipe, learning_rate=args.learning_rate)
+    if args.dataset_repeat:
+        recipe = dataclasses.replace(recipe, dataset_repeat=tuple(
+            {**dict(recipe.dataset_repeat), **dict(args.dataset_repeat)}.items()))
     epochs = args.epochs or recipe.epochs
     keras.utils.set_random_seed(args.seed)
     split_path = Path(args.split) if args.split else WEIGHTS_DIR / f"{args.organ}_split.json"
     manifest = json.loads(split_path.read_text())
     datasets = [find_dataset(d) for d in args.data_dir]
+    check_repeat_names(dict(recipe.dataset_repeat), [d.root.name for d in datasets])
     limit = args.max_images or (12 if args.smoke else None)
     parts = {}
     for name in ("train", "val"):
@@ -114,10 +144,11 @@ def train_prompt_network(args, argv: list[str]) -> int:
         from training.datasets import DatasetError
 
         raise DatasetError(f"the split {split_path} names no lesion image in these data sets")
+    draws = repeated(parts["train"], dict(recipe.dataset_repeat))
     run_dir = (Path(args.output_dir)
                / f"{args.organ}-{args.prompt}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir.mkdir(parents=True, exist_ok=True)
-    train = kind.batches(recipe, parts["train"], size=recipe.input_size,
+    train = kind.batches(recipe, draws, size=recipe.input_size,
                          batch_size=recipe.batch_size, training=True, seed=args.seed)
     val = kind.batches(recipe, parts["val"], size=recipe.input_size,
                        batch_size=recipe.batch_size, training=False, seed=args.seed)
@@ -169,6 +200,8 @@ def train_prompt_network(args, argv: list[str]) -> int:
         "batch_size": recipe.batch_size,
         "learning_rate": recipe.learning_rate,
         "training_images": {name: len(images) for name, images in parts.items()},
+        "dataset_repeat": dict(recipe.dataset_repeat),
+        "training_draws_per_epoch": len(draws),
         "train_seconds": round(train_seconds, 1),
         "hardware": hardware_summary(),
     }

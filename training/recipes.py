@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unet.transforms.click_window import TRAINING_SHARE_RANGE, ClickShares
+from unet.transforms.click_window import ClickShares
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,16 @@ class PromptRecipe:
     input_size: int = 160
     decoder_filters: tuple[int, ...] = (128, 64, 32, 16)
     init_from: str | None = None  # start from this organ's network of the kind, not ImageNet
-    # click networks only: the training windows' sides and the inference windows (first and
-    # wide), as shares of the image's shorter side (unet/transforms/click_window.py)
-    click_share_range: tuple[float, float] = TRAINING_SHARE_RANGE
+    # click networks only: the inference windows (first and wide) and the training windows'
+    # sides (``share_range``, also the range the sized look is kept within), as shares of the
+    # image's shorter side (unet/transforms/click_window.py)
     click_shares: ClickShares = ClickShares()
     # the share of click training draws whose window is sized by the lesion
     # (training/click_prompt_data.py); 0: every window set by the image
     click_sized_draws: float = 0.0
+    # (data set folder name, N): that data set's lesion images drawn N times per epoch;
+    # (): each image once
+    dataset_repeat: tuple[tuple[str, int], ...] = ()
 
 
 BOX_RECIPES = {

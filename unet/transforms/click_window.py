@@ -55,7 +55,8 @@ class ClickShares:
                                                       TRAINING_SHARE_RANGE)))
 
     def to_card(self) -> dict:
-        return {"share": self.first, "wide_share": self.wide, "lesion_factor": self.lesion_factor}
+        return {"share": self.first, "wide_share": self.wide, "lesion_factor": self.lesion_factor,
+                "training_share_range": list(self.share_range)}
 
     def sized(self, region: np.ndarray) -> float:
         """The sized look's share for a frame-sized bool answer (not empty)."""
