@@ -312,3 +312,31 @@ def test_a_box_drawn_on_the_result_guides_the_outline(browser, url, tmp_path, to
         "() => !document.querySelector('#summary').innerText.includes('Guided by you')",
         timeout=30_000)
     page.close()
+
+
+def test_the_lesion_table_keeps_each_number_on_one_line_on_a_phone(browser, url, tmp_path):
+    """On a 360-px phone screen the six columns are narrow: a number (an area such as 10,002)
+    stays whole on one line rather than breaking between its digits."""
+    path, _, _ = write_phantom(tmp_path, seed=3, height=420, width=560)
+    context = browser.new_context(viewport={"width": 360, "height": 800}, has_touch=True,
+                                  is_mobile=True)
+    page = context.new_page()
+    page.goto(url)
+    page.locator("#upload input[type=file]").set_input_files(path)
+    page.locator("#summary").get_by_text(re.compile("found|marked")).first.wait_for(
+        timeout=30_000)
+    page.wait_for_timeout(500)
+    cells = page.evaluate("""() => [...document.querySelectorAll(
+        '#lesion-table .virtual-body span.text, #lesion-table .header-content span')]
+        .filter((el) => el.offsetHeight > 0 && /\\d/.test(el.innerText))
+        .map((el) => {
+            const text = document.createRange();  // one rectangle per line the text takes
+            text.selectNodeContents(el);
+            return [el.innerText, new Set([...text.getClientRects()].map((r) => r.top)).size,
+                    el.closest('.virtual-body') !== null];
+        })""")
+    values = [c for c in cells if c[2]]
+    assert values and any("," in text for text, _, _ in values), cells  # an area of 1,000+
+    assert all(lines == 1 for _, lines, _ in values), values
+    shot(page, tmp_path, "phone_table")
+    context.close()

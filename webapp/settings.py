@@ -50,6 +50,10 @@ CSS = """
                              background: #eff6ff; padding: 6px 12px; border-radius: 6px;}
 #prompt-hint span.md:has(p) * {color: #1f2937 !important;}
 
+/* the lesion table: a number never broken across lines (Gradio's wrap breaks inside words);
+   smaller type on a phone's width so that six columns fit */
+#lesion-table span.text {word-break: normal; overflow-wrap: normal;}
+@media (max-width: 480px) {#lesion-table span.text {font-size: 12px;}}
 #status span.md:has(p) {display: block; border-left: 6px solid #dc2626; background: #fef2f2;
                         padding: 8px 14px; border-radius: 6px; color: #1f2937;}
 """
