@@ -81,6 +81,14 @@ def test_a_prompt_on_a_lesion_is_outlined_by_the_network(organ, prompt):
     outline = network.outline(gray, box if prompt == "box" else point)
     assert outline.any() and np.array_equal(guided.mask() & outline, outline)
     assert dice(mask, outline) > 0.5  # a synthetic lesion, never trained on
+    # the guided answer tells what the network's outlines scored on the test split (its card)
+    card = json.loads(network.weights.with_suffix(".json").read_text())
+    figures = report["prompted_outline_test"][prompt]
+    assert figures["dice_mean"] == card["test"]["all"][prompt]["dice_mean"]
+    assert figures["card_version"] == card["version"]
+    from webapp.summary import prompt_figure_text
+
+    assert f"Dice {figures['dice_mean']:.2f} on average" in prompt_figure_text(report)
 
 
 @pytest.mark.parametrize("organ,prompt", BUNDLED)

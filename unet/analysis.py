@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from unet.errors import ImageInputError
+from unet.inference.prompt_figures import prompt_test_figures
 from unet.inference.prompts import (
     Prompts,
     box_method,
@@ -44,6 +45,12 @@ CANDIDATES_MEANING = ("regions where the lesion probability is raised but that t
                       "clean-up), not counted as lesions; bbox [y0, x0, y1, x1] and centroid "
                       "[y, x] in pixels; a lesion click on one adds it to the mask")
 
+PROMPT_FIGURES_MEANING = ("per prompt kind: Dice of outlines made the same way with the expert's "
+                          "on the test split's lesion images (the user simulated from the "
+                          "expert outline: a box with each side moved by up to 10 %, a click on "
+                          "the lesion's most interior point), mean, 95 % interval, share below "
+                          "0.5 and mean per data set; from the prompted network's card")
+
 
 @dataclass
 class Analysis:
@@ -59,6 +66,9 @@ class Analysis:
     guided: np.ndarray | None = field(default=None, repr=False)
     box_method: str | None = None  # how the boxes were outlined (unet.inference.prompts)
     click_method: str | None = None  # how the lesion clicks were outlined
+    # per prompt kind used, how outlines made that way scored on the test split (the cards;
+    # unet.inference.prompt_figures); None without prompts
+    prompt_figures: dict | None = None
     # the model's measured misses (its card's test split): (share of lesion scans it reported
     # no lesion on, 95 % interval), told beside an empty answer; None without a card
     missed_lesion_rate: tuple[float, list[float] | None] | None = None
@@ -77,7 +87,7 @@ class Analysis:
         prompts give the automatic answer back."""
         if not prompts:
             return dataclasses.replace(self, prompts=None, guided=None, box_method=None,
-                                       click_method=None)
+                                       click_method=None, prompt_figures=None)
         seg = self.segmentation
         used: dict[str, list[str]] = {"box": [], "click": []}
         mask = guided_mask(segmenter, self.image.pixels, seg.probability, seg.mask(), prompts,
@@ -86,7 +96,8 @@ class Analysis:
         return dataclasses.replace(
             self, prompts=check_prompts(prompts, mask.shape), guided=mask,
             box_method=box_method(segmenter, used["box"]) if used["box"] else None,
-            click_method=click_method(segmenter, used["click"]) if used["click"] else None)
+            click_method=click_method(segmenter, used["click"]) if used["click"] else None,
+            prompt_figures=prompt_test_figures(segmenter, used))
 
     @property
     def quality(self) -> float | None:
@@ -192,6 +203,9 @@ class Analysis:
                                    else len(unprompted_marks(self.guided, self.prompts))),
             "boxes_outlined_by": self.box_method,
             "clicks_outlined_by": self.click_method,
+            "prompted_outline_test": self.prompt_figures,
+            "prompted_outline_test_meaning": (
+                None if self.prompt_figures is None else PROMPT_FIGURES_MEANING),
             "disclaimer": "Research and teaching demo; not a medical device; not for diagnosis.",
         }
 

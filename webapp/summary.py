@@ -91,8 +91,9 @@ def summary_markdown(view: View, result: Result | None) -> str:
         parts = [f"{n} {word}{'es' if word == 'box' and n != 1 else 's' if n != 1 else ''}"
                  for n, word in ((boxes, "box"), (clicks, "click")) if n]
         lines.append(f"✋ **Guided by you** ({' and '.join(parts)}): the outline follows your "
-                     "prompts, not the threshold. The quality estimate below is the automatic "
-                     "mask's. *Clear prompts* goes back to the automatic answer.")
+                     f"prompts, not the threshold.{prompt_figure_text(rep)} The quality "
+                     "estimate below is the automatic mask's. *Clear prompts* goes back to the "
+                     "automatic answer.")
         kept = rep.get("unprompted_regions") or 0
         if kept:
             lines.append(f"{kept} marked region{'s' if kept > 1 else ''} "
@@ -116,6 +117,26 @@ def summary_markdown(view: View, result: Result | None) -> str:
         lines.append(f"Model: {organ}, version `{rep['model_version']}`.")
     return "\n\n".join(lines)
 
+
+
+def prompt_figure_text(rep: dict) -> str:
+    """What outlines guided the same way scored on the held-back test scans (the report's
+    ``prompted_outline_test``), as a sentence with a leading space; '' without figures."""
+    figures = rep.get("prompted_outline_test") or {}
+    said = []
+    for kind, what in (("box", "a box"), ("click", "a click")):
+        f = figures.get(kind)
+        if not f or f.get("dice_mean") is None:
+            continue
+        per = sorted(f.get("per_dataset", {}).values())
+        spread = f" ({per[0]:.2f}-{per[-1]:.2f} by data set)" if len(per) > 1 else ""
+        said.append(f"from {what} matched the expert's with Dice {f['dice_mean']:.2f} on "
+                    f"average{spread}" if not said else f"from {what}, {f['dice_mean']:.2f}"
+                    f"{spread}")
+    if not said:
+        return ""
+    return (f" On held-back test scans, outlines {'; '.join(said)}. Dice 1 means the same "
+            "outline.")
 
 
 def truth_markdown(view: View, result: Result | None) -> str:
