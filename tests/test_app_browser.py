@@ -314,9 +314,21 @@ def test_a_box_drawn_on_the_result_guides_the_outline(browser, url, tmp_path, to
     page.close()
 
 
-def test_the_lesion_table_keeps_each_number_on_one_line_on_a_phone(browser, url, tmp_path):
-    """On a 360-px phone screen the six columns are narrow: a number (an area such as 10,002)
-    stays whole on one line rather than breaking between its digits."""
+def _lines(page, selector: str) -> list[tuple[str, int]]:
+    """(text, lines it takes on screen) of each shown element matched by ``selector``."""
+    return [tuple(v) for v in page.evaluate("""(selector) => [...document.querySelectorAll(
+        selector)].filter((el) => el.offsetHeight > 0).map((el) => {
+            const text = document.createRange();  // one rectangle per line the text takes
+            text.selectNodeContents(el);
+            return [el.innerText.trim(),
+                    new Set([...text.getClientRects()].map((r) => r.top)).size];
+        })""", selector)]
+
+
+def test_tables_keep_each_number_on_one_line_on_a_phone(browser, url, tmp_path):
+    """On a phone's screen the tables' columns are narrow: a number (an area such as 14,648, a
+    layer's size 224x224) stays whole on one line rather than breaking between its digits: the
+    lesion table (360 px wide), and the teaching tab's table of the network's layers (390 px)."""
     path, _, _ = write_phantom(tmp_path, seed=3, height=420, width=560)
     context = browser.new_context(viewport={"width": 360, "height": 800}, has_touch=True,
                                   is_mobile=True)
@@ -326,17 +338,17 @@ def test_the_lesion_table_keeps_each_number_on_one_line_on_a_phone(browser, url,
     page.locator("#summary").get_by_text(re.compile("found|marked")).first.wait_for(
         timeout=30_000)
     page.wait_for_timeout(500)
-    cells = page.evaluate("""() => [...document.querySelectorAll(
-        '#lesion-table .virtual-body span.text, #lesion-table .header-content span')]
-        .filter((el) => el.offsetHeight > 0 && /\\d/.test(el.innerText))
-        .map((el) => {
-            const text = document.createRange();  // one rectangle per line the text takes
-            text.selectNodeContents(el);
-            return [el.innerText, new Set([...text.getClientRects()].map((r) => r.top)).size,
-                    el.closest('.virtual-body') !== null];
-        })""")
-    values = [c for c in cells if c[2]]
-    assert values and any("," in text for text, _, _ in values), cells  # an area of 1,000+
-    assert all(lines == 1 for _, lines, _ in values), values
+    values = _lines(page, "#lesion-table .virtual-body span.text")
+    assert any("," in text for text, _ in values), values  # an area of 1,000 px² or more
+    assert all(lines == 1 for _, lines in values), values
     shot(page, tmp_path, "phone_table")
+    page.set_viewport_size({"width": 390, "height": 844})  # at 360 the tab is in a menu
+    page.get_by_role("tab", name="How it works").tap()
+    page.locator("#architecture table").first.wait_for(timeout=30_000)
+    sizes = _lines(page, "#architecture td:nth-child(2), #architecture td:nth-child(3)")
+    assert any("×" in text for text, _ in sizes), sizes
+    assert all(lines == 1 for _, lines in sizes), sizes
+    words = _lines(page, "#architecture th")  # "Stage", "Filters": never split inside
+    assert all(lines == 1 for text, lines in words if " " not in text), words
+    shot(page, tmp_path, "phone_architecture")
     context.close()

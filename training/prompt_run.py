@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from training.options import parse_dataset_repeat
 from training.prompt_export import PROMPT_KINDS, prompt_weight_path
-from training.run import parse_dataset_repeat
 from unet.inference.registry import ORGANS, WEIGHTS_DIR
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from training.options import parse_dataset_repeat
 from unet.inference.registry import ORGANS
 from unet.networks.architectures import ARCHITECTURES
 
@@ -143,13 +144,6 @@ def check_same_split(run_dir: Path, manifest: dict) -> None:
     if before.get("splits") != manifest.get("splits"):
         raise DatasetError(f"--resume: the data differ from when {run_dir} began (another "
                            "split); give the same data folders")
-
-
-def parse_dataset_repeat(text: str) -> tuple[str, int]:
-    name, sep, times = text.rpartition("=")
-    if not sep or not name or not times.isdigit() or int(times) < 1:
-        raise argparse.ArgumentTypeError(f"expected NAME=N with N >= 1, got {text!r}")
-    return name, int(times)
 
 
 def _number(text: str, accept, expected: str) -> float:

@@ -54,6 +54,12 @@ CSS = """
    smaller type on a phone's width so that six columns fit */
 #lesion-table span.text {word-break: normal; overflow-wrap: normal;}
 @media (max-width: 480px) {#lesion-table span.text {font-size: 12px;}}
+/* the teaching tab's layer table: words and sizes whole; smaller on a phone */
+#architecture td, #architecture th {word-break: normal; overflow-wrap: normal;}
+#architecture td:nth-child(2), #architecture td:nth-child(3) {white-space: nowrap;}
+#architecture pre {overflow-x: auto;}
+@media (max-width: 480px) {#architecture table {font-size: 12px;}
+                           #architecture td, #architecture th {padding: 4px 6px !important;}}
 #status span.md:has(p) {display: block; border-left: 6px solid #dc2626; background: #fef2f2;
                         padding: 8px 14px; border-radius: 6px; color: #1f2937;}
 """

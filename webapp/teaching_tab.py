@@ -112,7 +112,7 @@ def _extra_views_note() -> str:
 
 def teaching_tab(ui: Ui, arch_text: str) -> None:
     with gr.Tab("How it works", id="teach") as ui.teach_tab:
-        ui.arch_md = gr.Markdown(arch_text)
+        ui.arch_md = gr.Markdown(arch_text, elem_id="architecture")
         ui.teach_note = gr.Markdown("Segment an image first; its feature maps appear here.",
                                     elem_id="teach-note")
         with gr.Row():
