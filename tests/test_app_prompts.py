@@ -56,6 +56,8 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
     outside[box["y0"]:box["y1"], box["x0"]:box["x1"]] = False
     assert not (outside & ~automatic).any()  # nothing added outside the box
     assert "Guided by you" in out["summary"] and "1 box" in out["summary"]
+    if report["quality"] is not None:  # the estimate is said to be the model's own outline's
+        assert "The model's own outline, before your prompts: expected overlap" in out["summary"]
     assert sum(les["area_px"] for les in report["measurements"]["lesions"]) == mask.sum()
     # the marked regions the box does not reach stay from the automatic answer, and say so
     count, labels = cv2.connectedComponents(mask.astype(np.uint8))
@@ -75,6 +77,7 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
     back = clear_prompts(models, result, c)
     assert back["report_json"]["guided_by_user"] is False
     assert (result.analysis.mask() == automatic).all() and "Guided" not in back["summary"]
+    assert "before your prompts" not in back["summary"]
 
 
 def test_prompts_need_an_image_a_tool_and_a_real_box(models, tmp_path):

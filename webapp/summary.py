@@ -91,9 +91,8 @@ def summary_markdown(view: View, result: Result | None) -> str:
         parts = [f"{n} {word}{'es' if word == 'box' and n != 1 else 's' if n != 1 else ''}"
                  for n, word in ((boxes, "box"), (clicks, "click")) if n]
         lines.append(f"✋ **Guided by you** ({' and '.join(parts)}): the outline follows your "
-                     f"prompts, not the threshold.{prompt_figure_text(rep)} The quality "
-                     "estimate below is the automatic mask's. *Clear prompts* goes back to the "
-                     "automatic answer.")
+                     f"prompts, not the threshold.{prompt_figure_text(rep)} *Clear prompts* "
+                     "goes back to the automatic answer.")
         kept = rep.get("unprompted_regions") or 0
         if kept:
             lines.append(f"{kept} marked region{'s' if kept > 1 else ''} "

@@ -23,6 +23,7 @@ class QualityFacts:
     organ_warning: str | None  # e.g. "This looks like a thyroid scan: switch to ...?"
     agreement: float | None  # agreement of the original and mirrored predictions (0-1)
     empty: bool = False  # the automatic mask is empty: the estimate is the chance of no lesion
+    guided: bool = False  # the user's prompts changed the mask: the estimate is the automatic one's
 
 
 def _attribute(analysis, name: str):
@@ -55,9 +56,11 @@ def quality_facts(analysis, report: dict | None = None) -> QualityFacts:
     empty = _attribute(analysis, "automatic_empty")
     if empty is None:
         empty = "empty mask" in str(report.get("confidence_meaning", ""))
+    guided = (getattr(analysis, "guided", None) is not None if analysis is not None
+              else bool(report.get("guided_by_user")))
     return QualityFacts(None if quality is None else float(quality), bool(low),
                         warning or None, None if agreement is None else float(agreement),
-                        bool(empty))
+                        bool(empty), guided)
 
 
 def quality_markdown(facts: QualityFacts) -> list[str]:
@@ -69,6 +72,8 @@ def quality_markdown(facts: QualityFacts) -> list[str]:
                else f"Estimated chance that this scan has no lesion ≈ {facts.quality:.2f}"
                if facts.empty
                else f"Expected overlap with an expert outline ≈ {facts.quality:.2f}")
+    if overlap and facts.guided:  # the estimate describes the model's answer, not the user's
+        overlap = f"The model's own outline, before your prompts: {overlap[0].lower()}{overlap[1:]}"
     if overlap and facts.organ_warning:
         # fitted on the selected organ's own scans: it says nothing about an image unlike them
         lines.append(f"{overlap}: not meaningful here, since the estimate was fitted on scans "
