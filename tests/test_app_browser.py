@@ -352,3 +352,19 @@ def test_tables_keep_each_number_on_one_line_on_a_phone(browser, url, tmp_path):
     assert all(lines == 1 for text, lines in words if " " not in text), words
     shot(page, tmp_path, "phone_architecture")
     context.close()
+
+
+def test_the_model_cards_tables_break_no_word(browser, url):
+    """The model card's tables on a laptop's screen: each heading word ("Images") and each
+    data set's name stays whole; on a phone's screen a table too wide scrolls sideways inside
+    itself, and the page does not widen."""
+    page, _ = open_app(browser, url)
+    page.get_by_role("tab", name="Model card").click()
+    page.locator("#model-card table").first.wait_for(timeout=30_000)
+    cells = _lines(page, "#model-card th, #model-card td:first-child")
+    assert any(text == "Images" for text, _ in cells), cells
+    assert all(lines == 1 for text, lines in cells if " " not in text), cells
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    page.close()

@@ -11,7 +11,7 @@ from webapp.ui import Ui
 
 def card_tab(ui: Ui, card_text: str) -> None:
     with gr.Tab("Model card", id="card"):
-        ui.card_md = gr.Markdown(card_text)
+        ui.card_md = gr.Markdown(card_text, elem_id="model-card")
 
 
 def about_tab() -> None:

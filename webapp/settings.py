@@ -54,8 +54,12 @@ CSS = """
    smaller type on a phone's width so that six columns fit */
 #lesion-table span.text {word-break: normal; overflow-wrap: normal;}
 @media (max-width: 480px) {#lesion-table span.text {font-size: 12px;}}
-/* the teaching tab's layer table: words and sizes whole; smaller on a phone */
-#architecture td, #architecture th {word-break: normal; overflow-wrap: normal;}
+/* tables in text (model card, teaching tab): a column is at least as wide as its longest word
+   (Gradio's prose breaks "Images" and data set names anywhere); a table wider than a phone's
+   screen scrolls sideways instead of widening the page */
+.prose td, .prose th {word-break: normal !important; overflow-wrap: break-word !important;}
+.prose table {display: block; overflow-x: auto;}
+/* the teaching tab's layer table: sizes whole; smaller on a phone, where it fits */
 #architecture td:nth-child(2), #architecture td:nth-child(3) {white-space: nowrap;}
 #architecture pre {overflow-x: auto;}
 @media (max-width: 480px) {#architecture table {font-size: 12px;}
