@@ -65,3 +65,31 @@ def test_a_wrong_organ_headline_states_no_finding():
     assert "switch to the thyroid model" in warned
     report["organ_warning"] = None
     assert "### 1 lesion found" in summary_markdown(view, None)
+
+
+def test_a_wrong_organ_row_of_the_batch_table_states_no_finding():
+    """The batch table's Result beside a wrong-organ warning: what was marked, not a finding."""
+    from types import SimpleNamespace
+
+    from webapp.batch_tab import HEADERS, table_row
+
+    warning = "This looks like a thyroid scan: switch to the thyroid model?"
+    lesion = {"index": 1, "area_px": 1234, "longest_diameter_px": 40.0,
+              "perpendicular_diameter_px": 30.0}
+
+    def row(lesions, organ_warning):
+        analysis = SimpleNamespace(quality=0.7, low_confidence=False, confidence=0.9,
+                                   organ_warning=organ_warning, automatic_empty=not lesions,
+                                   guided=None)
+        outcome = SimpleNamespace(ok=True, item=SimpleNamespace(name="scan.png"),
+                                  analysis=analysis)
+        report = {"measurements": {"unit": "px", "lesions": lesions}}
+        return dict(zip(HEADERS, table_row(outcome, report), strict=True))
+
+    warned = row([lesion, {**lesion, "index": 2}], warning)
+    assert warned["Result"] == "check the image first: 2 regions marked"
+    assert warned["Lesions"] == "2" and "switch to the thyroid model" in warned["Warnings"]
+    assert row([], warning)["Result"] == "check the image first: nothing marked"
+    assert row([lesion], None)["Result"] == "lesion found"
+    assert row([], None)["Result"] == "no lesion found"
+    assert row([lesion], None)["Largest (long × short axis)"] == "40 × 30 px"

@@ -26,7 +26,8 @@ from webapp.trust_text import quality_cells, quality_facts
 from webapp.ui import Ui, log_failure
 
 THUMBNAIL_SIDE = 256
-HEADERS = ["Image", "Result", "Lesions", "Largest (longest × perpendicular)", "Largest area",
+# short words: each column is narrow, and a heading word broken in two is hard to read
+HEADERS = ["Image", "Result", "Lesions", "Largest (long × short axis)", "Largest area",
            "Quality", "Warnings"]
 
 
@@ -69,10 +70,16 @@ def table_row(outcome: Outcome, report: dict | None) -> list[str]:
         size = (f"{largest['longest_diameter_px']:.0f} × "
                 f"{largest['perpendicular_diameter_px']:.0f} px")
         area = f"{largest['area_px']:,} px²"
-    cells = quality_cells(quality_facts(outcome.analysis, report))
+    facts = quality_facts(outcome.analysis, report)
+    cells = quality_cells(facts)
     quality = next(v for k, v in cells.items() if k != "Warnings")
-    return [outcome.item.name, "lesion found" if largest else "no lesion found",
-            str(len(m["lesions"])), size, area, quality, cells["Warnings"]]
+    count = len(m["lesions"])
+    if facts.organ_warning:  # on an image unlike the model's scans a marked region is no finding
+        result = (f"check the image first: {count} region{'s' if count > 1 else ''} marked"
+                  if largest else "check the image first: nothing marked")
+    else:
+        result = "lesion found" if largest else "no lesion found"
+    return [outcome.item.name, result, str(count), size, area, quality, cells["Warnings"]]
 
 
 def run_batch(paths, organ: str, models: Segmenters, out_dir: Path, *,
@@ -168,7 +175,7 @@ def batch_tab(ui: Ui) -> None:
                 ui.batch_table = gr.Dataframe(
                     label="One row per image", interactive=False, wrap=True, max_height=420,
                     elem_id="batch-table",
-                    column_widths=["22%", "11%", "8%", "17%", "12%", "9%", "21%"])
+                    column_widths=["20%", "13%", "11%", "14%", "11%", "11%", "20%"])
                 ui.batch_gallery = gr.Gallery(label="Overlays", columns=4, height="auto",
                                               object_fit="contain", elem_id="batch-gallery")
 
