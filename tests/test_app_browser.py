@@ -328,7 +328,8 @@ def _lines(page, selector: str) -> list[tuple[str, int]]:
 def test_tables_keep_each_number_on_one_line_on_a_phone(browser, url, tmp_path):
     """On a phone's screen the tables' columns are narrow: a number (an area such as 14,648, a
     layer's size 224x224) stays whole on one line rather than breaking between its digits: the
-    lesion table (360 px wide), and the teaching tab's table of the network's layers (390 px)."""
+    lesion table (360 px wide), and the teaching tab's table of the network's layers (390 px),
+    where a layer's four feature maps also fit side by side."""
     path, _, _ = write_phantom(tmp_path, seed=3, height=420, width=560)
     context = browser.new_context(viewport={"width": 360, "height": 800}, has_touch=True,
                                   is_mobile=True)
@@ -350,6 +351,18 @@ def test_tables_keep_each_number_on_one_line_on_a_phone(browser, url, tmp_path):
     assert all(lines == 1 for _, lines in sizes), sizes
     words = _lines(page, "#architecture th")  # "Stage", "Filters": never split inside
     assert all(lines == 1 for text, lines in words if " " not in text), words
+    # the feature maps: four tiles side by side within the screen, no empty box under them
+    page.locator(".feature-maps button.thumbnail-item").first.wait_for(timeout=60_000)
+    gallery, tiles = page.evaluate("""() => {
+        const g = [...document.querySelectorAll('.feature-maps')].find((e) => e.offsetHeight);
+        const box = (e) => { const r = e.getBoundingClientRect();
+                             return [r.left, r.right, r.height]; };
+        return [box(g), [...g.querySelectorAll('button.thumbnail-item')].map(box)];
+    }""")
+    assert len(tiles) == 4, tiles
+    assert all(gallery[0] <= left and right <= gallery[1] + 1 for left, right, _ in tiles), (
+        gallery, tiles)
+    assert gallery[2] < 2 * tiles[0][2], (gallery, tiles)
     shot(page, tmp_path, "phone_architecture")
     context.close()
 

@@ -64,6 +64,12 @@ CSS = """
 #architecture pre {overflow-x: auto;}
 @media (max-width: 480px) {#architecture table {font-size: 12px;}
                            #architecture td, #architecture th {padding: 4px 6px !important;}}
+/* the teaching tab's feature maps: the four tiles side by side at any width (a phone's showed
+   three, the fourth cut off), and no empty box under them */
+.feature-maps .grid-wrap {min-height: 0 !important; height: auto !important;
+                          max-height: none !important;}
+.feature-maps .grid-container {grid-template-columns: repeat(4, minmax(0, 1fr)) !important;}
+@media (max-width: 480px) {.feature-maps .caption-label {font-size: 11px; padding: 1px 4px;}}
 #status span.md:has(p) {display: block; border-left: 6px solid #dc2626; background: #fef2f2;
                         padding: 8px 14px; border-radius: 6px; color: #1f2937;}
 """

@@ -175,7 +175,7 @@ def feature_maps(analysis: Analysis, segmenter: Segmenter, *, per_layer: int = 4
         for channel in strongest:
             image = cv2.resize(colorize(act[..., channel]), (tile, tile),
                                interpolation=cv2.INTER_NEAREST)
-            maps.append((image, f"filter #{int(channel) + 1}"))
+            maps.append((image, f"#{int(channel) + 1}"))  # the filter's number
         layers.append({"name": name, "title": titles.get(name, name),
                        "size": (int(act.shape[0]), int(act.shape[1])),
                        "filters": int(act.shape[-1]), "maps": maps})

@@ -86,8 +86,8 @@ def teaching_view(models: Segmenters, result: Result | None) -> dict:
         text = f"{layer['size'][0]}×{layer['size'][1]} px, {layer['filters']} filters"
         out[GALLERIES[i]] = gr.Gallery(value=layer["maps"], visible=True,
                                        label=f"{layer['title']}: {text}")
-        out[HEADINGS[i]] = gr.Markdown(value=f"**{layer['title']}**: {text} (four shown, each "
-                                             "enlarged)", visible=True)
+        out[HEADINGS[i]] = gr.Markdown(value=f"**{layer['title']}**: {text} (four shown by "
+                                             "their numbers, each enlarged)", visible=True)
     out["net_input"] = gr.Image(
         value=maps["input"],
         label=f"What goes in: the image area ({width} × {height} px), in grey, squeezed into "
@@ -127,7 +127,7 @@ def teaching_tab(ui: Ui, arch_text: str) -> None:
             # the heading sits above the gallery: a gallery's own label would cover a tile
             setattr(ui, heading, gr.Markdown("", visible=False))
             setattr(ui, gallery, gr.Gallery(
-                show_label=False, columns=4, rows=1, height=300, object_fit="contain",
+                show_label=False, columns=4, height="auto", object_fit="contain",
                 format="png", allow_preview=True, visible=False,
                 elem_classes="feature-maps"))
         gr.Markdown(
