@@ -239,6 +239,12 @@ def test_batch_tab(browser, url, tmp_path):
     table = page.locator("#batch-table").inner_text()
     assert "notes.png" in table and "not an image file we can read" in table
     assert page.locator("#batch-gallery img").count() == len(breast)
+    # one row of overlays: the gallery is as tall as its row, not an empty box below it
+    gallery, tile = page.evaluate("""() => [
+        document.querySelector('#batch-gallery').getBoundingClientRect().height,
+        document.querySelector('#batch-gallery button.thumbnail-item')
+            .getBoundingClientRect().height]""")
+    assert gallery < tile + 40, (gallery, tile)  # the row and the gallery's padding
     with page.expect_download() as info:
         page.locator("#batch-download").click()
     assert info.value.suggested_filename.endswith(".zip")

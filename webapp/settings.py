@@ -70,6 +70,8 @@ CSS = """
                           max-height: none !important;}
 .feature-maps .grid-container {grid-template-columns: repeat(4, minmax(0, 1fr)) !important;}
 @media (max-width: 480px) {.feature-maps .caption-label {font-size: 11px; padding: 1px 4px;}}
+/* the batch tab's overlays: as tall as their rows (a few images left an empty box below) */
+#batch-gallery .grid-wrap {min-height: 0 !important;}
 #status span.md:has(p) {display: block; border-left: 6px solid #dc2626; background: #fef2f2;
                         padding: 8px 14px; border-radius: 6px; color: #1f2937;}
 """
