@@ -57,7 +57,7 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
     assert not (outside & ~automatic).any()  # nothing added outside the box
     assert "Guided by you" in out["summary"] and "1 box" in out["summary"]
     if report["quality"] is not None:  # the estimate is said to be the model's own outline's
-        assert "The model's own outline, before your prompts: expected overlap" in out["summary"]
+        assert "The model's own answer, before your prompts: expected overlap" in out["summary"]
     assert sum(les["area_px"] for les in report["measurements"]["lesions"]) == mask.sum()
     # the marked regions the box does not reach stay from the automatic answer, and say so
     count, labels = cv2.connectedComponents(mask.astype(np.uint8))

@@ -73,7 +73,7 @@ def quality_markdown(facts: QualityFacts) -> list[str]:
                if facts.empty
                else f"Expected overlap with an expert outline ≈ {facts.quality:.2f}")
     if overlap and facts.guided:  # the estimate describes the model's answer, not the user's
-        overlap = f"The model's own outline, before your prompts: {overlap[0].lower()}{overlap[1:]}"
+        overlap = f"The model's own answer, before your prompts: {overlap[0].lower()}{overlap[1:]}"
     if overlap and facts.organ_warning:
         # fitted on the selected organ's own scans: it says nothing about an image unlike them
         lines.append(f"{overlap}: not meaningful here, since the estimate was fitted on scans "
