@@ -33,12 +33,19 @@ _ARCHITECTURES = {"efficientnet_unet": "U-Net on an EfficientNet-Lite0 encoder",
                   "unet": "U-Net trained from scratch"}
 
 
+# the public data sets' folder names as their users download them, and the names their papers
+# give them (the cards key figures by folder name)
+PUBLISHED_NAMES = {"Dataset_BUSI_with_GT": "BUSI", "BUSBRA": "BUS-BRA",
+                   "thyroidultrasound": "DDTI"}
+
+
 def _set_name(key: str) -> str:
-    """`test:BUSBRA` -> 'Test split: BUSBRA' (per data set or scanner)."""
+    """`test:BUSBRA` -> 'Test split: BUS-BRA' (per data set or scanner)."""
     if key in _SET_NAMES:
         return _SET_NAMES[key]
     if key.startswith("test:"):
-        return "Test split: " + key.split(":", 1)[1]
+        name = key.split(":", 1)[1]
+        return "Test split: " + PUBLISHED_NAMES.get(name, name)
     return key
 
 
@@ -82,7 +89,8 @@ def _prompt_card_lines(prompt: str, weights) -> list[str]:
              "| Set | Images | " + " | ".join(name for _, name in columns) + " |",
              "|---|---|" + "---|" * len(columns), row("All", test["all"])]
     for group in ("per_dataset", "per_scanner"):
-        lines += [row(name, block) for name, block in (test.get(group) or {}).items()]
+        lines += [row(PUBLISHED_NAMES.get(name, name), block)
+                  for name, block in (test.get(group) or {}).items()]
     return lines
 
 
