@@ -14,13 +14,14 @@ def test_card_with_several_data_sets_and_per_scanner_metrics():
                          "test:GE Logiq 5": {"images": 1, "dice_mean": 0.9}},
     }
     text = card_markdown(SimpleNamespace(card=card, source="file"), get_organ("breast"))
-    assert "Dataset_BUSI_with_GT (busi, 10 files) + BUSBRA (busbra, 20 files)" in text
+    assert ("BUSI (folder Dataset_BUSI_with_GT, busi, 10 files) + BUS-BRA (folder BUSBRA, "
+            "busbra, 20 files)") in text
     assert "EfficientNet-Lite0 encoder" in text
     assert "| Test split: BUS-BRA | 2 | 0.850 |" in text  # the name its paper gives it
     assert "| Test split: GE Logiq 5 | 1 | 0.900 |" in text
     one = {**card, "dataset": {"name": "thyroidultrasound", "layout": "p_image+p_mask",
                                "file_count": 4}}
-    assert "thyroidultrasound (p_image+p_mask, 4 files)" in card_markdown(
+    assert "DDTI (folder thyroidultrasound, p_image+p_mask, 4 files)" in card_markdown(
         SimpleNamespace(card=one, source="file"), get_organ("thyroid"))
 
 

@@ -39,6 +39,16 @@ PUBLISHED_NAMES = {"Dataset_BUSI_with_GT": "BUSI", "BUSBRA": "BUS-BRA",
                    "thyroidultrasound": "DDTI"}
 
 
+def _data_text(data: dict) -> str:
+    """'DDTI (folder thyroidultrasound, p_image+p_mask, 1082 files)' for a known public data
+    set; an unknown one by its folder's name."""
+    folder = data.get("name")
+    details = f"{_fmt(data.get('layout'))}, {_fmt(data.get('file_count'))} files"
+    name = PUBLISHED_NAMES.get(folder)
+    return (f"{_fmt(folder)} ({details})" if name is None
+            else f"{name} (folder {folder}, {details})")
+
+
 def _set_name(key: str) -> str:
     """`test:BUSBRA` -> 'Test split: BUS-BRA' (per data set or scanner)."""
     if key in _SET_NAMES:
@@ -124,8 +134,7 @@ def card_markdown(segmenter: Segmenter | None, organ: OrganConfig,
     data = [data] if isinstance(data, dict) else data  # one data set, or several (breast)
     if data:
         lines.append("- **Data:** " + " + ".join(
-            f"{_fmt(d.get('name'))} ({_fmt(d.get('layout'))}, {_fmt(d.get('file_count'))} files)"
-            for d in data if isinstance(d, dict)))
+            _data_text(d) for d in data if isinstance(d, dict)))
     if card.get("architecture"):
         network = _ARCHITECTURES.get(card["architecture"], card["architecture"])
         lines.append(f"- **Network:** {network}; encoder initialised from "
