@@ -30,8 +30,9 @@ import re
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
+
+from unet.inference.public_data import DATA, DataSet
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,36 +57,6 @@ MARKER = ".publish-dry-run"
 LICENSE = "other"
 LICENSE_NAME = "no-licence-declared"
 SHORT_DESCRIPTION = "Tumour segmentation in breast and thyroid ultrasound"  # Hub limit: 60
-
-
-@dataclass(frozen=True)
-class DataSet:
-    """A public data set as the cards name it (their ``dataset`` entries), for the card text."""
-
-    label: str  # how people call it
-    key: str  # the model-index's dataset type (no Hub data set exists for these)
-    licence: str
-    citation: str
-
-
-DATA = {
-    "Dataset_BUSI_with_GT": DataSet(
-        "BUSI", "busi", "CC0 1.0 (public domain dedication)",
-        "W. Al-Dhabyani, M. Gomaa, H. Khaled, A. Fahmy, \"Dataset of breast ultrasound images\", "
-        "*Data in Brief* 28 (2020) 104863, https://doi.org/10.1016/j.dib.2019.104863"),
-    "BUSBRA": DataSet(
-        "BUS-BRA", "bus-bra",
-        "free use, copying and redistribution, with its copyright notice kept and its article "
-        "cited",
-        "W. Gómez-Flores, M. J. Gregorio-Calas, W. C. de Albuquerque Pereira, \"BUS-BRA: A "
-        "Breast Ultrasound Dataset for Assessing Computer-aided Diagnosis Systems\", *Medical "
-        "Physics* 51 (2024) 3110-3123, https://doi.org/10.1002/mp.16812"),
-    "thyroidultrasound": DataSet(
-        "DDTI", "ddti", "open access, published by its authors for research and teaching",
-        "L. Pedraza, C. Vargas, F. Narváez, O. Durán, E. Muñoz, E. Romero, \"An open access "
-        "thyroid ultrasound image database\", *Proc. SPIE* 9287, 92870W (2015), "
-        "https://doi.org/10.1117/12.2073532"),
-}
 
 
 class PublishError(RuntimeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from unet.inference.public_data import published_name
 from unet.inference.registry import OrganConfig
 from unet.inference.segmenter import Segmenter
 
@@ -33,19 +34,13 @@ _ARCHITECTURES = {"efficientnet_unet": "U-Net on an EfficientNet-Lite0 encoder",
                   "unet": "U-Net trained from scratch"}
 
 
-# the public data sets' folder names as their users download them, and the names their papers
-# give them (the cards key figures by folder name)
-PUBLISHED_NAMES = {"Dataset_BUSI_with_GT": "BUSI", "BUSBRA": "BUS-BRA",
-                   "thyroidultrasound": "DDTI"}
-
-
 def _data_text(data: dict) -> str:
     """'DDTI (folder thyroidultrasound, p_image+p_mask, 1082 files)' for a known public data
     set; an unknown one by its folder's name."""
     folder = data.get("name")
     details = f"{_fmt(data.get('layout'))}, {_fmt(data.get('file_count'))} files"
-    name = PUBLISHED_NAMES.get(folder)
-    return (f"{_fmt(folder)} ({details})" if name is None
+    name = published_name(folder) if isinstance(folder, str) else folder
+    return (f"{_fmt(folder)} ({details})" if name == folder
             else f"{name} (folder {folder}, {details})")
 
 
@@ -55,7 +50,7 @@ def _set_name(key: str) -> str:
         return _SET_NAMES[key]
     if key.startswith("test:"):
         name = key.split(":", 1)[1]
-        return "Test split: " + PUBLISHED_NAMES.get(name, name)
+        return "Test split: " + published_name(name)
     return key
 
 
@@ -99,7 +94,7 @@ def _prompt_card_lines(prompt: str, weights) -> list[str]:
              "| Set | Images | " + " | ".join(name for _, name in columns) + " |",
              "|---|---|" + "---|" * len(columns), row("All", test["all"])]
     for group in ("per_dataset", "per_scanner"):
-        lines += [row(PUBLISHED_NAMES.get(name, name), block)
+        lines += [row(published_name(name), block)
                   for name, block in (test.get(group) or {}).items()]
     return lines
 
