@@ -58,7 +58,7 @@ CSS = """
    (Gradio's prose breaks "Images" and data set names anywhere); a table wider than a phone's
    screen scrolls sideways instead of widening the page */
 .prose td, .prose th {word-break: normal !important; overflow-wrap: break-word !important;}
-.prose table {display: block; overflow-x: auto;}
+@media (max-width: 600px) {.prose table {display: block; overflow-x: auto;}}
 /* the teaching tab's layer table: sizes whole; smaller on a phone, where it fits */
 #architecture td:nth-child(2), #architecture td:nth-child(3) {white-space: nowrap;}
 #architecture pre {overflow-x: auto;}
