@@ -335,12 +335,23 @@ def test_tables_keep_each_number_on_one_line_on_a_phone(browser, url, tmp_path):
     """On a phone's screen the tables' columns are narrow: a number (an area such as 14,648, a
     layer's size 224x224) stays whole on one line rather than breaking between its digits: the
     lesion table (360 px wide), and the teaching tab's table of the network's layers (390 px),
-    where a layer's four feature maps also fit side by side."""
+    where a layer's four feature maps also fit side by side. And before that: the upload
+    area's label does not cover its icon, and the disclaimer has one frame, not two."""
     path, _, _ = write_phantom(tmp_path, seed=3, height=420, width=560)
     context = browser.new_context(viewport={"width": 360, "height": 800}, has_touch=True,
                                   is_mobile=True)
     page = context.new_page()
     page.goto(url)
+    page.locator("#upload .icon-wrap").first.wait_for(timeout=30_000)
+    # the upload area's label does not cover its icon; the disclaimer has one frame
+    label, icon = page.evaluate("""() => [
+        document.querySelector('#upload [data-testid=block-label], #upload label'),
+        document.querySelector('#upload .icon-wrap')].map((e) => {
+            const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })""")
+    assert label[1] <= icon[0], (label, icon)
+    frames = page.evaluate("""() => [...document.querySelectorAll('.disclaimer')]
+        .filter((e) => parseFloat(getComputedStyle(e).borderLeftWidth) > 0).length""")
+    assert frames == 1, frames
     page.locator("#upload input[type=file]").set_input_files(path)
     page.locator("#summary").get_by_text(re.compile("found|marked")).first.wait_for(
         timeout=30_000)

@@ -42,6 +42,11 @@ CSS = """
 .disclaimer {border-left: 6px solid #d97706; background: #fffbeb; padding: 8px 14px;
              border-radius: 6px; color: #1f2937;}
 .disclaimer p {margin: 0 !important;}
+/* Gradio gives the class to the block and to the text inside it: one frame, not two */
+.disclaimer .disclaimer {border-left: none !important; background: none !important;
+                         padding: 0 !important;}
+/* the upload area's icon below its label, not under it (on a phone they overlapped) */
+#upload .icon-wrap {margin-top: 16px;}
 .disclaimer *, .status-box *, #status span.md:has(p) * {color: #1f2937 !important;}
 .status-box {border-left: 6px solid #dc2626; background: #fef2f2; padding: 8px 14px;
              border-radius: 6px; color: #1f2937;}
