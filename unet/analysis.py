@@ -49,7 +49,8 @@ PROMPT_FIGURES_MEANING = ("per prompt kind: Dice of outlines made the same way w
                           "on the test split's lesion images (the user simulated from the "
                           "expert outline: a box with each side moved by up to 10 %, a click on "
                           "the lesion's most interior point), mean, 95 % interval, share below "
-                          "0.5 and mean per data set; from the prompted network's card")
+                          "0.5 and mean per data set; from the card that measured that way of "
+                          "outlining (card_version)")
 
 
 @dataclass
