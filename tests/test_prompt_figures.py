@@ -3,6 +3,7 @@ the same way (``unet.inference.prompt_figures``): the network's own column, its 
 column, the box card's click column where no click network is bundled, and none where a kind
 of prompt was answered both ways or nothing measured it."""
 
+import json
 from types import SimpleNamespace
 
 from unet.inference.prompt_figures import prompt_test_figures
@@ -34,8 +35,10 @@ def test_each_way_of_outlining_takes_its_own_column():
     assert fallback["box"]["dice_mean"] == 0.85 and fallback["click"]["dice_mean"] == 0.80
 
 
-def test_without_a_click_network_a_click_takes_the_box_cards_click_column():
-    box_only = SimpleNamespace(box_network=BOX, click_network=None)
+def test_without_a_click_network_a_click_takes_the_box_cards_click_column(tmp_path):
+    (tmp_path / "thyroid_box.json").write_text(json.dumps(BOX.card))
+    box_only = SimpleNamespace(box_network=BOX, click_network=None,
+                               box_weights=tmp_path / "thyroid_box.keras")
     figures = prompt_test_figures(box_only, {"box": [], "click": ["training-free"]})
     assert set(figures) == {"click"} and figures["click"]["dice_mean"] == 0.78
     assert figures["click"]["card_version"] == "box-9"

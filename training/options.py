@@ -12,3 +12,13 @@ def parse_dataset_repeat(text: str) -> tuple[str, int]:
     if not sep or not name or not times.isdigit() or int(times) < 1:
         raise argparse.ArgumentTypeError(f"expected NAME=N with N >= 1, got {text!r}")
     return name, int(times)
+
+
+def check_dataset_repeat_names(dataset_repeat: dict[str, int], names: list[str]) -> None:
+    """A ``DatasetError`` naming the data sets in ``dataset_repeat`` that are not given."""
+    unknown = sorted(set(dataset_repeat) - set(names))
+    if unknown:
+        from training.datasets import DatasetError
+
+        raise DatasetError(f"--dataset-repeat names {', '.join(unknown)}, which is not among the "
+                           f"data sets given ({', '.join(names)})")

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from training.options import parse_dataset_repeat
+from training.options import check_dataset_repeat_names, parse_dataset_repeat
 from training.prompt_export import PROMPT_KINDS, prompt_weight_path
 from unet.inference.registry import ORGANS, WEIGHTS_DIR
 
@@ -79,15 +79,6 @@ def build(recipe, prompt: str = "box"):
                        decoder_filters=recipe.decoder_filters, prompt=prompt)
 
 
-def check_repeat_names(dataset_repeat: dict[str, int], names: list[str]) -> None:
-    unknown = sorted(set(dataset_repeat) - set(names))
-    if unknown:
-        from training.datasets import DatasetError
-
-        raise DatasetError(f"--dataset-repeat names {', '.join(unknown)}, which is not among the "
-                           f"data sets given ({', '.join(names)})")
-
-
 def repeated(items: list, dataset_repeat: dict[str, int]) -> list:
     """``items`` with those of each data set named in ``dataset_repeat`` listed that many times
     (each listing draws its own window, prompt and augmentation every epoch)."""
@@ -132,7 +123,7 @@ def train_prompt_network(args, argv: list[str]) -> int:
     split_path = Path(args.split) if args.split else WEIGHTS_DIR / f"{args.organ}_split.json"
     manifest = json.loads(split_path.read_text())
     datasets = [find_dataset(d) for d in args.data_dir]
-    check_repeat_names(dict(recipe.dataset_repeat), [d.root.name for d in datasets])
+    check_dataset_repeat_names(dict(recipe.dataset_repeat), [d.root.name for d in datasets])
     limit = args.max_images or (12 if args.smoke else None)
     parts = {}
     for name in ("train", "val"):

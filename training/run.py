@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.options import parse_dataset_repeat
+from training.options import check_dataset_repeat_names, parse_dataset_repeat
 from unet.inference.registry import ORGANS
 from unet.networks.architectures import ARCHITECTURES
 
@@ -331,12 +331,7 @@ def train_organ(args, argv: list[str]) -> int:
 
     dataset_repeat = dict(recipe.dataset_repeat)
     dataset_repeat.update(dict(args.dataset_repeat))
-    unknown = sorted(set(dataset_repeat) - set(names))
-    if unknown:
-        from training.datasets import DatasetError
-
-        raise DatasetError(f"--dataset-repeat names {', '.join(unknown)}, which is not among the "
-                           f"data sets given ({', '.join(names)})")
+    check_dataset_repeat_names(dataset_repeat, names)
     t_load = time.time()
     raw_train = raw_training_frames(recipe, args.raw_data_dir, manifest)
     train_split, crops = cached("train", crops=recipe.crops_per_epoch > 0,

@@ -22,7 +22,7 @@ from unet.inference.models import ModelUnavailableError, Segmenters
 from unet.inference.registry import get_organ
 from webapp.scratch import scratch
 from webapp.settings import DEFAULT_ORGAN, MAX_BATCH_IMAGES, ORGAN_CHOICES, PRIVATE, UPLOAD_TYPES
-from webapp.trust_text import quality_cells, quality_facts
+from webapp.trust_text import check_first, quality_cells, quality_facts
 from webapp.ui import Ui, log_failure
 
 THUMBNAIL_SIDE = 256
@@ -75,8 +75,7 @@ def table_row(outcome: Outcome, report: dict | None) -> list[str]:
     quality = next(v for k, v in cells.items() if k != "Warnings")
     count = len(m["lesions"])
     if facts.organ_warning:  # on an image unlike the model's scans a marked region is no finding
-        result = (f"check the image first: {count} region{'s' if count > 1 else ''} marked"
-                  if largest else "check the image first: nothing marked")
+        result = check_first(count)
     else:
         result = "lesion found" if largest else "no lesion found"
     return [outcome.item.name, result, str(count), size, area, quality, cells["Warnings"]]

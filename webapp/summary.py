@@ -7,7 +7,7 @@ from __future__ import annotations
 from unet.analysis import CANDIDATE_COLOR
 from unet.overlay import COMPARISON_COLORS
 from webapp.result import Result, View
-from webapp.trust_text import quality_facts, quality_markdown
+from webapp.trust_text import check_first, quality_facts, quality_markdown
 
 LEGENDS = {
     "filled": "**Red:** lesion, where the probability reaches the threshold.",
@@ -63,8 +63,7 @@ def summary_markdown(view: View, result: Result | None) -> str:
         count, largest = len(m["lesions"]), m["lesions"][0]
         if rep.get("organ_warning"):
             # on an image unlike the model's scans a marked region is not a finding
-            lines.append(f"### ⚠️ Check the image first: {count} region"
-                         f"{'s' if count > 1 else ''} marked")
+            lines.append(f"### ⚠️ {check_first(count).capitalize()}")
         else:
             lines.append(f"### {count} lesion{'s' if count > 1 else ''} found")
         if m["unit"] == "mm":

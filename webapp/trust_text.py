@@ -63,6 +63,12 @@ def quality_facts(analysis, report: dict | None = None) -> QualityFacts:
                         bool(empty), guided)
 
 
+def check_first(count: int) -> str:
+    """What a result beside a wrong-organ warning states instead of a finding."""
+    marked = f"{count} region{'s' if count > 1 else ''} marked" if count else "nothing marked"
+    return f"check the image first: {marked}"
+
+
 def quality_markdown(facts: QualityFacts) -> list[str]:
     """The summary's lines about trust (one paragraph each)."""
     lines = []

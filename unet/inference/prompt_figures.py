@@ -20,6 +20,8 @@ get no figure: neither column describes them.
 
 from __future__ import annotations
 
+from unet.inference.settings import read_card
+
 KINDS = ("box", "click")
 
 
@@ -30,10 +32,10 @@ def _column(segmenter, kind: str, path: str) -> tuple[dict, str] | None:
         return None if network is None else (network.card, kind)
     if network is not None:
         return network.card, f"{kind}_training_free"
-    box_network = getattr(segmenter, "box_network", None)
-    if box_network is None:
-        return None
-    return box_network.card, "box_training_free" if kind == "box" else "click"
+    # no network of the kind: the box card measured the training-free path (read from the file:
+    # a click does not load the box network just for its card)
+    card = read_card(getattr(segmenter, "box_weights", None))
+    return (card, "box_training_free" if kind == "box" else "click") if card else None
 
 
 def prompt_test_figures(segmenter, used: dict[str, list[str]]) -> dict:

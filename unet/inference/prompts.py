@@ -208,7 +208,9 @@ def guided_mask(segmenter, gray: np.ndarray, probability: np.ndarray,
     for box in prompts.boxes:
         touched = np.unique(labels[box.y0:box.y1, box.x0:box.x1])
         mask &= ~np.isin(labels, touched[touched > 0])
-    box_network = getattr(segmenter, "box_network", None) if use_networks else None
+    # each network is loaded on the first prompt of its kind, not on any prompt
+    box_network = (getattr(segmenter, "box_network", None)
+                   if use_networks and prompts.boxes else None)
     for box in prompts.boxes:
         region, path = None, "network"
         if box_network is not None:
@@ -217,7 +219,8 @@ def guided_mask(segmenter, gray: np.ndarray, probability: np.ndarray,
             region, path = box_outline(segmenter, gray, probability, box), "training-free"
         used.setdefault("box", []).append(path)
         mask |= region
-    click_network = getattr(segmenter, "click_network", None) if use_networks else None
+    click_network = (getattr(segmenter, "click_network", None)
+                     if use_networks and any(c.lesion for c in prompts.clicks) else None)
     for click in prompts.clicks:
         if not click.lesion:
             continue
