@@ -9,9 +9,10 @@ import pytest
 
 from tests.app_fixtures import test_models, write_phantom
 from unet.inference.models import Segmenters
+from webapp.downloads import overlay_legend
 from webapp.prompt_events import clear_prompts, prompt_click
-from webapp.result import display_size, image_point
-from webapp.segment_events import segment_for_ui
+from webapp.result import PROMPT_COLORS, display_size, image_point
+from webapp.segment_events import rerender, segment_for_ui
 from webapp.ui import Controls
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
@@ -78,6 +79,41 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
     assert back["report_json"]["guided_by_user"] is False
     assert (result.analysis.mask() == automatic).all() and "Guided" not in back["summary"]
     assert "before your prompts" not in back["summary"]
+
+
+def test_a_guided_answer_says_the_threshold_does_not_draw_it(models, tmp_path):
+    """After a box, moving the threshold leaves the guided outline as it is, and the summary,
+    the legend, the report and the downloaded overlay say so; the downloaded overlay shows the
+    box that drew it. Without prompts they name the threshold as before."""
+    path, image, truth = write_phantom(tmp_path, seed=5)
+    c = Controls(file=path, organ="breast", threshold=0.5)
+    result = segment_for_ui(models, c, None)["state"]
+    ys, xs = np.nonzero(truth)
+    box = (int(xs.min()) - 4, int(ys.min()) - 4, int(xs.max()) + 4, int(ys.max()) + 4)
+    low = Controls(file=path, organ="breast", threshold=0.3)
+    automatic = rerender(result, low)
+    assert "at threshold 0.30" in automatic["summary"]
+    assert automatic["legend"].startswith("**Red:** lesion, where the probability")
+    assert automatic["report_json"]["threshold_applies_to"].startswith("the mask")
+
+    prompt_click(models, result, "box", shown(box[:2], image.shape), c)
+    prompt_click(models, result, "box", shown(box[2:], image.shape), c)
+    mask = result.analysis.mask().copy()
+    out = rerender(result, low)
+    assert (result.analysis.mask() == mask).all()  # the threshold does not redraw it
+    assert "threshold" not in out["summary"].split("Guided by you")[0]
+    assert "guided by your prompts (the threshold does not change it)" in out["legend"]
+    assert out["report_json"]["threshold"] == 0.3
+    assert out["report_json"]["threshold_applies_to"].startswith("the dashed candidates only")
+    # the downloaded overlay carries the box in the prompts' colour, as the screen does
+    x0, y0, x1, y1 = (out["report_json"]["prompts"]["boxes"][0][k]
+                      for k in ("x0", "y0", "x1", "y1"))
+    saved = cv2.cvtColor(cv2.imread(out["dl_overlay"].value["path"]), cv2.COLOR_BGR2RGB)
+    edge = saved[y0, x0 + 2:x1 - 2].astype(int)
+    assert (np.abs(edge - PROMPT_COLORS["box"]).sum(axis=1) < 60).mean() > 0.8
+    assert overlay_legend("Breast", "filled", 0.3, "1 box")[0] == (
+        "Breast model, threshold 0.30: red = lesion, guided by the user (1 box; the threshold "
+        "does not change it)")
 
 
 def test_prompts_need_an_image_a_tool_and_a_real_box(models, tmp_path):

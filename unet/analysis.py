@@ -171,6 +171,10 @@ class Analysis:
             "model_version": self.model_version,
             "weights": self.weights_source,
             "threshold": t,
+            # a guided outline does not follow the threshold; the faint candidates still do
+            "threshold_applies_to": ("the dashed candidates only (the outline guided by the "
+                                     "user does not depend on it)" if self.guided is not None
+                                     else "the mask and the dashed candidates"),
             "image_size_px": {"height": int(self.image.pixels.shape[0]),
                               "width": int(self.image.pixels.shape[1])},
             "spacing_source": ("file" if self.image.spacing_mm is not None

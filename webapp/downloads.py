@@ -46,10 +46,20 @@ _MODE_LEGENDS = {
 }
 
 
-def overlay_legend(organ_name: str, mode: str, threshold: float) -> list[str]:
-    """The lines of the downloaded overlay's legend band."""
-    return [f"{organ_name} model, threshold {threshold:.2f}: "
-            + _MODE_LEGENDS.get(mode, _MODE_LEGENDS["filled"]).format(t=threshold),
+_GUIDED_LEGENDS = {
+    "filled": "red = lesion, guided by the user ({given}; the threshold does not change it)",
+    "contour": "red line = lesion outline, guided by the user ({given}; the threshold does not "
+               "change it)",
+}
+
+
+def overlay_legend(organ_name: str, mode: str, threshold: float,
+                   guided_by: str = "") -> list[str]:
+    """The lines of the downloaded overlay's legend band; ``guided_by`` (``1 box``) where the
+    user's prompts drew the outline."""
+    legend = (_GUIDED_LEGENDS.get(mode, "").format(given=guided_by) if guided_by else "") \
+        or _MODE_LEGENDS.get(mode, _MODE_LEGENDS["filled"]).format(t=threshold)
+    return [f"{organ_name} model, threshold {threshold:.2f}: " + legend,
             "Research and teaching demo - NOT FOR DIAGNOSIS"]
 
 

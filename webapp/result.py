@@ -145,8 +145,11 @@ def render(result: Result, *, mode: str = "filled", threshold: float | None = No
         mode=mode,
     )
     if out_dir is not None:
-        legend = overlay_legend(analysis.organ.display_name, mode, t)
-        view.files = write_outputs(out_dir, mask, with_legend(overlay, legend), report,
+        guided_by = analysis.prompts.describe() if analysis.guided is not None else ""
+        legend = overlay_legend(analysis.organ.display_name, mode, t, guided_by)
+        # a guided overlay shows the prompts that drew it, as on the screen
+        saved = draw_prompts(overlay, analysis.prompts) if guided_by else overlay
+        view.files = write_outputs(out_dir, mask, with_legend(saved, legend), report,
                                    organ=analysis.organ.key, when=created,
                                    image_id=image_id)
     return view

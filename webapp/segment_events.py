@@ -32,7 +32,8 @@ def empty_table() -> pd.DataFrame:
 
 
 def _legend(mode: str, result: Result | None) -> str:
-    legend = summary.LEGENDS.get(mode, "")
+    guided = result is not None and result.analysis.guided is not None
+    legend = (summary.GUIDED_LEGENDS if guided else {}).get(mode) or summary.LEGENDS.get(mode, "")
     if result is not None and not result.released:
         box = result.analysis.segmentation.field_of_view
         if box_is_partial(box, result.analysis.image.pixels.shape):

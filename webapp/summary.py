@@ -19,6 +19,11 @@ LEGENDS = {
                    "mirror image; for some organs also zoomed and shifted copies) disagree, "
                    "purple (a little) to yellow (a lot). Bright areas: check by eye.",
 }
+GUIDED_LEGENDS = {
+    "filled": "**Red:** lesion, as guided by your prompts (the threshold does not change it).",
+    "contour": "**Red line:** the lesion's outline, as guided by your prompts (the threshold "
+               "does not change it).",
+}
 FOV_NOTE = ("**Thin yellow box:** the image area the model looked at (found automatically; "
             "outside it nothing is marked).")
 
@@ -74,8 +79,10 @@ def summary_markdown(view: View, result: Result | None) -> str:
             size = (f"{largest['longest_diameter_px']:.0f} × "
                     f"{largest['perpendicular_diameter_px']:.0f} px, "
                     f"area {largest['area_px']:,} px²")
+        # a guided outline does not follow the threshold
+        at = "" if rep.get("guided_by_user") else f", at threshold {view.threshold:.2f}"
         lines.append(f"{'Largest' if count > 1 else 'Size'}: {size} (longest × perpendicular "
-                     f"diameter), at threshold {view.threshold:.2f}.")
+                     f"diameter){at}.")
     candidates = rep.get("candidates") or []
     if candidates and view.mode in ("filled", "contour"):
         n = len(candidates)
@@ -86,10 +93,8 @@ def summary_markdown(view: View, result: Result | None) -> str:
                      "click it.")
     analysis = result.analysis if result is not None else None
     if rep.get("guided_by_user"):
-        boxes, clicks = len(rep["prompts"]["boxes"]), len(rep["prompts"]["clicks"])
-        parts = [f"{n} {word}{'es' if word == 'box' and n != 1 else 's' if n != 1 else ''}"
-                 for n, word in ((boxes, "box"), (clicks, "click")) if n]
-        lines.append(f"✋ **Guided by you** ({' and '.join(parts)}): the outline follows your "
+        given = result.analysis.prompts.describe() if result is not None else "prompts"
+        lines.append(f"✋ **Guided by you** ({given}): the outline follows your "
                      f"prompts, not the threshold.{prompt_figure_text(rep)} *Clear prompts* "
                      "goes back to the automatic answer.")
         kept = rep.get("unprompted_regions") or 0

@@ -70,6 +70,13 @@ class Prompts:
         return {"boxes": [b.to_dict() for b in self.boxes],
                 "clicks": [c.to_dict() for c in self.clicks]}
 
+    def describe(self) -> str:
+        """``1 box and 2 clicks``: what the user gave, in words."""
+        parts = [f"{n} {word if n == 1 else plural}"
+                 for n, word, plural in ((len(self.boxes), "box", "boxes"),
+                                         (len(self.clicks), "click", "clicks")) if n]
+        return " and ".join(parts)
+
 
 def check_prompts(prompts: Prompts, shape: tuple[int, int]) -> Prompts:
     """Boxes ordered and clipped to the image, clicks inside it, all in whole pixels (plain
