@@ -233,7 +233,7 @@ def test_a_prompts_file_guides_some_images_and_names_bad_rows(tmp_path, weights)
     assert rc == 1  # c.png's box lies outside it; the others ran
     rows = {Path(r["file"]).name: r for r in csv.DictReader(open(out / "measurements.csv"))}
     assert rows["a.png"]["prompted"] == "true" and rows["b.png"]["prompted"] == "true"
-    assert rows["c.png"]["status"] == "error" and "prompts.csv rows 5" in rows["c.png"]["message"]
+    assert rows["c.png"]["status"] == "error" and "prompts.csv row 5" in rows["c.png"]["message"]
     assert (out / "a_mask.png").is_file() and (out / "sub" / "b_mask.png").is_file()
 
     plain = tmp_path / "plain.csv"

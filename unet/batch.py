@@ -226,7 +226,8 @@ def read_prompts_csv(path: Path) -> dict[str, tuple[Prompts, str]]:
             raise ImageInputError(
                 f"{where} is not understood: give file and x_min,y_min,x_max,y_max (a box) or "
                 "x,y,label (a click, label 1 or 0), numbers in the image's pixels.") from None
-    return {name: (Prompts(tuple(b), tuple(c)), f"{Path(path).name} rows {', '.join(n)}")
+    return {name: (Prompts(tuple(b), tuple(c)),
+                   f"{Path(path).name} row{'s' if len(n) > 1 else ''} {', '.join(n)}")
             for name, (b, c, n) in found.items()}
 
 
