@@ -66,6 +66,12 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
     assert report["unprompted_regions"] == len(set(range(1, count)) - inside)
     assert (("from the automatic answer, not from your prompts" in out["summary"])
             == (report["unprompted_regions"] > 0))
+    # each lesion says whose outline it is, in the report and in the table
+    sources = [les["outlined_by"] for les in report["measurements"]["lesions"]]
+    assert sources.count("model") == report["unprompted_regions"]
+    assert sources.count("prompt") == len(sources) - report["unprompted_regions"] >= 1
+    assert list(out["table"]["Outlined by"]) == [
+        "your prompt" if s == "prompt" else "model" for s in sources]
 
     # "not a lesion" on the outlined region removes it
     inside = np.argwhere(mask)
@@ -77,6 +83,9 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
 
     back = clear_prompts(models, result, c)
     assert back["report_json"]["guided_by_user"] is False
+    assert "Outlined by" not in back["table"].columns
+    assert {les["outlined_by"] for les in back["report_json"]["measurements"]["lesions"]} <= {
+        "model"}
     assert (result.analysis.mask() == automatic).all() and "Guided" not in back["summary"]
     assert "before your prompts" not in back["summary"]
 

@@ -91,6 +91,19 @@ def test_two_lesions_sorted_by_area_and_probabilities():
     assert result.summary.startswith("2 lesions")
 
 
+def test_each_lesion_says_whether_a_prompt_outlined_it():
+    small, big = disc((200, 200), (50, 50), 10), disc((200, 200), (140, 140), 30)
+    probability = np.zeros((200, 200), np.float32)
+    plain = measure_lesions(small | big, probability, None)
+    assert [lesion.outlined_by for lesion in plain.lesions] == ["model", "model"]
+    # the small one drawn by a prompt: a touch of its pixels is enough, the big one stays
+    touched = np.zeros_like(small)
+    touched[50, 50] = True
+    guided = measure_lesions(small | big, probability, None, prompted=touched)
+    assert [lesion.outlined_by for lesion in guided.lesions] == ["model", "prompt"]
+    assert guided.to_dict()["lesions"][1]["outlined_by"] == "prompt"
+
+
 def test_empty_mask():
     result = measure_lesions(np.zeros((50, 60), bool), np.zeros((50, 60)), None)
     assert result.lesion_found is False

@@ -233,6 +233,9 @@ def test_a_prompts_file_guides_some_images_and_names_bad_rows(tmp_path, weights)
     assert rc == 1  # c.png's box lies outside it; the others ran
     rows = {Path(r["file"]).name: r for r in csv.DictReader(open(out / "measurements.csv"))}
     assert rows["a.png"]["prompted"] == "true" and rows["b.png"]["prompted"] == "true"
+    # each lesion row says whose outline it is: a.png's box drew one
+    every = list(csv.DictReader(open(out / "measurements.csv")))
+    assert "prompt" in {r["outlined_by"] for r in every if r["file"].endswith("a.png")}
     assert rows["c.png"]["status"] == "error" and "prompts.csv row 5" in rows["c.png"]["message"]
     assert (out / "a_mask.png").is_file() and (out / "sub" / "b_mask.png").is_file()
 

@@ -130,8 +130,13 @@ class Analysis:
 
     def measurements(self, threshold: float | None = None,
                      mm_per_pixel: float | None = None) -> Measurements:
+        prompted = None
+        if self.guided is not None:  # the regions no prompt touches are the model's own
+            prompted = self.guided.copy()
+            for region in unprompted_marks(self.guided, self.prompts):
+                prompted &= ~region
         return measure_lesions(self.mask(threshold), self.segmentation.probability,
-                               self.spacing(mm_per_pixel))
+                               self.spacing(mm_per_pixel), prompted=prompted)
 
     def candidates(self, threshold: float | None = None) -> list[Candidate]:
         """Faint regions below the operating point that the mask does not cover

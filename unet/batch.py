@@ -35,7 +35,7 @@ CSV_FIELDS = [
     "image_fraction", "longest_diameter_px", "perpendicular_diameter_px",
     "longest_diameter_mm", "perpendicular_diameter_mm", "mean_probability", "threshold",
     "confidence", "confidence_source", "low_confidence", "organ_warning",
-    "organ_warning_text", "prompted", "candidates",
+    "organ_warning_text", "prompted", "outlined_by", "candidates",
 ]
 
 

@@ -41,6 +41,8 @@ class Lesion:
     perpendicular_diameter_mm: float | None
     mean_probability: float
     max_probability: float
+    # "model": the automatic answer's region; "prompt": drawn by the user's box or click
+    outlined_by: str = "model"
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -161,6 +163,8 @@ def measure_lesions(
     mask: np.ndarray,
     probability: np.ndarray,
     spacing_mm: tuple[float, float] | None = None,
+    *,
+    prompted: np.ndarray | None = None,
 ) -> Measurements:
     """Measure every 8-connected lesion of ``mask``.
 
@@ -168,6 +172,8 @@ def measure_lesions(
         mask: bool HxW lesion mask (e.g. from ``postprocess.clean_mask``).
         probability: HxW probability map, for the mean / max probability per lesion.
         spacing_mm: ``(row_mm, col_mm)`` pixel size in millimetres, or None (pixels only).
+        prompted: bool HxW, the pixels a user's prompts outlined: a lesion touching them is
+            ``outlined_by="prompt"``, the others ``"model"``; None: all ``"model"``.
 
     Returns:
         :class:`Measurements`, lesions sorted by area (largest first, index 1).
@@ -221,6 +227,8 @@ def measure_lesions(
                 ),
                 mean_probability=float(values.mean()),
                 max_probability=float(values.max()),
+                outlined_by=("prompt" if prompted is not None
+                             and prompted[y0:y1, x0:x1][component].any() else "model"),
             )
         )
     return Measurements(
