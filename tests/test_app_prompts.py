@@ -11,8 +11,9 @@ from tests.app_fixtures import test_models, write_phantom
 from unet.inference.models import Segmenters
 from webapp.downloads import overlay_legend
 from webapp.prompt_events import clear_prompts, prompt_click
-from webapp.result import PROMPT_COLORS, display_size, image_point
+from webapp.result import PROMPT_COLORS, display_size, image_point, render
 from webapp.segment_events import rerender, segment_for_ui
+from webapp.summary import summary_markdown
 from webapp.ui import Controls
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:gradio.helpers")
@@ -64,14 +65,24 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
     count, labels = cv2.connectedComponents(mask.astype(np.uint8))
     inside = set(np.unique(labels[box["y0"]:box["y1"], box["x0"]:box["x1"]]))
     assert report["unprompted_regions"] == len(set(range(1, count)) - inside)
-    assert (("from the automatic answer, not from your prompts" in out["summary"])
-            == (report["unprompted_regions"] > 0))
-    # each lesion says whose outline it is, in the report and in the table
-    sources = [les["outlined_by"] for les in report["measurements"]["lesions"]]
-    assert sources.count("model") == report["unprompted_regions"]
-    assert sources.count("prompt") == len(sources) - report["unprompted_regions"] >= 1
-    assert list(out["table"]["Outlined by"]) == [
-        "your prompt" if s == "prompt" else "model" for s in sources]
+    # each lesion says whose outline it is; the summary names the model's own by their numbers
+    sources = {les["index"]: les["outlined_by"] for les in report["measurements"]["lesions"]}
+    own = [i for i, s in sources.items() if s == "model"]
+    assert len(own) == report["unprompted_regions"] and len(sources) > len(own)
+    said = "from the automatic answer, not from your prompts" in out["summary"]
+    assert said == bool(own)
+    if own:
+        assert f"Lesion{'s' if len(own) > 1 else ''} {own[0]}" in out["summary"]
+
+    # three lesions, the first the user's: the summary names the other two by their numbers
+    view = render(result, threshold=0.5)
+    lesion = view.measurements["lesions"][0]
+    view.measurements["lesions"] = [{**lesion, "index": i, "outlined_by": s}
+                                    for i, s in ((1, "prompt"), (2, "model"), (3, "model"))]
+    assert ("Lesions 2 and 3 in the table come from the automatic answer"
+            in summary_markdown(view, result))
+    view.measurements["lesions"] = view.measurements["lesions"][:2]
+    assert "Lesion 2 in the table comes from" in summary_markdown(view, result)
 
     # "not a lesion" on the outlined region removes it
     inside = np.argwhere(mask)
@@ -83,7 +94,6 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
 
     back = clear_prompts(models, result, c)
     assert back["report_json"]["guided_by_user"] is False
-    assert "Outlined by" not in back["table"].columns
     assert {les["outlined_by"] for les in back["report_json"]["measurements"]["lesions"]} <= {
         "model"}
     assert (result.analysis.mask() == automatic).all() and "Guided" not in back["summary"]

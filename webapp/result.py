@@ -261,11 +261,6 @@ def lesion_table(measurements: dict | Measurements) -> tuple[list[str], list[lis
                     f"{lesion['perpendicular_diameter_px']:.0f}"]
         rows.append([str(lesion["index"]), size[0], f"{100.0 * lesion['image_fraction']:.2f}",
                      size[1], size[2], f"{lesion['mean_probability']:.2f}"])
-    # after prompts: which outline is the user's and which the model's own
-    if any(lesion.get("outlined_by") == "prompt" for lesion in measurements["lesions"]):
-        headers.append("Outlined by")
-        for row, lesion in zip(rows, measurements["lesions"], strict=True):
-            row.append("your prompt" if lesion.get("outlined_by") == "prompt" else "model")
     return headers, rows
 
 

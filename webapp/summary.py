@@ -97,10 +97,11 @@ def summary_markdown(view: View, result: Result | None) -> str:
         lines.append(f"✋ **Guided by you** ({given}): the outline follows your "
                      f"prompts, not the threshold.{prompt_figure_text(rep)} *Clear prompts* "
                      "goes back to the automatic answer.")
-        kept = rep.get("unprompted_regions") or 0
-        if kept:
-            lines.append(f"{kept} marked region{'s' if kept > 1 else ''} "
-                         f"{'come' if kept > 1 else 'comes'} from the automatic answer, not "
+        own = [str(les["index"]) for les in m["lesions"] if les.get("outlined_by") == "model"]
+        if own:  # by the table's numbers, so that each row's outline is known
+            names = own[0] if len(own) == 1 else f"{', '.join(own[:-1])} and {own[-1]}"
+            lines.append(f"Lesion{'s' if len(own) > 1 else ''} {names} in the table "
+                         f"{'come' if len(own) > 1 else 'comes'} from the automatic answer, not "
                          "from your prompts. To remove one, choose *Not a lesion* and click "
                          "it.")
     lines += quality_markdown(quality_facts(analysis, rep))
