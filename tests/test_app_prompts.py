@@ -83,6 +83,14 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
             in summary_markdown(view, result))
     view.measurements["lesions"] = view.measurements["lesions"][:2]
     assert "Lesion 2 in the table comes from" in summary_markdown(view, result)
+    # a prompt that found no lesion is named, with what to do instead
+    view.report["prompts_without_outline"] = {"boxes": [], "clicks": [{"x": 3, "y": 4}]}
+    text = summary_markdown(view, result)
+    assert "**Your click at (3, 4) found no lesion there:**" in text and "box" in text
+    view.report["prompts_without_outline"] = {
+        "boxes": [{"x0": 1, "y0": 2, "x1": 30, "y1": 40}], "clicks": []}
+    assert "**Your box at (1, 2)-(30, 40) found no lesion inside:**" in summary_markdown(
+        view, result)
 
     # "not a lesion" on the outlined region removes it
     inside = np.argwhere(mask)

@@ -12,6 +12,7 @@ from unet.inference.prompts import (
     check_prompts,
     guided_mask,
     parse_box,
+    unanswered_prompts,
     unprompted_marks,
 )
 
@@ -146,3 +147,52 @@ def test_the_regions_no_prompt_touches_are_the_automatic_answers_leftovers():
     assert sorted(int(r.sum()) for r in left) == [16, 25]
     assert unprompted_marks(mask, Prompts(boxes=(BoxPrompt(0, 0, 100, 100),))) == []
     assert len(unprompted_marks(np.zeros((10, 10), bool), prompts)) == 0
+
+
+def test_the_prompts_that_found_no_lesion_are_named():
+    mask = np.zeros((100, 100), bool)
+    mask[10:30, 10:30] = True
+    found = BoxPrompt(20, 20, 40, 40)  # reaches into the region
+    empty_box = BoxPrompt(50, 50, 70, 70)
+    near = ClickPrompt(35, 20)  # 5 px beside the region: within a tenth of the shorter side
+    far = ClickPrompt(90, 90)
+    removal = ClickPrompt(80, 10, lesion=False)  # "not a lesion" asks for nothing to be found
+    left = unanswered_prompts(mask, Prompts(boxes=(found, empty_box), clicks=(near, far, removal)))
+    assert left == Prompts(boxes=(empty_box,), clicks=(far,))
+    assert not unanswered_prompts(mask, Prompts(boxes=(found,), clicks=(near,)))
+
+
+def test_a_click_on_nothing_is_said_to_have_found_nothing(scene):
+    """Through the analysis: a lesion click on the empty background adds nothing, and the
+    report names it (the app's summary words it, tests/test_app_prompts.py)."""
+    from unet.analysis import analyze
+    from unet.inference.segmenter import Segmenter
+    from unet.networks.unet import build_unet
+
+    model = build_unet(64, depth=2, base_filters=4)
+    kernel, bias = model.layers[-1].get_weights()
+    model.layers[-1].set_weights([kernel * 0, bias * 0 - 20.0])  # probability ~0 everywhere
+    seg = Segmenter("breast", model=model)
+    gray, _, _ = scene
+    import io
+
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(gray).save(buffer, format="PNG")
+    automatic = analyze(buffer.getvalue(), segmenter=seg)
+    guided = automatic.guide(Prompts(clicks=(ClickPrompt(3, 3), ClickPrompt(9, 9, False)),
+                                     boxes=(BoxPrompt(40, 30, 90, 70),)), seg)
+    report = guided.report()
+    assert not guided.mask().any()
+    assert report["prompts_without_outline"] == {
+        "boxes": [{"x0": 40, "y0": 30, "x1": 90, "y1": 70}],
+        "clicks": [{"x": 3, "y": 3, "lesion": True}]}  # not the "not a lesion" click
+    assert automatic.report()["prompts_without_outline"] is None
+    # the CSV (CLI, Batch tab) says so in its message column
+    from unet.batch import Item, Outcome, csv_rows
+
+    rows = csv_rows(Outcome(Item("scan.png", None), guided, 0.5))
+    assert rows[0]["message"] == ("no lesion found; box 40,30,90,70 found no lesion; "
+                                  "click 3,3 found no lesion")
+    assert csv_rows(Outcome(Item("scan.png", None), automatic, 0.5))[0]["message"] == (
+        "no lesion found")

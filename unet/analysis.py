@@ -29,6 +29,7 @@ from unet.inference.prompts import (
     check_prompts,
     click_method,
     guided_mask,
+    unanswered_prompts,
     unprompted_marks,
 )
 from unet.inference.registry import OrganConfig
@@ -211,6 +212,10 @@ class Analysis:
             # the marked regions no prompt touches: kept from the automatic answer
             "unprompted_regions": (None if self.guided is None
                                    else len(unprompted_marks(self.guided, self.prompts))),
+            # the boxes and lesion clicks that found no lesion (the mask has nothing there)
+            "prompts_without_outline": (None if self.guided is None
+                                        else unanswered_prompts(self.guided,
+                                                                self.prompts).to_dict()),
             "boxes_outlined_by": self.box_method,
             "clicks_outlined_by": self.click_method,
             "prompted_outline_test": self.prompt_figures,

@@ -167,7 +167,8 @@ def csv_rows(outcome: Outcome, report: dict | None = None) -> list[dict]:
     report = analysis.report(t) if report is None else report
     m = report["measurements"]
     warning = analysis.organ_warning
-    base = {"file": outcome.item.name, "organ": organ, "status": "ok", "message": "",
+    base = {"file": outcome.item.name, "organ": organ, "status": "ok",
+            "message": unanswered_message(report.get("prompts_without_outline") or {}),
             "unit": m["unit"], "threshold": round(float(t), 4),
             "confidence": report["confidence"],
             "confidence_source": ("quality estimate" if report["quality"] is not None
@@ -178,10 +179,20 @@ def csv_rows(outcome: Outcome, report: dict | None = None) -> list[dict]:
             "prompted": "true" if report["guided_by_user"] else "false",
             "candidates": len(report["candidates"])}
     if not m["lesions"]:
-        return [{**base, "message": "no lesion found", "lesion": 0}]
+        said = "; ".join(t for t in ("no lesion found", base["message"]) if t)
+        return [{**base, "message": said, "lesion": 0}]
     return [{**base, "lesion": lesion["index"],
              **{k: v for k, v in lesion.items() if k in CSV_FIELDS and k not in base}}
             for lesion in m["lesions"]]
+
+
+def unanswered_message(unanswered: dict) -> str:
+    """``box 1,2,30,40 found no lesion; click 3,4 found no lesion``: the prompts of a guided
+    report's ``prompts_without_outline``, for the CSV's message column; '' where none."""
+    said = [f"box {b['x0']},{b['y0']},{b['x1']},{b['y1']} found no lesion"
+            for b in unanswered.get("boxes") or []]
+    said += [f"click {c['x']},{c['y']} found no lesion" for c in unanswered.get("clicks") or []]
+    return "; ".join(said)
 
 
 BOX_COLUMNS = ("x_min", "y_min", "x_max", "y_max")

@@ -97,6 +97,7 @@ def summary_markdown(view: View, result: Result | None) -> str:
         lines.append(f"✋ **Guided by you** ({given}): the outline follows your "
                      f"prompts, not the threshold.{prompt_figure_text(rep)} *Clear prompts* "
                      "goes back to the automatic answer.")
+        lines += unanswered_text(rep.get("prompts_without_outline") or {})
         own = [str(les["index"]) for les in m["lesions"] if les.get("outlined_by") == "model"]
         if own:  # by the table's numbers, so that each row's outline is known
             names = own[0] if len(own) == 1 else f"{', '.join(own[:-1])} and {own[-1]}"
@@ -121,6 +122,25 @@ def summary_markdown(view: View, result: Result | None) -> str:
         lines.append(f"Model: {organ}, version `{rep['model_version']}`.")
     return "\n\n".join(lines)
 
+
+
+def unanswered_text(unanswered: dict) -> list[str]:
+    """A warning for each kind of prompt that found no lesion (the report's
+    ``prompts_without_outline``), in the image's pixels, with what to do instead."""
+    lines = []
+    boxes = unanswered.get("boxes") or []
+    clicks = unanswered.get("clicks") or []
+    if boxes:
+        where = ", ".join(f"({b['x0']}, {b['y0']})-({b['x1']}, {b['y1']})" for b in boxes)
+        lines.append(f"⚠️ **{'Your box' if len(boxes) == 1 else 'Boxes'} at {where} found no "
+                     "lesion inside:** the model sees too little there to outline. Draw the box "
+                     "around the whole lesion, with a little margin.")
+    if clicks:
+        where = ", ".join(f"({c['x']}, {c['y']})" for c in clicks)
+        lines.append(f"⚠️ **{'Your click' if len(clicks) == 1 else 'Clicks'} at {where} found "
+                     "no lesion there:** the model sees too little there to outline. Click the "
+                     "lesion's middle, or draw a box around it.")
+    return lines
 
 
 def prompt_figure_text(rep: dict) -> str:

@@ -261,6 +261,18 @@ def unprompted_marks(mask: np.ndarray, prompts: Prompts) -> list[np.ndarray]:
     return [labels == label for label in range(1, count) if label not in kept]
 
 
+def unanswered_prompts(mask: np.ndarray, prompts: Prompts) -> Prompts:
+    """The boxes with no marked pixel inside them and the lesion clicks with no marked region
+    under or near them (as :func:`unprompted_marks` reaches) in ``mask``, a guided mask: the
+    prompts that found no lesion, which the user should be told of."""
+    mask = np.asarray(mask, bool)
+    reach = CLICK_RADIUS_SHARE * min(mask.shape)
+    boxes = tuple(b for b in prompts.boxes if not mask[b.y0:b.y1, b.x0:b.x1].any())
+    clicks = tuple(c for c in prompts.clicks if c.lesion
+                   and not component_at(mask, (c.x, c.y), max_distance=reach).any())
+    return Prompts(boxes, clicks)
+
+
 def parse_box(text: str) -> BoxPrompt:
     """``"x0,y0,x1,y1"`` (pixels) -> a box; anything else raises :class:`ImageInputError`."""
     try:
