@@ -85,7 +85,11 @@ def test_the_change_counts_what_the_prompts_added_and_took_out():
     added, removed = int((after & ~before).sum()), int((before & ~after).sum())
     assert f"added {added:,} px and took out {removed:,} px" in text
     assert prompts_text(guided) == '1 box and 1 click (1 "not a lesion")'
-    assert "Boxes outlined by the test." in text
+    assert "Boxes outlined by the test." in text and "Found no lesion" not in text
+    # a second box on empty ground found nothing, and the text says so
+    missed = dataclasses.replace(guided, prompts=Prompts(
+        boxes=(*prompts.boxes, BoxPrompt(200, 150, 240, 190)), clicks=prompts.clicks))
+    assert "- Found no lesion: 1 box (nothing marked there)." in change_text(automatic, missed)
     rgb = change_image(automatic, guided)
     assert rgb.shape[:2] == (before.shape[0] * 3, before.shape[1] * 3)  # enlarged 3x to show
     core = cv2.erode((after & ~before).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
