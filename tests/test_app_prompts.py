@@ -83,6 +83,10 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
             in summary_markdown(view, result))
     view.measurements["lesions"] = view.measurements["lesions"][:2]
     assert "Lesion 2 in the table comes from" in summary_markdown(view, result)
+    # everything removed by "not a lesion": the threshold is not what left the image empty
+    view.measurements.update(lesions=[], lesion_found=False)
+    text = summary_markdown(view, result)
+    assert "Nothing is marked after your prompts." in text and "reaches the threshold" not in text
     # a prompt that found no lesion is named, with what to do instead
     view.report["prompts_without_outline"] = {"boxes": [], "clicks": [{"x": 3, "y": 4}]}
     text = summary_markdown(view, result)

@@ -54,9 +54,12 @@ def summary_markdown(view: View, result: Result | None) -> str:
         if result is not None:
             seg = result.analysis.segmentation
             smallest = seg.min_area_px / seg.probability.size
-        lines.append(f"No region reaches the threshold {view.threshold:.2f}"
-                     + (f" (regions smaller than {smallest:.1%} of the image are ignored)."
-                        if smallest else "."))
+        if rep.get("guided_by_user"):  # the threshold did not draw it: the prompts did
+            lines.append("Nothing is marked after your prompts.")
+        else:
+            lines.append(f"No region reaches the threshold {view.threshold:.2f}"
+                         + (f" (regions smaller than {smallest:.1%} of the image are ignored)."
+                            if smallest else "."))
         missed = rep.get("missed_lesion_rate_test")
         if missed:
             interval = (f" (95 % interval {missed['ci95'][0]:.1%}-{missed['ci95'][1]:.1%})"
