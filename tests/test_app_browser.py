@@ -270,7 +270,8 @@ def test_readme_screenshot(browser, url):
 def test_a_box_drawn_on_the_result_guides_the_outline(browser, url, tmp_path, touch):
     """Two clicks (or taps, on a phone-sized touch screen) on the result image with the box
     tool: the summary says the outline is guided by the user, the report holds the box, and
-    Clear prompts goes back to the automatic answer."""
+    Clear prompts (with a mouse) or Undo last prompt (on a phone) goes back to the automatic
+    answer."""
     path, image, truth = write_phantom(tmp_path, seed=8, height=288, width=384)
     if touch:
         context = browser.new_context(viewport={"width": 412, "height": 915}, has_touch=True,
@@ -313,7 +314,10 @@ def test_a_box_drawn_on_the_result_guides_the_outline(browser, url, tmp_path, to
         page.wait_for_timeout(1000)
         shot(page, tmp_path, "teaching_prompt")
         page.get_by_role("tab", name="Segment").click()
-    page.locator("#clear-prompts").click()
+    if touch:  # "Undo last prompt" takes the box back (the button sits beside Clear)
+        page.locator("#undo-prompt").tap()
+    else:
+        page.locator("#clear-prompts").click()
     page.wait_for_function(
         "() => !document.querySelector('#summary').innerText.includes('Guided by you')",
         timeout=30_000)

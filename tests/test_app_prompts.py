@@ -10,7 +10,7 @@ import pytest
 from tests.app_fixtures import test_models, write_phantom
 from unet.inference.models import Segmenters
 from webapp.downloads import overlay_legend
-from webapp.prompt_events import clear_prompts, prompt_click
+from webapp.prompt_events import clear_prompts, prompt_click, undo_prompt
 from webapp.result import PROMPT_COLORS, display_size, image_point, render
 from webapp.segment_events import rerender, segment_for_ui
 from webapp.summary import summary_markdown
@@ -145,6 +145,36 @@ def test_a_guided_answer_says_the_threshold_does_not_draw_it(models, tmp_path):
     assert overlay_legend("Breast", "filled", 0.3, "1 box")[0] == (
         "Breast model, threshold 0.30: red = lesion, guided by the user (1 box; the threshold "
         "does not change it)")
+
+
+def test_undo_takes_back_the_last_prompt_in_the_order_given(models, tmp_path):
+    path, image, truth = write_phantom(tmp_path, seed=5)
+    c = Controls(file=path, organ="breast", threshold=0.5)
+    result = segment_for_ui(models, c, None)["state"]
+    automatic = result.analysis.mask().copy()
+    ys, xs = np.nonzero(truth)
+    box = (int(xs.min()) - 4, int(ys.min()) - 4, int(xs.max()) + 4, int(ys.max()) + 4)
+    middle = (int(np.median(xs)), int(np.median(ys)))
+    assert "Nothing to undo" in undo_prompt(models, result, c)["prompt_hint"]
+    prompt_click(models, result, "lesion", shown(middle, image.shape), c)  # a click first,
+    prompt_click(models, result, "box", shown(box[:2], image.shape), c)  # then a box
+    prompt_click(models, result, "box", shown(box[2:], image.shape), c)
+    prompt_click(models, result, "box", shown((5, 5), image.shape), c)  # a corner waiting
+    out = undo_prompt(models, result, c)
+    assert "first corner is taken back" in out["prompt_hint"] and result.corner is None
+    assert len(result.prompts.boxes) == 1 and len(result.prompts.clicks) == 1
+    out = undo_prompt(models, result, c)  # the box, given last
+    assert out["report_json"]["prompts"]["boxes"] == [] and len(result.prompts.clicks) == 1
+    out = undo_prompt(models, result, c)  # then the click: the model's own answer again
+    assert out["report_json"]["guided_by_user"] is False
+    assert (result.analysis.mask() == automatic).all()
+    # after a "Clear prompts" nothing is left to undo either
+    prompt_click(models, result, "box", shown(box[:2], image.shape), c)
+    prompt_click(models, result, "box", shown(box[2:], image.shape), c)
+    assert result.order == ["box"] and not result.prompts.clicks
+    clear_prompts(models, result, c)
+    assert result.order == [] and "Nothing to undo" in undo_prompt(models, result, c)[
+        "prompt_hint"]
 
 
 def test_prompts_need_an_image_a_tool_and_a_real_box(models, tmp_path):

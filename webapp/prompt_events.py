@@ -2,9 +2,10 @@
 (``unet.inference.prompts``), and the mask, measurements, overlay, report and downloads follow.
 
 Tools (``PROMPT_TOOLS``): a box takes two clicks, its opposite corners; a lesion click adds the
-region under it; a "not a lesion" click removes a marked region. "Clear prompts" goes back to
-the automatic answer. Clicks work with a mouse and with a finger on a touch screen (Gradio's
-image select event)."""
+region under it; a "not a lesion" click removes a marked region. "Undo last prompt" takes back
+the last box or click (or a box's first corner); "Clear prompts" goes back to the automatic
+answer. Clicks work with a mouse and with a finger on a touch screen (Gradio's image select
+event)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,32 @@ def prompt_click(models: Segmenters, result: Result | None, tool: str, xy,
     except (ImageInputError, ModelUnavailableError) as exc:
         return {**rerender(result, c), "status": f"⚠️ **Prompt not used.** {exc}",
                 "prompt_hint": ""}
+    result.order.append("box" if tool == "box" else "click")
+    return {**rerender(result, c), "prompt_hint": ""}
+
+
+def undo_prompt(models: Segmenters, result: Result | None, c: Controls) -> dict:
+    """Takes back a box's waiting first corner, else the last box or click given."""
+    result = live(result)
+    if result is None:
+        return {"prompt_hint": ""}
+    if result.corner is not None:
+        result.corner = None
+        return {**rerender(result, c), "prompt_hint": "The box's first corner is taken back."}
+    prompts = result.prompts
+    if not prompts:
+        return {"prompt_hint": "Nothing to undo: the outline is the model's own."}
+    # the kind given last (prompts set elsewhere, without an order: clicks first)
+    kind = result.order.pop() if result.order else ("click" if prompts.clicks else "box")
+    if kind == "box" and prompts.boxes:
+        prompts = dataclasses.replace(prompts, boxes=prompts.boxes[:-1])
+    else:
+        prompts = dataclasses.replace(prompts, clicks=prompts.clicks[:-1])
+    try:
+        _apply(models, result, prompts)
+    except ModelUnavailableError as exc:
+        return {**rerender(result, c), "status": f"⚠️ **Undo not done.** {exc}",
+                "prompt_hint": ""}
     return {**rerender(result, c), "prompt_hint": ""}
 
 
@@ -67,6 +94,7 @@ def clear_prompts(models: Segmenters, result: Result | None, c: Controls) -> dic
     if result is None:
         return {"prompt_hint": ""}
     result.corner = None
+    result.order.clear()
     if result.prompts:
         _apply(models, result, Prompts())
     return {**rerender(result, c), "prompt_hint": ""}

@@ -51,6 +51,7 @@ class Result:
     prompts: Prompts = field(default_factory=Prompts)
     automatic: Analysis | None = None
     corner: tuple[int, int] | None = None  # a box's first corner, waiting for the second
+    order: list[str] = field(default_factory=list)  # "box" / "click" as given (for undo)
 
     @property
     def organ(self) -> OrganConfig:

@@ -8,7 +8,7 @@ import gradio as gr
 from unet.inference.models import Segmenters
 from webapp import summary
 from webapp.examples import Example
-from webapp.prompt_events import PROMPT_TOOLS, clear_prompts, prompt_click
+from webapp.prompt_events import PROMPT_TOOLS, clear_prompts, prompt_click, undo_prompt
 from webapp.segment_events import (
     PANEL,
     add_truth,
@@ -97,7 +97,11 @@ def _result_column(ui: Ui) -> None:
         elem_id="prompt-tool",
         info="When the outline is wrong or missing: draw a box around the lesion (two "
              "clicks, opposite corners), click on a lesion, or on a region that is not one.")
-    ui.clear_prompts = gr.Button("Clear prompts", size="sm", elem_id="clear-prompts")
+    with gr.Row():
+        ui.undo_prompt = gr.Button("Undo last prompt", size="sm", elem_id="undo-prompt",
+                                   min_width=120)
+        ui.clear_prompts = gr.Button("Clear prompts", size="sm", elem_id="clear-prompts",
+                                     min_width=120)
     # the tools' instructions (not errors: those go to the status box, in red)
     ui.prompt_hint = gr.Markdown("", elem_id="prompt-hint")
     ui.legend = gr.Markdown(summary.LEGENDS["filled"], elem_classes="small-note")
@@ -218,9 +222,11 @@ def wire_segment_tab(ui: Ui, models: Segmenters, examples: list[Example]) -> Non
 
     ui.wire(ui.overlay_img.select, on_image, [*inputs, "prompt_tool"],
             ["state", "status", "prompt_hint", *PANEL], with_select=True, **model_event)
-    ui.wire(ui.clear_prompts.click,
-            lambda values, _: clear_prompts(models, values["state"], Controls.of(values)),
-            inputs, ["state", "status", "prompt_hint", *PANEL], **model_event)
+    for button, action in ((ui.clear_prompts, clear_prompts), (ui.undo_prompt, undo_prompt)):
+        ui.wire(button.click,
+                lambda values, _, action=action: action(models, values["state"],
+                                                        Controls.of(values)),
+                inputs, ["state", "status", "prompt_hint", *PANEL], **model_event)
 
     def truth(values, _):
         return add_truth(values["state"], values["truth_file"], Controls.of(values))
