@@ -11,7 +11,13 @@ from tests.app_fixtures import test_models, write_phantom
 from unet.inference.models import Segmenters
 from webapp.downloads import overlay_legend
 from webapp.prompt_events import clear_prompts, prompt_click, undo_prompt
-from webapp.result import PROMPT_COLORS, display_size, image_point, render
+from webapp.result import (
+    PROMPT_COLORS,
+    display_size,
+    guided_legend_text,
+    image_point,
+    render,
+)
 from webapp.segment_events import rerender, segment_for_ui
 from webapp.summary import summary_markdown
 from webapp.ui import Controls
@@ -87,6 +93,11 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
     view.measurements.update(lesions=[], lesion_found=False)
     text = summary_markdown(view, result)
     assert "Nothing is marked after your prompts." in text and "reaches the threshold" not in text
+    # the downloaded overlay's legend names the prompts and the model's own regions
+    two = {**report, "prompts": {"boxes": [1, 2], "clicks": [3]}, "unprompted_regions": 2}
+    assert guided_legend_text(two) == "2 boxes and 1 click; 2 regions from the model"
+    assert guided_legend_text({**two, "unprompted_regions": 0}) == "2 boxes and 1 click"
+    assert guided_legend_text({**two, "guided_by_user": False}) == ""
     # a prompt that found no lesion is named, with what to do instead
     view.report["prompts_without_outline"] = {"boxes": [], "clicks": [{"x": 3, "y": 4}]}
     text = summary_markdown(view, result)

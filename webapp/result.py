@@ -146,7 +146,7 @@ def render(result: Result, *, mode: str = "filled", threshold: float | None = No
         mode=mode,
     )
     if out_dir is not None:
-        guided_by = analysis.prompts.describe() if analysis.guided is not None else ""
+        guided_by = guided_legend_text(report)
         legend = overlay_legend(analysis.organ.display_name, mode, t, guided_by)
         # a guided overlay shows the prompts that drew it, as on the screen
         saved = draw_prompts(overlay, analysis.prompts) if guided_by else overlay
@@ -154,6 +154,17 @@ def render(result: Result, *, mode: str = "filled", threshold: float | None = No
                                    organ=analysis.organ.key, when=created,
                                    image_id=image_id)
     return view
+
+
+def guided_legend_text(report: dict) -> str:
+    """What drew a guided outline, for the downloaded overlay's legend (``1 box and 1 click;
+    1 region from the model``); '' for the model's own answer."""
+    if not report.get("guided_by_user"):
+        return ""
+    given = report["prompts"]
+    text = Prompts(boxes=tuple(given["boxes"]), clicks=tuple(given["clicks"])).describe()
+    own = report.get("unprompted_regions") or 0  # the regions no prompt reached
+    return text + (f"; {own} region{'s' if own > 1 else ''} from the model" if own else "")
 
 
 def box_is_partial(box, shape: tuple[int, int]) -> bool:
