@@ -172,6 +172,7 @@ class Analysis:
         seg = self.segmentation
         t = seg.threshold if threshold is None else float(threshold)
         spacing = self.spacing(mm_per_pixel)
+        measurements = self.measurements(t, mm_per_pixel).to_dict()
         return {
             "organ": self.organ.key,
             "model_version": self.model_version,
@@ -202,16 +203,17 @@ class Analysis:
             "tta_agreement": round(float(seg.confidence), 4),
             "low_confidence": self.low_confidence,
             "organ_warning": self.organ_warning,
-            "measurements": self.measurements(t, mm_per_pixel).to_dict(),
+            "measurements": measurements,
             "candidates": [c.to_dict() for c in self.candidates(t)],
             "candidates_meaning": CANDIDATES_MEANING,
             "guided_by_user": self.guided is not None,
             "quality_applies_to": ("the automatic mask (before the user's prompts)"
                                    if self.guided is not None else "this mask"),
             "prompts": None if self.prompts is None else self.prompts.to_dict(),
-            # the marked regions no prompt touches: kept from the automatic answer
-            "unprompted_regions": (None if self.guided is None
-                                   else len(unprompted_marks(self.guided, self.prompts))),
+            # the marked regions no prompt touches: kept from the automatic answer (the
+            # lesions measured as the model's own outline)
+            "unprompted_regions": (None if self.guided is None else sum(
+                lesion["outlined_by"] == "model" for lesion in measurements["lesions"])),
             # the boxes and lesion clicks that found no lesion (the mask has nothing there)
             "prompts_without_outline": (None if self.guided is None
                                         else unanswered_prompts(self.guided,
