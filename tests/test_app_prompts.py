@@ -16,6 +16,7 @@ from webapp.result import (
     display_size,
     guided_legend_text,
     image_point,
+    lesion_table,
     render,
 )
 from webapp.segment_events import rerender, segment_for_ui
@@ -87,6 +88,10 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
                                     for i, s in ((1, "prompt"), (2, "model"), (3, "model"))]
     assert ("Lesions 2 and 3 in the table come from the automatic answer"
             in summary_markdown(view, result))
+    # the table gives the model's mean probability for its own regions only
+    probabilities = [row[-1] for row in lesion_table(view.measurements)[1]]
+    assert probabilities[0] == "guided"
+    assert probabilities[1] == probabilities[2] == f"{lesion['mean_probability']:.2f}"
     view.measurements["lesions"] = view.measurements["lesions"][:2]
     assert "Lesion 2 in the table comes from" in summary_markdown(view, result)
     # everything removed by "not a lesion": the threshold is not what left the image empty

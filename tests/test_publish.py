@@ -56,6 +56,17 @@ def json_cards(*, box: bool = False) -> dict[str, dict]:
             if (card.get("architecture") == "box_prompt_unet") == box}
 
 
+def pins(requirements: Path) -> dict[str, str]:
+    """{package: version} of a requirements file's ``name==version`` lines."""
+    found = {}
+    for line in requirements.read_text().splitlines():
+        text = line.split("#", 1)[0].strip()
+        if "==" in text:
+            name, version = text.split("==", 1)
+            found[name.strip().lower().replace("_", "-")] = version.strip()
+    return found
+
+
 def lfs_patterns(path: Path) -> set[str]:
     return {line.split()[0] for line in path.read_text().splitlines()
             if "filter=lfs" in line.split()}
@@ -70,6 +81,11 @@ def test_model_card_loads_with_the_hub_metadata(dry_run):
     assert data["library_name"] == "keras"
     assert data["pipeline_tag"] == "image-segmentation"
     assert data["license"] == "other" and data["license_name"]
+    # "other" needs a link to the terms: a file of the model repo that states them
+    licence = (dry_run / "model" / data["license_link"]).read_text()
+    assert "No licence is declared" in licence
+    for name in ("BUSI", "BUS-BRA", "DDTI"):
+        assert f"- **{name}**: " in licence
     assert {"ultrasound", "medical-imaging", "segmentation", "u-net", "breast",
             "thyroid"} <= set(data["tags"])
     assert "datasets" not in data  # no Hub data set holds BUSI, BUS-BRA or DDTI
@@ -108,6 +124,10 @@ def test_the_model_card_shows_each_prompted_networks_figures(dry_run):
     for stem, card in prompted.items():
         section = text.split(f"### {stem} (`{card['version']}`)", 1)[1].split("###", 1)[0]
         assert f"| all | {card['test']['images']} | " in section
+        # data sets by the names people call them, as in the Results table, not by folder
+        for folder in card["test"].get("per_dataset") or {}:
+            assert f"| {publish.published_name(folder)} | " in section
+        assert "| Dataset_BUSI_with_GT |" not in section and "| BUSBRA |" not in section
         prompt = card.get("prompt", "box")
         assert f"{card['test']['all'][prompt]['dice_mean']:.3f}" in section
 
@@ -118,8 +138,8 @@ def test_model_folder_holds_the_weights_cards_and_readme(dry_run):
                 for p in weights.glob(pattern)}
     assert {"breast.keras", "breast.tflite", "breast.tflite.json", "breast_split.json",
             "breast.json", "thyroid.keras", "thyroid.json"} <= expected
-    assert {p.name for p in (dry_run / "model").iterdir()} == expected | {"README.md",
-                                                                           ".gitattributes"}
+    assert {p.name for p in (dry_run / "model").iterdir()} == expected | {
+        "README.md", ".gitattributes", publish.LICENSE_FILE}
     for name in expected:
         assert (dry_run / "model" / name).read_bytes() == (weights / name).read_bytes()
     assert {"*.keras", "*.tflite"} <= lfs_patterns(dry_run / "model" / ".gitattributes")
@@ -143,10 +163,19 @@ def test_space_folder_holds_exactly_the_app(dry_run):
             if "testing" not in relative.parts:
                 assert (space / relative).is_file(), relative
     for folder in ("weights", "examples"):
-        assert ({p.relative_to(ROOT) for p in (ROOT / folder).rglob("*") if p.is_file()}
-                == {p.relative_to(space) for p in (space / folder).rglob("*") if p.is_file()})
+        shipped = {p.relative_to(ROOT) for p in (ROOT / folder).rglob("*") if p.is_file()}
+        if folder == "weights":  # the split manifests are training's, not the app's
+            shipped = {p for p in shipped if not p.name.endswith("_split.json")}
+        assert shipped == {p.relative_to(space) for p in (space / folder).rglob("*")
+                           if p.is_file()}
     assert (space / "examples" / "ATTRIBUTION.md").is_file()
-    assert (space / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text()
+    assert not list(space.rglob("*_split.json"))
+    # the repository's pins, less the training module's own packages
+    ours, theirs = pins(ROOT / "requirements.txt"), pins(space / "requirements.txt")
+    assert set(publish.TRAINING_ONLY) <= set(ours)
+    assert theirs == {k: v for k, v in ours.items() if k not in publish.TRAINING_ONLY}
+    assert "training" not in (space / "requirements.txt").read_text().replace(
+        "training module", "").replace("training.publish", "")
     assert publish.unshipped_imports(space) == []  # nothing imports training, tests ...
     assert {"*.keras", "*.tflite"} <= lfs_patterns(space / ".gitattributes")
 
@@ -167,7 +196,16 @@ def test_space_readme_is_the_spaces_configuration(dry_run):
 def test_unshipped_imports_are_found(tmp_path):
     (tmp_path / "lazy.py").write_text("def f():\n    from training.recipes import x\n")
     (tmp_path / "fine.py").write_text("import trainingwheels\nfrom unet.io import reader\n")
-    assert publish.unshipped_imports(tmp_path) == ["lazy.py:2"]
+    (tmp_path / "stats.py").write_text("import numpy\nfrom scipy import stats\n")
+    assert publish.unshipped_imports(tmp_path) == ["lazy.py:2", "stats.py:2"]
+
+
+def test_space_requirements_leave_out_the_training_packages():
+    text = ("# comment on training\ntensorflow-cpu==2.21.0  # inline\nscipy==1.0\n"
+            "matplotlib>=3\ngradio==6.31.0\n")
+    lines = publish.space_requirements(text).splitlines()
+    assert lines[1:] == ["tensorflow-cpu==2.21.0", "gradio==6.31.0"]
+    assert lines[0].startswith("# ")
 
 
 # ------------------------------------------------------------------------------------ dry runs
@@ -288,6 +326,18 @@ def test_a_repo_id_must_be_user_slash_name(capsys):
 # --------------------------------------------------------------------- the Space runs (slow)
 
 
+KERAS_WITHOUT_TRAINING_PACKAGES = """
+try:
+    import scipy
+except ModuleNotFoundError as exc:
+    assert "blocked for this test" in str(exc)
+    print("hidden")
+import keras, numpy as np
+model = keras.saving.load_model("weights/breast.keras", compile=False)
+print(model.predict(np.zeros((1, 224, 224, 1), "float32"), verbose=0).shape)
+"""
+
+
 @pytest.mark.slow
 def test_space_copy_starts_and_segments(dry_run, tmp_path):
     """The Space folder on its own (no training/, tests/ or repository beside it), started as a
@@ -298,7 +348,15 @@ def test_space_copy_starts_and_segments(dry_run, tmp_path):
     shutil.copytree(dry_run / "space", space)
     image_path, image, _ = write_phantom(tmp_path, seed=5, height=200, width=260)
     port = free_port()
+    # as on a Space, where the packages its requirements.txt leaves out are not installed
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH=str(ROOT / "tests" / "blocked_imports"),
+               BLOCKED_IMPORTS=",".join(publish.TRAINING_ONLY))
+    # hidden indeed; and the Keras model the teaching tab loads still loads and runs
+    hidden = subprocess.run([sys.executable, "-c", KERAS_WITHOUT_TRAINING_PACKAGES], cwd=space,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert hidden.returncode == 0, hidden.stderr[-3000:]
+    assert hidden.stdout.split() == ["hidden", "(1,", "224,", "224,", "1)"], hidden.stdout
     env.update(HF_HUB_OFFLINE="1", GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port),
                GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1")
     log_path = tmp_path / "app.log"

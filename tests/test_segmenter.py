@@ -109,7 +109,7 @@ def test_without_the_interpreter_the_keras_model_answers_and_the_log_says_so_onc
 
 _JAX_SCRIPT = """
 import json, logging, os, sys
-# tests/no_tensorflow (on PYTHONPATH) makes `import tensorflow` fail, as on a machine without it;
+# tests/blocked_imports (on PYTHONPATH) makes `import tensorflow` fail, as on a machine without it;
 # it leaves no "tensorflow" entry in sys.modules, which Keras would take for a loaded TensorFlow
 assert "tensorflow" not in sys.modules
 os.environ["KERAS_BACKEND"] = "jax"
@@ -153,7 +153,7 @@ def _jax_fallback_inputs(folder):
     shutil.copyfile(organ.card_path, folder / "breast.json")
     build_unet(64, depth=2, base_filters=4).save(folder / "tiny.keras")
     return [sys.executable, "-c", _JAX_SCRIPT, str(folder)], {
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "no_tensorflow"), str(ROOT)]),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "blocked_imports"), str(ROOT)]),
         "UNET_ENGINE_CACHE": str(folder / "engine-cache"), **XLA_QUICK_COMPILE}
 
 

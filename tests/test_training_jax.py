@@ -20,7 +20,7 @@ import pytest
 from tests.helpers import XLA_QUICK_COMPILE, BackgroundRun, write_image_mask_pairs
 
 pytest.importorskip("jax")
-BLOCKER = Path(__file__).parent / "no_tensorflow"
+BLOCKER = Path(__file__).parent / "blocked_imports"  # TensorFlow, by default
 ROOT = Path(__file__).resolve().parent.parent
 
 

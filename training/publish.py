@@ -10,9 +10,10 @@ Two folders are built from the working tree:
   ``weights/`` come along by themselves) and a ``README.md`` in the Hub's model-card format,
   written from the JSON cards (``model-index`` holds each model's test Dice per data set);
 * the **Space**: exactly what ``python app.py`` needs: ``app.py``, the packages ``unet/`` and
-  ``webapp/`` (no tests, no caches), ``weights/``, ``examples/``, ``requirements.txt``, a
-  ``README.md`` with the Space's front matter and a ``.gitattributes`` that sends the binaries
-  through LFS.
+  ``webapp/`` (no tests, no caches), ``weights/`` (without the split manifests, which only
+  training reads), ``examples/``, a ``requirements.txt`` without the training module's own
+  packages (``TRAINING_ONLY``), a ``README.md`` with the Space's front matter and a
+  ``.gitattributes`` that sends the binaries through LFS.
 
 ``--dry-run DIR`` writes them to ``DIR/model`` and ``DIR/space`` and uploads nothing (the folder
 to look at, or to push with git). Without it each folder is uploaded with
@@ -32,7 +33,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from unet.inference.public_data import DATA, DataSet
+from unet.inference.public_data import DATA, DataSet, published_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,9 +41,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # (breast_box.keras and its card, say) is published without a change here.
 WEIGHT_PATTERNS = ("*.keras", "*.tflite", "*.json")
 # What the Space carries, and nothing else (the tests check the list).
-SPACE_FILES = ("app.py", "requirements.txt")
+SPACE_FILES = ("app.py",)
 SPACE_PACKAGES = ("unet", "webapp")
 SPACE_DATA = ("weights", "examples")
+# Files of weights/ that only training and evaluation read (which scan went to which split):
+# the model repo carries them, the Space does not.
+TRAINING_ONLY_WEIGHTS = ("*_split.json",)
+# Packages requirements.txt pins for the training module alone (statistics, figures): the
+# Space's requirements.txt leaves them out (nothing the app imports needs them; the tests run
+# the Space with them hidden).
+TRAINING_ONLY = ("scipy", "matplotlib")
 # Names never copied out of a package: test code and caches are no part of the running app.
 SKIPPED_NAMES = {"__pycache__", "tests", "testing", ".pytest_cache", ".ruff_cache"}
 # Imports that would break the Space: these packages are not shipped with it.
@@ -56,6 +64,7 @@ MARKER = ".publish-dry-run"
 # terms (DATA below). "other" is the Hub's value for that; the card's text says what it means.
 LICENSE = "other"
 LICENSE_NAME = "no-licence-declared"
+LICENSE_FILE = "LICENSE.md"  # the model repo's; the front matter's license_link points to it
 SHORT_DESCRIPTION = "Tumour segmentation in breast and thyroid ultrasound"  # Hub limit: 60
 
 
@@ -136,7 +145,7 @@ def prompt_section(cards: dict[str, dict]) -> list[str]:
             cells = " | ".join(
                 f"{_interval(block[k]['dice_mean'], block[k].get('dice_ci95'), _number)}; "
                 f"{_percent(block[k]['below_0_5'])} %" for k, _ in shown)
-            lines.append(f"| {name} | {block['images']} | {cells} |")
+            lines.append(f"| {published_name(name)} | {block['images']} | {cells} |")
         t = card.get("training") or {}
         lines += ["", f"Command: `{t.get('command', 'not recorded')}`; training loop "
                   f"{_duration(t.get('train_seconds'))}, {t.get('epochs', '?')} epochs.", ""]
@@ -282,7 +291,8 @@ def model_card_text(cards: dict[str, dict], model_repo: str, space_repo: str | N
 
     organs = list(dict.fromkeys(str(c.get("organ")) for c in cards.values() if c.get("organ")))
     data = ModelCardData(
-        license=LICENSE, license_name=LICENSE_NAME, library_name="keras",
+        license=LICENSE, license_name=LICENSE_NAME, license_link=LICENSE_FILE,
+        library_name="keras",
         pipeline_tag="image-segmentation",
         tags=["ultrasound", "medical-imaging", "segmentation", "u-net", *organs, "efficientnet",
               "tflite"],
@@ -347,6 +357,33 @@ def model_card_text(cards: dict[str, dict], model_repo: str, space_repo: str | N
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body)).content
 
 
+def licence_text(cards: dict[str, dict]) -> str:
+    """The model repo's LICENSE.md (the front matter's ``license_link``): that no licence is
+    declared, and the terms of the data sets the weights were trained on."""
+    used = {name: d for card in cards.values() for name, d in card_datasets(card)}
+    return "\n".join([
+        "# Licence", "",
+        "No licence is declared for these weights or for the code that made them. Whoever uses "
+        "them follows the terms of the data sets they were trained on:", "",
+        *[f"- **{d.label}**: {d.licence}. Cite: {d.citation}" for d in used.values()], "",
+        "Research and teaching demo. Not a medical device. Not for diagnosis.", ""])
+
+
+def space_requirements(requirements: str) -> str:
+    """The repository's requirements.txt for the Space: the same pins without the packages only
+    the training module needs (``TRAINING_ONLY``), and without its comments (they speak of
+    training and GPUs)."""
+    kept = []
+    for line in requirements.splitlines():
+        text = line.split("#", 1)[0].strip()
+        name = re.split(r"[\s<>=!~\[;]", text, maxsplit=1)[0].lower().replace("_", "-")
+        if text and name not in TRAINING_ONLY:
+            kept.append(text)
+    return ("# The Space's packages: the repository's requirements.txt without the training "
+            "module's own (" + ", ".join(TRAINING_ONLY) + "); written by python -m "
+            "training.publish.\n" + "\n".join(kept) + "\n")
+
+
 def _dataset_entries(card: dict) -> list[dict]:
     entries = card.get("dataset") or []
     entries = [entries] if isinstance(entries, dict) else entries
@@ -380,8 +417,8 @@ def space_card_text(repo_root: Path, model_repo: str | None, space_repo: str | N
     body = [
         f"# {data.title}", "",
         "Outline the tumour in a breast or thyroid ultrasound image with a U-Net. Choose the "
-        "organ, upload an image (PNG, JPEG, BMP, TIFF, WebP or DICOM) or click an example, and "
-        "read the mask over the image, the lesion's size, how far to trust the result, and "
+        "organ, upload an image (PNG, JPEG, BMP, TIFF, WebP, GIF or DICOM) or click an example, "
+        "and read the mask over the image, the lesion's size, how far to trust the result, and "
         "download the mask, the overlay and a JSON report. When the outline is wrong, guide it "
         "with a box or clicks. Other tabs: how the network works, many images at once, and "
         "each model's card.", "",
@@ -431,8 +468,9 @@ def copy_tree(src: Path, dst: Path) -> None:
 
 def unshipped_imports(folder: Path) -> list[str]:
     """'file:line' for every import of a package the Space does not carry (training, tests,
-    benchmarks, unet.testing): such an import, even inside a function, fails on the Space."""
-    names = "|".join(re.escape(n) for n in NOT_SHIPPED)
+    benchmarks, unet.testing) or does not install (``TRAINING_ONLY``): such an import, even
+    inside a function, fails on the Space."""
+    names = "|".join(re.escape(n) for n in NOT_SHIPPED + TRAINING_ONLY)
     pattern = re.compile(rf"^\s*(from|import)\s+({names})(\.|\s|$)")
     found = []
     for path in sorted(folder.rglob("*.py")):
@@ -453,6 +491,7 @@ def build_model_folder(repo_root: Path, folder: Path, model_repo: str,
             shutil.copy2(path, folder / path.name)
     (folder / "README.md").write_text(model_card_text(cards, model_repo, space_repo,
                                                       prompt_cards(weights)))
+    (folder / LICENSE_FILE).write_text(licence_text(cards))
     (folder / ".gitattributes").write_text(gitattributes())
 
 
@@ -467,10 +506,17 @@ def build_space_folder(repo_root: Path, folder: Path, model_repo: str | None,
         shutil.copy2(repo_root / name, folder / name)
     for name in SPACE_PACKAGES + SPACE_DATA:
         copy_tree(repo_root / name, folder / name)
+    for pattern in TRAINING_ONLY_WEIGHTS:
+        for path in (folder / "weights").glob(pattern):
+            path.unlink()
+    requirements = repo_root / "requirements.txt"
+    if not requirements.is_file():
+        raise PublishError(f"{requirements} is missing")
+    (folder / "requirements.txt").write_text(space_requirements(requirements.read_text()))
     bad = unshipped_imports(folder)
     if bad:
         raise PublishError("the app imports code the Space does not carry ("
-                           + ", ".join(NOT_SHIPPED) + "): " + ", ".join(bad))
+                           + ", ".join(NOT_SHIPPED + TRAINING_ONLY) + "): " + ", ".join(bad))
     (folder / "README.md").write_text(space_card_text(repo_root, model_repo, space_repo))
     (folder / ".gitattributes").write_text(gitattributes())
 
@@ -619,7 +665,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "longer in the app are deleted from the Space)")
     p.add_argument("--private", action="store_true", help="create the repos as private")
     p.add_argument("--dry-run", type=Path, metavar="DIR",
-                   help="write DIR/model and DIR/space instead of uploading")
+                   help="write DIR/model and DIR/space instead of uploading (the repo names "
+                        "are still needed: the cards name them; any USER/NAME will do)")
     args = p.parse_args(argv)
     if not (args.model_repo or args.space_repo):
         p.error("give --model-repo, --space-repo or both")

@@ -22,5 +22,8 @@ def about_tab() -> None:
             f"{MAX_PIXELS // 1_000_000} million pixels. Multi-frame files need a frame number "
             "(*Scale and frame*).\n\n"
             "**API.** One endpoint, `/segment`: inputs (image file, organ `\"breast\"` or "
-            "`\"thyroid\"`, threshold 0-1); outputs (mask PNG 0/255 at the image's size, overlay "
-            "PNG, measurements JSON). See *Use via API* at the bottom of the page.")
+            "`\"thyroid\"`, threshold 0-1 or none for the model's own, and optionally prompts: "
+            "a JSON list of `{\"box\": [x_min, y_min, x_max, y_max]}` and "
+            "`{\"point\": [x, y], \"label\": 1 or 0}` in the image's pixels); outputs (mask "
+            "PNG 0/255 at the image's size, overlay PNG, measurements JSON). See *Use via API* "
+            "at the bottom of the page.")

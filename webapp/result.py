@@ -245,7 +245,8 @@ def image_point(xy, shape: tuple[int, int]) -> tuple[int, int]:
 
 def lesion_table(measurements: dict | Measurements) -> tuple[list[str], list[list[str]]]:
     """Column headers (each with its unit) and one row per lesion, largest first, as text with
-    fixed decimals (mm: 0.1; px: whole pixels; share: 0.01 %; probability: 0.01).
+    fixed decimals (mm: 0.1; px: whole pixels; share: 0.01 %; probability: 0.01; "guided" for
+    a lesion a user's prompt outlined, whose automatic probability says nothing of its outline).
 
     ``measurements`` is :meth:`Measurements.to_dict` (as in the report) or the object itself.
     """
@@ -271,8 +272,12 @@ def lesion_table(measurements: dict | Measurements) -> tuple[list[str], list[lis
         else:
             size = [f"{lesion['area_px']:,}", f"{lesion['longest_diameter_px']:.0f}",
                     f"{lesion['perpendicular_diameter_px']:.0f}"]
+        # a prompt's outline is the prompted network's, where the automatic model's probability
+        # may be near 0 (it missed the lesion): that mean would read as the outline's confidence
+        probability = ("guided" if lesion.get("outlined_by") == "prompt"
+                       else f"{lesion['mean_probability']:.2f}")
         rows.append([str(lesion["index"]), size[0], f"{100.0 * lesion['image_fraction']:.2f}",
-                     size[1], size[2], f"{lesion['mean_probability']:.2f}"])
+                     size[1], size[2], probability])
     return headers, rows
 
 

@@ -37,7 +37,7 @@ def _input_column(ui: Ui, default_t: float, examples: list[Example]) -> None:
     ui.organ = gr.Radio(ORGAN_CHOICES, value=DEFAULT_ORGAN, label="Organ", elem_id="organ")
     ui.file = gr.File(elem_id="upload", label="Ultrasound image", file_types=UPLOAD_TYPES,
                       file_count="single", height=140)
-    gr.Markdown(f"PNG, JPEG, BMP, TIFF, WebP or DICOM (.dcm), up to {MAX_FILE_SIZE[:-2]} MB. "
+    gr.Markdown(f"PNG, JPEG, BMP, TIFF, WebP, GIF or DICOM (.dcm), up to {MAX_FILE_SIZE[:-2]} MB. "
                 "Click or drop a file; it is segmented at once. A new file replaces the "
                 "current one.", elem_classes="small-note")
     with gr.Row():
