@@ -95,6 +95,9 @@ def test_model_card_loads_with_the_hub_metadata(dry_run):
                     "## Limitations", "## Citation"):
         assert heading in card.text
     assert "Not a medical device" in card.text
+    # the commands as a reader types them, without the builder's own folders
+    assert "PATH/Dataset_BUSI_with_GT" in card.text and "PATH/thyroidultrasound" in card.text
+    assert "/work/" not in card.text and "../shared" not in card.text
 
 
 def test_model_index_carries_the_cards_test_dice_per_data_set(dry_run):

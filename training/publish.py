@@ -147,7 +147,8 @@ def prompt_section(cards: dict[str, dict]) -> list[str]:
                 f"{_percent(block[k]['below_0_5'])} %" for k, _ in shown)
             lines.append(f"| {published_name(name)} | {block['images']} | {cells} |")
         t = card.get("training") or {}
-        lines += ["", f"Command: `{t.get('command', 'not recorded')}`; training loop "
+        lines += ["", f"Command: `{portable_command(t.get('command', 'not recorded'))}`; "
+                  "training loop "
                   f"{_duration(t.get('train_seconds'))}, {t.get('epochs', '?')} epochs.", ""]
     return lines
 
@@ -261,6 +262,14 @@ def results_table(cards: dict[str, dict]) -> list[str]:
     return lines
 
 
+def portable_command(command: str) -> str:
+    """A card's command as a reader would type it: each path argument with its folders elided
+    (``/home/me/data/BUSBRA`` -> ``PATH/BUSBRA``), as the README writes them; the builder's
+    own folders say nothing to a reader and are not theirs to publish."""
+    return " ".join(f"PATH/{Path(token).name}" if "/" in token and not token.startswith("-")
+                    else token for token in command.split())
+
+
 def training_section(cards: dict[str, dict]) -> list[str]:
     lines = ["## Training", ""]
     for stem, card in cards.items():
@@ -272,12 +281,12 @@ def training_section(cards: dict[str, dict]) -> list[str]:
                   f"{t.get('image_size', '?')} px; start: {card.get('encoder_init', '?')}",
                   "- Split (images): " + ", ".join(f"{k} {v}" for k, v in split.items())
                   + f"; {(card.get('split') or {}).get('grouping', '')}",
-                  f"- Command: `{t.get('command', 'not recorded')}`",
+                  f"- Command: `{portable_command(t.get('command', 'not recorded'))}`",
                   f"- Hardware: {_hardware(t)}",
                   f"- Training loop: {_duration(t.get('train_seconds'))}, "
                   f"{t.get('epochs_run', '?')} epochs"]
         if t.get("re_exported_with"):
-            lines.append(f"- Exported with: `{t['re_exported_with']}`")
+            lines.append(f"- Exported with: `{portable_command(t['re_exported_with'])}`")
         if t.get("note"):
             lines.append(f"- Note: {t['note']}")
         lines.append("")
