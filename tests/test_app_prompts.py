@@ -97,7 +97,7 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
     # everything removed by "not a lesion": the threshold is not what left the image empty
     view.measurements.update(lesions=[], lesion_found=False)
     text = summary_markdown(view, result)
-    assert "Nothing is marked after your prompts." in text and "reaches the threshold" not in text
+    assert "Nothing is marked after your prompts." in text and "passes the model's rule" not in text
     # the downloaded overlay's legend names the prompts and the model's own regions
     two = {**report, "prompts": {"boxes": [1, 2], "clicks": [3]}, "unprompted_regions": 2}
     assert guided_legend_text(two) == "2 boxes and 1 click; 2 regions from the model"

@@ -27,6 +27,12 @@ def test_an_empty_answer_is_worded_honestly(tmp_path):
     card = models.segmenters["breast"].card["test_metrics"]["test"]
     assert report["missed_lesion_rate_test"]["share"] == round(card["missed_lesion_rate"], 4)
     assert f"{card['missed_lesion_rate']:.1%}" in summary and "draw a box" in summary
+    # the whole rule, not the threshold alone: a faint region is left out at any threshold
+    segmenter = models.segmenters["breast"]
+    assert f"No region passes the model's rule at threshold {report['threshold']:.2f}" in summary
+    if segmenter.min_peak > 0:
+        assert (f"highest probability stays below {segmenter.min_peak:.2f} are left out, "
+                "whatever the threshold") in summary
     if report["quality"] is not None:
         assert "chance that the scan has no lesion" in report["confidence_meaning"]
         assert "Expected overlap" not in summary and "no lesion ≈" in summary
@@ -44,6 +50,13 @@ def test_a_found_lesion_keeps_the_overlap_wording(tmp_path):
     assert "can miss a lesion" not in out["summary"]
     if out["report_json"]["quality"] is not None:
         assert "expected Dice overlap" in out["report_json"]["confidence_meaning"]
+        own = out["report_json"]["threshold"]
+        assert "The estimate is for the model's own threshold" not in out["summary"]
+        # at another threshold the estimate stays the model's own answer's, and says so
+        other = segment_for_ui(Segmenters(models.segmenters),
+                               Controls(file=path, organ="breast", threshold=0.3), None)
+        assert (f"The estimate is for the model's own threshold {own:.2f}, not for 0.30."
+                in other["summary"])
 
 
 def test_a_wrong_organ_headline_states_no_finding():

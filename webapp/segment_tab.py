@@ -56,7 +56,8 @@ def _input_column(ui: Ui, default_t: float, examples: list[Example]) -> None:
         ui.threshold = gr.Slider(
             0.05, 0.95, value=default_t, step=0.05, label="Threshold (lesion probability, 0-1)",
             elem_id="threshold",
-            info="Pixels at or above it count as lesion. It starts at the model's operating "
+            info="Pixels at or above it count as lesion, in regions that also pass the model's "
+                 "minimum peak and size (Model card tab). It starts at the model's operating "
                  "point, chosen on validation data.")
     with gr.Accordion("Scale and frame", open=False):
         ui.scale = gr.Number(None, label="Scale (mm per pixel)", minimum=0, step=0.01,

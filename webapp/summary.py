@@ -10,7 +10,8 @@ from webapp.result import Result, View
 from webapp.trust_text import check_first, quality_facts, quality_markdown
 
 LEGENDS = {
-    "filled": "**Red:** lesion, where the probability reaches the threshold.",
+    "filled": "**Red:** lesion, where the probability reaches the threshold (in regions that "
+              "pass the model's minimum peak and size).",
     "contour": "**Red line:** the lesion's outline at the threshold.",
     "heatmap": "**Colour:** lesion probability per pixel, from dark purple (low) through orange "
                "to yellow (high); below 0.05 not coloured. The threshold does not change this "
@@ -50,16 +51,10 @@ def summary_markdown(view: View, result: Result | None) -> str:
     lines = []
     if not m["lesion_found"]:
         lines.append("### No lesion found")
-        smallest = 0.0
-        if result is not None:
-            seg = result.analysis.segmentation
-            smallest = seg.min_area_px / seg.probability.size
         if rep.get("guided_by_user"):  # the threshold did not draw it: the prompts did
             lines.append("Nothing is marked after your prompts.")
         else:
-            lines.append(f"No region reaches the threshold {view.threshold:.2f}"
-                         + (f" (regions smaller than {smallest:.1%} of the image are ignored)."
-                            if smallest else "."))
+            lines.append(no_region_text(view.threshold, result))
         missed = rep.get("missed_lesion_rate_test")
         if missed:
             interval = (f" (95 % interval {missed['ci95'][0]:.1%}-{missed['ci95'][1]:.1%})"
@@ -109,6 +104,11 @@ def summary_markdown(view: View, result: Result | None) -> str:
                          "from your prompts. To remove one, choose *Not a lesion* and click "
                          "it.")
     lines += quality_markdown(quality_facts(analysis, rep))
+    if (analysis is not None and analysis.quality is not None and not rep.get("guided_by_user")
+            and abs(view.threshold - analysis.segmentation.threshold) > 1e-6):
+        # the estimate is the model's own answer's: the slider does not change it
+        lines.append(f"The estimate is for the model's own threshold "
+                     f"{analysis.segmentation.threshold:.2f}, not for {view.threshold:.2f}.")
     spacing = m["spacing_mm"]
     if rep["spacing_source"] == "file":
         lines.append(f"Scale: {spacing[1]:.3g} × {spacing[0]:.3g} mm per pixel, from the file.")
@@ -125,6 +125,22 @@ def summary_markdown(view: View, result: Result | None) -> str:
         lines.append(f"Model: {organ}, version `{rep['model_version']}`.")
     return "\n\n".join(lines)
 
+
+
+def no_region_text(threshold: float, result: Result | None) -> str:
+    """Why an automatic answer is empty, by the model's whole rule: a region is marked where its
+    pixels reach the threshold, its peak the model's minimum peak and its area the minimum."""
+    rule = []
+    if result is not None:
+        seg = result.analysis.segmentation
+        if seg.min_peak > 0:
+            rule.append(f"regions whose highest probability stays below {seg.min_peak:.2f} "
+                        "are left out, whatever the threshold")
+        if seg.min_area_px:
+            rule.append(f"regions smaller than {seg.min_area_px / seg.probability.size:.1%} "
+                        "of the image are ignored")
+    return (f"No region passes the model's rule at threshold {threshold:.2f}"
+            + (f" ({'; '.join(rule)})." if rule else "."))
 
 
 def unanswered_text(unanswered: dict) -> list[str]:
