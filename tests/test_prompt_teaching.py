@@ -10,7 +10,7 @@ import pytest
 
 from tests.app_fixtures import test_models
 from unet.analysis import analyze_loaded
-from unet.inference.prompts import BoxPrompt, ClickPrompt, Prompts
+from unet.inference.prompts import BoxPrompt, ClickPrompt, Prompts, unanswered_prompts
 from unet.inference.registry import ORGANS
 from unet.io.image_basics import LoadedImage
 from unet.testing.phantom import make_phantom
@@ -80,15 +80,17 @@ def test_the_change_counts_what_the_prompts_added_and_took_out():
     after[40:90, 50:120] = True  # a region of its own, as if a box had outlined it
     prompts = Prompts(boxes=(BoxPrompt(45, 35, 125, 95),),
                       clicks=(ClickPrompt(10, 10, lesion=False),))
-    guided = dataclasses.replace(automatic, prompts=prompts, guided=after, box_method="test")
+    guided = dataclasses.replace(automatic, prompts=prompts, guided=after, box_method="test",
+                                 unanswered=unanswered_prompts(after, prompts))
     text = change_text(automatic, guided)
     added, removed = int((after & ~before).sum()), int((before & ~after).sum())
     assert f"added {added:,} px and took out {removed:,} px" in text
     assert prompts_text(guided) == '1 box and 1 click (1 "not a lesion")'
     assert "Boxes outlined by the test." in text and "Found no lesion" not in text
     # a second box on empty ground found nothing, and the text says so
-    missed = dataclasses.replace(guided, prompts=Prompts(
-        boxes=(*prompts.boxes, BoxPrompt(200, 150, 240, 190)), clicks=prompts.clicks))
+    more = Prompts(boxes=(*prompts.boxes, BoxPrompt(200, 150, 240, 190)),
+                   clicks=prompts.clicks)
+    missed = dataclasses.replace(guided, prompts=more, unanswered=unanswered_prompts(after, more))
     assert "- Found no lesion: 1 box (nothing marked there)." in change_text(automatic, missed)
     rgb = change_image(automatic, guided)
     assert rgb.shape[:2] == (before.shape[0] * 3, before.shape[1] * 3)  # enlarged 3x to show

@@ -6,12 +6,14 @@ import pytest
 
 from unet.errors import ImageInputError
 from unet.inference.prompts import (
+    MIN_PROMPT_PEAK,
     BoxPrompt,
     ClickPrompt,
     Prompts,
     check_prompts,
     guided_mask,
     parse_box,
+    remove_marked,
     unanswered_prompts,
     unprompted_marks,
 )
@@ -160,6 +162,41 @@ def test_the_prompts_that_found_no_lesion_are_named():
     left = unanswered_prompts(mask, Prompts(boxes=(found, empty_box), clicks=(near, far, removal)))
     assert left == Prompts(boxes=(empty_box,), clicks=(far,))
     assert not unanswered_prompts(mask, Prompts(boxes=(found,), clicks=(near,)))
+
+
+def test_where_the_model_sees_nothing_a_training_free_prompt_outlines_nothing():
+    """Half of a peak of 0.02 is no lesion: on a probability map near 0 everywhere, a click
+    once outlined the whole image and a box everything inside it."""
+    faint = np.full((120, 200), 0.02, np.float32)
+    faint[50:60, 140:150] = 0.09  # below MIN_PROMPT_PEAK
+    gray = np.full(faint.shape, 60, np.uint8)
+    automatic = np.zeros(faint.shape, bool)
+    for prompts in (Prompts(clicks=(ClickPrompt(145, 55),)),
+                    Prompts(boxes=(BoxPrompt(120, 30, 180, 90),))):
+        mask = guided_mask(FlatSegmenter(), gray, faint, automatic, prompts)
+        assert not mask.any()
+        assert unanswered_prompts(mask, prompts) == prompts
+    # at the floor it outlines the region, not the image
+    faint[50:60, 140:150] = MIN_PROMPT_PEAK
+    mask = guided_mask(FlatSegmenter(), gray, faint, automatic,
+                       Prompts(clicks=(ClickPrompt(145, 55),)))
+    assert mask.sum() == 100
+
+
+def test_a_box_whose_outline_the_user_removed_is_not_said_to_have_found_nothing(scene):
+    """Box a lesion, then "not a lesion" inside its outline: the mask is empty there, but the
+    box did find a lesion (the user took it away), so it is not named as one that found none;
+    the analysis reads the outlines before the removals."""
+    gray, probability, automatic = scene
+    prompts = Prompts(boxes=(BoxPrompt(130, 40, 172, 82),),
+                      clicks=(ClickPrompt(150, 60, lesion=False),))
+    found = guided_mask(FlatSegmenter(), gray, probability, automatic, prompts, removals=False)
+    final = remove_marked(found, prompts)
+    assert found[60, 150] and not final[60, 150]
+    assert np.array_equal(final, guided_mask(FlatSegmenter(), gray, probability, automatic,
+                                             prompts))
+    assert not unanswered_prompts(found, prompts)
+    assert unanswered_prompts(final, prompts).boxes == prompts.boxes  # what the final mask says
 
 
 def test_a_click_on_nothing_is_said_to_have_found_nothing(scene):

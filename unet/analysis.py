@@ -29,6 +29,7 @@ from unet.inference.prompts import (
     check_prompts,
     click_method,
     guided_mask,
+    remove_marked,
     unanswered_prompts,
     unprompted_marks,
 )
@@ -71,6 +72,9 @@ class Analysis:
     # per prompt kind used, how outlines made that way scored on the test split (the cards;
     # unet.inference.prompt_figures); None without prompts
     prompt_figures: dict | None = None
+    # the boxes and lesion clicks that found no lesion (before any "not a lesion" click took
+    # an outline away); None without prompts
+    unanswered: Prompts | None = None
     # the model's measured misses (its card's test split): (share of lesion scans it reported
     # no lesion on, 95 % interval), told beside an empty answer; None without a card
     missed_lesion_rate: tuple[float, list[float] | None] | None = None
@@ -89,14 +93,16 @@ class Analysis:
         prompts give the automatic answer back."""
         if not prompts:
             return dataclasses.replace(self, prompts=None, guided=None, box_method=None,
-                                       click_method=None, prompt_figures=None)
+                                       click_method=None, prompt_figures=None, unanswered=None)
         seg = self.segmentation
         used: dict[str, list[str]] = {"box": [], "click": []}
-        mask = guided_mask(segmenter, self.image.pixels, seg.probability, seg.mask(), prompts,
-                           used=used)
+        found = guided_mask(segmenter, self.image.pixels, seg.probability, seg.mask(), prompts,
+                            used=used, removals=False)
+        prompts = check_prompts(prompts, found.shape)
+        mask = remove_marked(found, prompts)
         mask.flags.writeable = False
         return dataclasses.replace(
-            self, prompts=check_prompts(prompts, mask.shape), guided=mask,
+            self, prompts=prompts, guided=mask, unanswered=unanswered_prompts(found, prompts),
             box_method=box_method(segmenter, used["box"]) if used["box"] else None,
             click_method=click_method(segmenter, used["click"]) if used["click"] else None,
             prompt_figures=prompt_test_figures(segmenter, used))
@@ -215,9 +221,8 @@ class Analysis:
             "unprompted_regions": (None if self.guided is None else sum(
                 lesion["outlined_by"] == "model" for lesion in measurements["lesions"])),
             # the boxes and lesion clicks that found no lesion (the mask has nothing there)
-            "prompts_without_outline": (None if self.guided is None
-                                        else unanswered_prompts(self.guided,
-                                                                self.prompts).to_dict()),
+            "prompts_without_outline": (None if self.unanswered is None
+                                        else self.unanswered.to_dict()),
             "boxes_outlined_by": self.box_method,
             "clicks_outlined_by": self.click_method,
             "prompted_outline_test": self.prompt_figures,

@@ -9,7 +9,6 @@ import numpy as np
 
 from unet.analysis import Analysis
 from unet.inference.prompt_network import THRESHOLD, Look
-from unet.inference.prompts import unanswered_prompts
 from unet.inference.segmenter import Segmenter
 from unet.metrics import dice
 from unet.overlay import render_comparison
@@ -68,7 +67,7 @@ def change_text(automatic: Analysis, guided: Analysis) -> str:
         lines.append(f"- Boxes outlined by the {guided.box_method}.")
     if guided.click_method:
         lines.append(f"- Lesion clicks outlined by the {guided.click_method}.")
-    unanswered = unanswered_prompts(after, guided.prompts)
+    unanswered = guided.unanswered
     if unanswered:
         lines.append(f"- Found no lesion: {unanswered.describe()} (nothing marked there).")
     return "\n".join([*lines, "", LEGEND])

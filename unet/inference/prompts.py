@@ -35,6 +35,11 @@ WINDOW_SCALE = 3.0  # window side / the box's larger side
 MIN_WINDOW_SHARE = 0.3  # of the image's shorter side
 CLICK_RADIUS_SHARE = 0.1  # local peak around a click: this share of the shorter side
 CLICK_FLOOR = 0.1  # the clicked region's own extent, where the local peak is someone else's
+# The training-free outlines mark what reaches half the peak near the prompt; below this peak
+# the automatic model sees no lesion there, and half of it would mark noise (on a probability
+# map near 0 everywhere, the whole image): nothing is outlined, and the prompt is named as
+# having found none.
+MIN_PROMPT_PEAK = 0.1
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,8 @@ def box_outline(segmenter, gray: np.ndarray, probability: np.ndarray,
     mixed = (mixed + window_probability(segmenter, gray, window)) / 2
     inside = mixed[box.y0 - y0:box.y1 - y0, box.x0 - x0:box.x1 - x0]
     peak = float(inside.max()) if inside.size else 0.0
-    binary = inside >= min(0.5, peak / 2) if peak > 0 else np.zeros(inside.shape, bool)
+    binary = (inside >= min(0.5, peak / 2) if peak >= MIN_PROMPT_PEAK
+              else np.zeros(inside.shape, bool))
     cy, cx = (box.y1 - box.y0) // 2, (box.x1 - box.x0) // 2
     region = component_at(binary, (cx, cy))
     if not region.any():
@@ -150,7 +156,7 @@ def click_outline(probability: np.ndarray, click: ClickPrompt) -> np.ndarray:
     r = max(2, int(CLICK_RADIUS_SHARE * min(h, w)))
     local = probability[max(0, click.y - r):click.y + r + 1, max(0, click.x - r):click.x + r + 1]
     peak = float(local.max()) if local.size else 0.0
-    if peak <= 0:
+    if peak < MIN_PROMPT_PEAK:
         return np.zeros(probability.shape, bool)
     region = component_at(probability >= min(0.5, peak / 2), (click.x, click.y))
     if not region.any():
@@ -201,13 +207,14 @@ def _replace_touched(mask: np.ndarray, labels: np.ndarray, region: np.ndarray) -
 
 def guided_mask(segmenter, gray: np.ndarray, probability: np.ndarray,
                 automatic: np.ndarray, prompts: Prompts, *, use_networks: bool = True,
-                used: dict[str, list[str]] | None = None) -> np.ndarray:
+                used: dict[str, list[str]] | None = None, removals: bool = True) -> np.ndarray:
     """The automatic mask changed by the prompts (see the module's text). Boxes and lesion
     clicks are outlined by the organ's prompted networks where bundled (a network's outline
     replaces the automatic components it touches); without ``use_networks`` they take the
     training-free paths even where a network is bundled (the evaluation compares the two).
     ``used``, where given, gets each prompt's path appended under its kind ("box", "click"):
-    "network" or "training-free"."""
+    "network" or "training-free". ``removals=False`` leaves out the last step, the "not a
+    lesion" clicks (:func:`remove_marked`): the outlines the boxes and lesion clicks found."""
     prompts = check_prompts(prompts, gray.shape)
     used = {"box": [], "click": []} if used is None else used
     mask = automatic.astype(bool).copy()
@@ -239,6 +246,12 @@ def guided_mask(segmenter, gray: np.ndarray, probability: np.ndarray,
         else:
             mask |= click_outline(probability, click)
             used.setdefault("click", []).append("training-free")
+    return remove_marked(mask, prompts) if removals else mask
+
+
+def remove_marked(mask: np.ndarray, prompts: Prompts) -> np.ndarray:
+    """``mask`` without the marked region under each "not a lesion" click."""
+    mask = np.asarray(mask, bool).copy()
     for click in prompts.clicks:
         if not click.lesion:
             mask &= ~component_at(mask, (click.x, click.y))
@@ -263,8 +276,9 @@ def unprompted_marks(mask: np.ndarray, prompts: Prompts) -> list[np.ndarray]:
 
 def unanswered_prompts(mask: np.ndarray, prompts: Prompts) -> Prompts:
     """The boxes with no marked pixel inside them and the lesion clicks with no marked region
-    under or near them (as :func:`unprompted_marks` reaches) in ``mask``, a guided mask: the
-    prompts that found no lesion, which the user should be told of."""
+    under or near them (as :func:`unprompted_marks` reaches) in ``mask``: the prompts that found
+    no lesion, which the user should be told of. Give the mask before the "not a lesion" clicks
+    (``guided_mask(..., removals=False)``): an outline the user then removed was found."""
     mask = np.asarray(mask, bool)
     reach = CLICK_RADIUS_SHARE * min(mask.shape)
     boxes = tuple(b for b in prompts.boxes if not mask[b.y0:b.y1, b.x0:b.x1].any())
