@@ -1,6 +1,7 @@
 """Guiding the outline in the app: clicks on the result image become boxes and clicks, and the
 mask, measurements, report, downloads and summary follow; "Clear prompts" goes back."""
 
+import dataclasses
 import json
 
 import cv2
@@ -98,6 +99,19 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
     view.measurements.update(lesions=[], lesion_found=False)
     text = summary_markdown(view, result)
     assert "Nothing is marked after your prompts." in text and "passes the model's rule" not in text
+    # a prompt that outlined another region than the model's is named, with what to do
+    unlike = [{"kind": "box", "x0": 1, "y0": 2, "x1": 30, "y1": 40, "dice_with_model": 0.12},
+              {"kind": "click", "x": 5, "y": 6, "lesion": True, "dice_with_model": 0.3}]
+    text = summary_markdown(dataclasses.replace(view, report={
+        **view.report, "prompts_unlike_model": unlike}), result)
+    assert ("Inside your box at (1, 2)-(30, 40) the guided outline and the model's own answer "
+            "are different regions** (they overlap with Dice 0.12)") in text
+    assert "At your click (5, 6) the guided outline" in text and "Undo last prompt" in text
+    from unet.batch import unlike_message
+
+    assert unlike_message(unlike) == (
+        "box 1,2,30,40 outlined another region than the model (Dice 0.12); "
+        "click 5,6 outlined another region than the model (Dice 0.30)")
     # the downloaded overlay's legend names the prompts and the model's own regions
     two = {**report, "prompts": {"boxes": [1, 2], "clicks": [3]}, "unprompted_regions": 2}
     assert guided_legend_text(two) == "2 boxes and 1 click; 2 regions from the model"

@@ -58,6 +58,7 @@ def test_the_summary_says_the_figures_in_words():
     figures = prompt_test_figures(both, {"box": ["network"], "click": ["network"]})
     text = prompt_figure_text({"prompted_outline_test": figures})
     assert "held-back test scans" in text
-    assert "from a box matched the expert's with Dice 0.91 on average (0.90-0.94 by data set)" \
+    assert ("from a box drawn close around the lesion (each side within 10 % of its size) "
+            "matched the expert's with Dice 0.91 on average (0.90-0.94 by data set)") \
         in text
-    assert "from a click, 0.87 (0.86-0.90 by data set)" in text
+    assert "from a click on the lesion's middle, 0.87 (0.86-0.90 by data set)" in text

@@ -15,6 +15,7 @@ from unet.inference.prompts import (
     parse_box,
     remove_marked,
     unanswered_prompts,
+    unlike_model,
     unprompted_marks,
 )
 
@@ -183,6 +184,30 @@ def test_where_the_model_sees_nothing_a_training_free_prompt_outlines_nothing():
     assert mask.sum() == 100
 
 
+def test_a_prompt_that_outlines_another_region_than_the_model_is_named():
+    """A loose box whose outline is another structure than the lesion the model had marked in
+    it, or a click whose outline is another region than the model's under it, is named with the
+    Dice of the two; one that refines the model's region, or adds what it missed, is not."""
+    automatic = np.zeros((100, 100), bool)
+    automatic[40:60, 40:60] = True  # the model's lesion
+    elsewhere = np.zeros_like(automatic)
+    elsewhere[5:25, 40:70] = True  # the outline the box drew: another region in the box
+    loose = BoxPrompt(30, 0, 80, 70)
+    click = ClickPrompt(50, 50)
+    unlike = unlike_model(automatic, elsewhere, Prompts(boxes=(loose,)))
+    assert unlike == [(loose, 0.0)]
+    # the click's outline is a sliver of the model's region: Dice 2*20*4/(400+80) = 0.33
+    sliver = np.zeros_like(automatic)
+    sliver[40:60, 48:52] = True
+    assert unlike_model(automatic, sliver, Prompts(clicks=(click,))) == [(click, 0.33)]
+    # a refined outline of the same lesion, a box on unmarked ground, "not a lesion": none
+    refined = np.zeros_like(automatic)
+    refined[38:62, 42:60] = True
+    assert unlike_model(automatic, refined, Prompts(boxes=(loose,), clicks=(click,))) == []
+    assert unlike_model(automatic, elsewhere, Prompts(boxes=(BoxPrompt(0, 70, 30, 100),),
+                                                      clicks=(ClickPrompt(50, 50, False),))) == []
+
+
 def test_a_box_whose_outline_the_user_removed_is_not_said_to_have_found_nothing(scene):
     """Box a lesion, then "not a lesion" inside its outline: the mask is empty there, but the
     box did find a lesion (the user took it away), so it is not named as one that found none;
@@ -225,6 +250,8 @@ def test_a_click_on_nothing_is_said_to_have_found_nothing(scene):
         "boxes": [{"x0": 40, "y0": 30, "x1": 90, "y1": 70}],
         "clicks": [{"x": 3, "y": 3, "lesion": True}]}  # not the "not a lesion" click
     assert automatic.report()["prompts_without_outline"] is None
+    # nothing the model marked to compare with: no prompt is "unlike the model"
+    assert report["prompts_unlike_model"] == [] and automatic.report()["prompts_unlike_model"] is None
     # the CSV (CLI, Batch tab) says so in its message column
     from unet.batch import Item, Outcome, csv_rows
 

@@ -24,6 +24,7 @@ import numpy as np
 from unet.errors import ImageInputError
 from unet.inference.prompt_figures import prompt_test_figures
 from unet.inference.prompts import (
+    BoxPrompt,
     Prompts,
     box_method,
     check_prompts,
@@ -31,6 +32,7 @@ from unet.inference.prompts import (
     guided_mask,
     remove_marked,
     unanswered_prompts,
+    unlike_model,
     unprompted_marks,
 )
 from unet.inference.registry import OrganConfig
@@ -75,6 +77,9 @@ class Analysis:
     # the boxes and lesion clicks that found no lesion (before any "not a lesion" click took
     # an outline away); None without prompts
     unanswered: Prompts | None = None
+    # the prompts whose outline is another region than the model's own answer there, with the
+    # Dice of the two (unet.inference.prompts.unlike_model); None without prompts
+    unlike: list | None = None
     # the model's measured misses (its card's test split): (share of lesion scans it reported
     # no lesion on, 95 % interval), told beside an empty answer; None without a card
     missed_lesion_rate: tuple[float, list[float] | None] | None = None
@@ -93,7 +98,8 @@ class Analysis:
         prompts give the automatic answer back."""
         if not prompts:
             return dataclasses.replace(self, prompts=None, guided=None, box_method=None,
-                                       click_method=None, prompt_figures=None, unanswered=None)
+                                       click_method=None, prompt_figures=None, unanswered=None,
+                                       unlike=None)
         seg = self.segmentation
         used: dict[str, list[str]] = {"box": [], "click": []}
         found = guided_mask(segmenter, self.image.pixels, seg.probability, seg.mask(), prompts,
@@ -103,6 +109,7 @@ class Analysis:
         mask.flags.writeable = False
         return dataclasses.replace(
             self, prompts=prompts, guided=mask, unanswered=unanswered_prompts(found, prompts),
+            unlike=unlike_model(seg.mask(), found, prompts),
             box_method=box_method(segmenter, used["box"]) if used["box"] else None,
             click_method=click_method(segmenter, used["click"]) if used["click"] else None,
             prompt_figures=prompt_test_figures(segmenter, used))
@@ -223,6 +230,11 @@ class Analysis:
             # the boxes and lesion clicks that found no lesion (the mask has nothing there)
             "prompts_without_outline": (None if self.unanswered is None
                                         else self.unanswered.to_dict()),
+            # the boxes and lesion clicks whose outline is another region than the model's own
+            # answer there: each prompt with the Dice of the two outlines
+            "prompts_unlike_model": (None if self.unlike is None else [
+                {**prompt.to_dict(), "kind": "box" if isinstance(prompt, BoxPrompt) else "click",
+                 "dice_with_model": score} for prompt, score in self.unlike]),
             "boxes_outlined_by": self.box_method,
             "clicks_outlined_by": self.click_method,
             "prompted_outline_test": self.prompt_figures,

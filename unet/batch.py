@@ -168,7 +168,9 @@ def csv_rows(outcome: Outcome, report: dict | None = None) -> list[dict]:
     m = report["measurements"]
     warning = analysis.organ_warning
     base = {"file": outcome.item.name, "organ": organ, "status": "ok",
-            "message": unanswered_message(report.get("prompts_without_outline") or {}),
+            "message": "; ".join(filter(None, (
+                unanswered_message(report.get("prompts_without_outline") or {}),
+                unlike_message(report.get("prompts_unlike_model") or [])))),
             "unit": m["unit"], "threshold": round(float(t), 4),
             "confidence": report["confidence"],
             "confidence_source": ("quality estimate" if report["quality"] is not None
@@ -193,6 +195,16 @@ def unanswered_message(unanswered: dict) -> str:
             for b in unanswered.get("boxes") or []]
     said += [f"click {c['x']},{c['y']} found no lesion" for c in unanswered.get("clicks") or []]
     return "; ".join(said)
+
+
+def unlike_message(unlike: list[dict]) -> str:
+    """``box 1,2,30,40 outlined another region than the model (Dice 0.12)``: a guided report's
+    ``prompts_unlike_model``, for the CSV's message column; '' where none."""
+    return "; ".join(
+        (f"box {p['x0']},{p['y0']},{p['x1']},{p['y1']}" if p["kind"] == "box"
+         else f"click {p['x']},{p['y']}")
+        + f" outlined another region than the model (Dice {p['dice_with_model']:.2f})"
+        for p in unlike)
 
 
 BOX_COLUMNS = ("x_min", "y_min", "x_max", "y_max")

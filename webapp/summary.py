@@ -96,6 +96,7 @@ def summary_markdown(view: View, result: Result | None) -> str:
                      f"prompts, not the threshold.{prompt_figure_text(rep)} *Clear prompts* "
                      "goes back to the automatic answer.")
         lines += unanswered_text(rep.get("prompts_without_outline") or {})
+        lines += unlike_text(rep.get("prompts_unlike_model") or [])
         own = [str(les["index"]) for les in m["lesions"] if les.get("outlined_by") == "model"]
         if own:  # by the table's numbers, so that each row's outline is known
             names = own[0] if len(own) == 1 else f"{', '.join(own[:-1])} and {own[-1]}"
@@ -162,12 +163,31 @@ def unanswered_text(unanswered: dict) -> list[str]:
     return lines
 
 
+def unlike_text(unlike: list[dict]) -> list[str]:
+    """A warning for each box or click whose outline is another region than the model's own
+    answer there (the report's ``prompts_unlike_model``): neither is known to be right."""
+    lines = []
+    for p in unlike:
+        where = (f"Inside your box at ({p['x0']}, {p['y0']})-({p['x1']}, {p['y1']})"
+                 if p["kind"] == "box" else f"At your click ({p['x']}, {p['y']})")
+        advice = ("A box drawn close around one lesion, with a little margin, outlines best."
+                  if p["kind"] == "box" else "Click the lesion's middle, or draw a box around "
+                  "it.")
+        lines.append(f"⚠️ **{where} the guided outline and the model's own answer are different "
+                     f"regions** (they overlap with Dice {p['dice_with_model']:.2f}): check "
+                     f"which is the lesion. {advice} *Undo last prompt* brings the model's "
+                     "answer back.")
+    return lines
+
+
 def prompt_figure_text(rep: dict) -> str:
     """What outlines guided the same way scored on the held-back test scans (the report's
     ``prompted_outline_test``), as a sentence with a leading space; '' without figures."""
     figures = rep.get("prompted_outline_test") or {}
     said = []
-    for kind, what in (("box", "a box"), ("click", "a click")):
+    # the figures hold for prompts given as the evaluation gave them, which the user is told
+    for kind, what in (("box", "a box drawn close around the lesion (each side within 10 % of "
+                               "its size)"), ("click", "a click on the lesion's middle")):
         f = figures.get(kind)
         if not f or f.get("dice_mean") is None:
             continue

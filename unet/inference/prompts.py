@@ -287,6 +287,40 @@ def unanswered_prompts(mask: np.ndarray, prompts: Prompts) -> Prompts:
     return Prompts(boxes, clicks)
 
 
+# Below this Dice a prompt's outline and the model's own answer at the same place are two
+# different regions (the project's "badly wrong": a Dice below 0.5), which the user is told of.
+UNLIKE_DICE = 0.5
+
+
+def unlike_model(automatic: np.ndarray, found: np.ndarray,
+                 prompts: Prompts) -> list[tuple[BoxPrompt | ClickPrompt, float]]:
+    """The boxes and lesion clicks whose outline in ``found`` (the guided mask before the "not
+    a lesion" clicks) overlaps the model's own answer at the same place (the components of
+    ``automatic`` the box reaches into, or the one under the click) with a Dice below
+    ``UNLIKE_DICE``, with that Dice: a loose box, or one around the wrong structure, can
+    outline something else than the lesion the model had found there. Prompts where the model
+    had marked nothing are not compared (there the prompt adds what the model missed)."""
+    automatic, found = np.asarray(automatic, bool), np.asarray(found, bool)
+    _, auto_labels = cv2.connectedComponents(automatic.astype(np.uint8), connectivity=8)
+    _, found_labels = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
+
+    def touched(labels, box):
+        ids = np.unique(labels[box.y0:box.y1, box.x0:box.x1])
+        return np.isin(labels, ids[ids > 0])
+
+    pairs = [(b, touched(auto_labels, b), touched(found_labels, b)) for b in prompts.boxes]
+    pairs += [(c, component_at(automatic, (c.x, c.y)), component_at(found, (c.x, c.y)))
+              for c in prompts.clicks if c.lesion]
+    out = []
+    for prompt, model_own, outlined in pairs:
+        if model_own.any():
+            both = 2.0 * float((model_own & outlined).sum())
+            score = both / float(model_own.sum() + outlined.sum())
+            if score < UNLIKE_DICE:
+                out.append((prompt, round(score, 2)))
+    return out
+
+
 def parse_box(text: str) -> BoxPrompt:
     """``"x0,y0,x1,y1"`` (pixels) -> a box; anything else raises :class:`ImageInputError`."""
     try:
