@@ -251,7 +251,8 @@ def test_a_click_on_nothing_is_said_to_have_found_nothing(scene):
         "clicks": [{"x": 3, "y": 3, "lesion": True}]}  # not the "not a lesion" click
     assert automatic.report()["prompts_without_outline"] is None
     # nothing the model marked to compare with: no prompt is "unlike the model"
-    assert report["prompts_unlike_model"] == [] and automatic.report()["prompts_unlike_model"] is None
+    assert report["prompts_unlike_model"] == []
+    assert automatic.report()["prompts_unlike_model"] is None
     # the CSV (CLI, Batch tab) says so in its message column
     from unet.batch import Item, Outcome, csv_rows
 
