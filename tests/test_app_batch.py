@@ -102,7 +102,9 @@ def test_batch_of_files_and_a_zip(segmenters, tmp_path):
             assert r["low_confidence"] in {"true", "false"}
             assert r["organ_warning"] in {"true", "false"}
             assert 0.0 <= float(r["confidence"]) <= 1.0 and 0.0 < float(r["threshold"]) < 1.0
-            assert r["confidence_source"] in {"quality estimate", "mirror agreement"}
+            assert r["confidence_source"].split(" (")[0] in {"quality estimate: expected overlap",
+                                               "quality estimate: chance of no lesion",
+                                               "mirror agreement"}
         if lesions:
             assert [int(r["lesion"]) for r in rows] == list(range(1, lesions + 1))
             areas = [int(r["area_px"]) for r in rows]  # whole numbers of pixels
@@ -128,3 +130,18 @@ def test_empty_batch_and_damaged_zip(segmenters, tmp_path):
     table = out["batch_table"]
     assert list(table["Result"]) == ["error"] and "damaged" in table["Warnings"][0]
     assert "0 of 1 image segmented" in out["batch_status"] and out["batch_gallery"] == []
+
+
+def test_the_csv_says_what_its_confidence_is():
+    """The CSV's confidence is an expected overlap, or for an empty answer the chance of no
+    lesion, and beside an organ warning it is marked as not meaningful."""
+    from unet.batch import confidence_source
+
+    found = {"quality": 0.8, "confidence_meaning": "expected Dice overlap of the mask ...",
+             "organ_warning": None}
+    empty = {**found, "confidence_meaning": "quality estimate for an empty mask: ..."}
+    assert confidence_source(found) == "quality estimate: expected overlap"
+    assert confidence_source(empty) == "quality estimate: chance of no lesion"
+    assert confidence_source({**found, "organ_warning": "This looks like a thyroid scan"}) == (
+        "quality estimate: expected overlap (not meaningful: organ warning)")
+    assert confidence_source({**found, "quality": None}) == "mirror agreement"

@@ -391,8 +391,12 @@ def test_trust_is_worded_in_one_place():
         "**Expected overlap with an expert outline ≈ 0.62 (0-1, estimated from the model's "
         "own signals).**"]
     assert trust.quality_cells(facts) == {
-        "Expected overlap (0-1)": "0.62",
+        "Expected overlap (0-1)": "not meaningful",
         "Warnings": "This looks like a thyroid scan: switch to the thyroid model?"}
+    assert trust.quality_cells(plain)["Expected overlap (0-1)"] == "0.62"
+    # an empty answer's estimate is the chance that the scan has no lesion, and says so
+    empty = trust.QualityFacts(0.69, False, None, 0.9, empty=True)
+    assert trust.quality_cells(empty)["Expected overlap (0-1)"] == "0.69 (chance of no lesion)"
     assert trust.quality_report(facts) == {"quality": 0.62, "low_confidence": False,
                                            "organ_warning": new.organ_warning}
 

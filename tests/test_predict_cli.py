@@ -183,7 +183,9 @@ def test_zip_input_and_numbers_in_the_csv(tmp_path, weights):
     assert not (tmp_path / "escape_mask.png").exists()
     for r in rows:
         assert float(r["threshold"]) == 0.3 and 0 <= float(r["confidence"]) <= 1
-        assert r["confidence_source"] in ("quality estimate", "mirror agreement")
+        assert r["confidence_source"].split(" (")[0] in {"quality estimate: expected overlap",
+                                           "quality estimate: chance of no lesion",
+                                           "mirror agreement"}
         if int(r["lesion"]) > 0:
             int(r["area_px"]), float(r["longest_diameter_px"])  # numbers, not "68 × 39 px"
 

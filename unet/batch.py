@@ -29,7 +29,8 @@ MAX_UNZIPPED_BYTES = 500 * 2**20
 # numbers, not display text. ``confidence``: the quality estimate (the expected Dice overlap of
 # the mask at the model's own threshold with an expert outline, 0-1) or, where the model card
 # has no fitted estimator, the agreement of the image's and its mirror image's masks, as in the
-# JSON report; ``confidence_source`` says which.
+# JSON report; ``confidence_source`` says which (and, for an empty answer, that the estimate is
+# the chance that the scan has no lesion; beside an organ warning, that it does not apply).
 CSV_FIELDS = [
     "file", "organ", "status", "message", "unit", "lesion", "area_px", "area_mm2",
     "image_fraction", "longest_diameter_px", "perpendicular_diameter_px",
@@ -173,8 +174,7 @@ def csv_rows(outcome: Outcome, report: dict | None = None) -> list[dict]:
                 unlike_message(report.get("prompts_unlike_model") or [])))),
             "unit": m["unit"], "threshold": round(float(t), 4),
             "confidence": report["confidence"],
-            "confidence_source": ("quality estimate" if report["quality"] is not None
-                                  else "mirror agreement"),
+            "confidence_source": confidence_source(report),
             "low_confidence": "true" if report["low_confidence"] else "false",
             "organ_warning": "true" if warning else "false",
             "organ_warning_text": warning or "",
@@ -186,6 +186,18 @@ def csv_rows(outcome: Outcome, report: dict | None = None) -> list[dict]:
     return [{**base, "lesion": lesion["index"],
              **{k: v for k, v in lesion.items() if k in CSV_FIELDS and k not in base}}
             for lesion in m["lesions"]]
+
+
+def confidence_source(report: dict) -> str:
+    """What the CSV's ``confidence`` is: the quality estimate's expected overlap, or for an
+    empty answer the chance that the scan has no lesion (its ``confidence_meaning``), noted
+    where the organ check says the estimate does not apply; or the mirror agreement."""
+    if report["quality"] is None:
+        return "mirror agreement"
+    said = ("quality estimate: chance of no lesion"
+            if "empty mask" in str(report.get("confidence_meaning", ""))
+            else "quality estimate: expected overlap")
+    return said + (" (not meaningful: organ warning)" if report.get("organ_warning") else "")
 
 
 def unanswered_message(unanswered: dict) -> str:

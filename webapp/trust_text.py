@@ -104,7 +104,15 @@ def quality_cells(facts: QualityFacts) -> dict[str, str]:
     value = facts.quality if facts.quality is not None else facts.agreement
     name = ("Expected overlap (0-1)" if facts.quality is not None
             else "Mirror agreement (0-1)")
-    return {name: "n/a" if value is None else f"{value:.2f}", "Warnings": "; ".join(warnings)}
+    if value is None:
+        text = "n/a"
+    elif facts.quality is not None and facts.organ_warning:
+        text = "not meaningful"  # fitted on the organ's own scans, as the Segment tab says
+    elif facts.quality is not None and facts.empty:
+        text = f"{value:.2f} (chance of no lesion)"  # an empty answer's estimate
+    else:
+        text = f"{value:.2f}"
+    return {name: text, "Warnings": "; ".join(warnings)}
 
 
 def quality_report(facts: QualityFacts) -> dict:
