@@ -281,6 +281,8 @@ def test_single_frame_accepts_frame_zero_only():
     with pytest.raises(ImageInputError) as exc:
         read_image(data, frame=1)
     assert_plain_message(exc)
+    # a frame number left from an earlier multi-frame file: the message says how to clear it
+    assert "no frame 1: leave the frame number empty" in str(exc.value)
     with pytest.raises(TypeError):
         read_image(data, frame="1")  # type: ignore[arg-type]
 

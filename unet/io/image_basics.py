@@ -59,7 +59,10 @@ def check_frame(frame: int | None, n_frames: int) -> int:
         return 0
     if not 0 <= frame < n_frames:
         if n_frames == 1:
-            raise ImageInputError("This file contains a single frame; the only frame number is 0.")
+            # the frame number was most likely meant for an earlier, multi-frame file
+            raise ImageInputError(f"This file contains a single frame, so there is no frame "
+                                  f"{frame}: leave the frame number empty (in the app: *Frame* "
+                                  "under *Scale and frame*).")
         raise ImageInputError(
             f"There is no such frame: this file contains {n_frames} frames, "
             f"numbered from 0 to {n_frames - 1}."
