@@ -37,8 +37,9 @@ PRIVACY_MD = (
     "server's memory (so that the sliders work without running the model again) until you close "
     "this tab, or 15 minutes after your last change. Result files are named after the organ, "
     "the time and a short code of the image's pixels (`breast_20261127-141205_3fa9c2d1_mask.png`), "
-    "never after your file. Nothing is logged but errors, and never image data or DICOM "
-    "tags. Still: remove patient names from file names before uploading."
+    "never after your file; only the *Batch* tab's zip and table name each result after its "
+    "file, so that you can tell them apart. Nothing is logged but errors, and never image data "
+    "or DICOM tags. Still: remove patient names from file names before uploading."
 )
 # the app's own styles: webapp/style.css (shipped with the package, read once at import)
 CSS = Path(__file__).with_name("style.css").read_text(encoding="utf-8")
