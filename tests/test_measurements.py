@@ -121,7 +121,7 @@ def test_to_dict_json_and_units():
     assert lesion["area_mm2"] is None and lesion["longest_diameter_mm"] is None
     assert isinstance(lesion["area_px"], int) and isinstance(lesion["mean_probability"], float)
     assert lesion["bbox"] == [38, 38, 63, 63]
-    assert "px" in in_pixels.summary
+    assert in_pixels.summary.endswith(f"area {lesion['area_px']:,} px²")  # an area, in px²
 
     in_mm = measure_lesions(mask, mask * 0.7, (0.1, 0.1))
     data = json.loads(json.dumps(in_mm.to_dict()))

@@ -103,6 +103,10 @@ def test_the_model_card_tab_shows_the_networks_figures(organ, prompt):
     assert f"{prompt} network `{organ}_{prompt}.keras`" in text
     assert f"{card['test']['all'][prompt]['dice_mean']:.3f}" in text
     assert f"| All | {card['test']['images']} |" in text
+    if prompt == "box" and "click" in card["test"]["all"]:
+        # the box card's click column is the automatic model's click, not the click network's
+        section = text.split(f"box network `{organ}_box.keras`", 1)[1].split("####", 1)[0]
+        assert "| Click, automatic model only |" in section and "| Click |" not in section
 
 
 def _automatic_blocks(card):

@@ -135,7 +135,10 @@ def prompt_section(cards: dict[str, dict]) -> list[str]:
              "point); mean Dice (95 % bootstrap interval) and the share below 0.5:", ""]
     for stem, card in cards.items():
         test = card["test"]
-        shown = [(k, n) for k, n in names if k in (test.get("all") or {})]
+        # a box network's card measured the click answered by the automatic model
+        box_card = card.get("prompt", "box") == "box"
+        shown = [(k, "click, automatic model only" if box_card and k == "click" else n)
+                 for k, n in names if k in (test.get("all") or {})]
         lines += [f"### {stem} (`{card.get('version')}`)", "",
                   "| set | images | " + " | ".join(n for _, n in shown) + " |",
                   "|---|---|" + "---|" * len(shown)]

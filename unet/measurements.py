@@ -92,7 +92,7 @@ class Measurements:
         else:
             size = (
                 f"{largest.longest_diameter_px:.0f} x {largest.perpendicular_diameter_px:.0f} px, "
-                f"area {largest.area_px} px"
+                f"area {largest.area_px:,} px²"
             )
         if len(self.lesions) == 1:
             return f"1 lesion: {size}"

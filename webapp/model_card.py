@@ -77,7 +77,10 @@ def _prompt_card_lines(prompt: str, weights) -> list[str]:
     test = card.get("test") or {}
     if not test.get("all"):
         return []
-    columns = [(k, name) for k, name in _PROMPT_COLUMNS if k in test["all"]]
+    # in a box network's card, "click" is the click answered by the automatic model (measured
+    # there before a click network existed): named so, beside the click network's own table
+    columns = [(k, "Click, automatic model only" if (k, prompt) == ("click", "box") else name)
+               for k, name in _PROMPT_COLUMNS if k in test["all"]]
 
     def row(name, block):
         cells = " | ".join(
