@@ -394,6 +394,11 @@ def test_trust_is_worded_in_one_place():
         "Expected overlap (0-1)": "not meaningful",
         "Warnings": "This looks like a thyroid scan: switch to the thyroid model?"}
     assert trust.quality_cells(plain)["Expected overlap (0-1)"] == "0.62"
+    odd = trust.QualityFacts(0.5, True, "This does not look like an ultrasound scan: the "
+                             "result is probably meaningless.", 0.9)
+    assert trust.quality_cells(odd)["Warnings"] == (
+        "This does not look like an ultrasound scan: the result is probably meaningless; "
+        "low confidence: check by eye")
     # an empty answer's estimate is the chance that the scan has no lesion, and says so
     empty = trust.QualityFacts(0.69, False, None, 0.9, empty=True)
     assert trust.quality_cells(empty)["Expected overlap (0-1)"] == "0.69 (chance of no lesion)"

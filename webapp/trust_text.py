@@ -99,8 +99,9 @@ def quality_markdown(facts: QualityFacts) -> list[str]:
 
 def quality_cells(facts: QualityFacts) -> dict[str, str]:
     """The batch table's columns about trust, as text."""
-    warnings = [w for w in (facts.organ_warning,
-                            "low confidence: check by eye" if facts.low_confidence else None) if w]
+    # joined with "; ", so a warning's own closing full stop goes
+    warnings = [w.rstrip(".") for w in (facts.organ_warning, "low confidence: check by eye"
+                                        if facts.low_confidence else None) if w]
     value = facts.quality if facts.quality is not None else facts.agreement
     name = ("Expected overlap (0-1)" if facts.quality is not None
             else "Mirror agreement (0-1)")
