@@ -25,8 +25,11 @@ def test_an_empty_answer_is_worded_honestly(tmp_path):
     report, summary = out["report_json"], out["summary"]
     assert report["measurements"]["lesion_found"] is False
     card = models.segmenters["breast"].card["test_metrics"]["test"]
-    assert report["missed_lesion_rate_test"]["share"] == round(card["missed_lesion_rate"], 4)
+    assert report["missed_lesion_rate_test"]["share"] == round(card["missed_lesion_rate"], 6)
     assert f"{card['missed_lesion_rate']:.1%}" in summary and "draw a box" in summary
+    # the interval as the model card shows it (rounded once)
+    low, high = card["missed_lesion_rate_ci95"]
+    assert f"(95 % interval {low:.1%}-{high:.1%})" in summary
     # the whole rule, not the threshold alone: a faint region is left out at any threshold
     segmenter = models.segmenters["breast"]
     assert f"No region passes the model's rule at threshold {report['threshold']:.2f}" in summary

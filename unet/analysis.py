@@ -210,7 +210,7 @@ class Analysis:
                      "threshold with an expert outline"),
             "missed_lesion_rate_test": (
                 None if self.missed_lesion_rate is None
-                else {"share": round(self.missed_lesion_rate[0], 4),
+                else {"share": round(self.missed_lesion_rate[0], 6),
                       "ci95": self.missed_lesion_rate[1]}),
             "quality": None if self.quality is None else round(float(self.quality), 4),
             "tta_agreement": round(float(seg.confidence), 4),
@@ -276,4 +276,6 @@ def _missed_rate(card: dict) -> tuple[float, list[float] | None] | None:
         return None
     interval = test.get("missed_lesion_rate_ci95")
     return (float(test["missed_lesion_rate"]),
-            [round(float(v), 4) for v in interval] if interval else None)
+            # 6 decimals: rounded to 4 first, 0.008488 would show as 0.9 % where the card's
+            # table shows 0.8 %
+            [round(float(v), 6) for v in interval] if interval else None)
