@@ -214,7 +214,7 @@ def test_a_box_guides_the_mask_of_one_image(tmp_path, weights):
     assert main([*base, "--out", str(tmp_path / "x"), "--click", "oops"]) == 2
 
 
-def test_a_prompts_file_guides_some_images_and_names_bad_rows(tmp_path, weights):
+def test_a_prompts_file_guides_some_images_and_names_bad_rows(tmp_path, weights, capsys):
     """--prompts FILE.csv: rows per file (boxes and clicks), images without a row run
     automatically, measurements.csv says which were prompted; a prompt outside its image fails
     that image only, naming its row; a malformed row is a clear error naming it."""
@@ -249,7 +249,16 @@ def test_a_prompts_file_guides_some_images_and_names_bad_rows(tmp_path, weights)
     assert {r["prompted"] for r in rows} == {"false"}  # no row for them: automatic
 
     bad = tmp_path / "bad.csv"
-    bad.write_text("file,x,y,label\na.png,10,oops,1\n")
+    bad.write_text("file,x,y,label\na.png,10,oops,1\nc.png,5,5,1\n,1,1,1\nc.png,5,5,7\n")
     assert main(["--organ", "breast", str(folder), "--out", str(tmp_path / "o3"), "--weights",
                  str(weights), "--no-progress", "--prompts", str(bad)]) == 2
     assert not (tmp_path / "o3").exists()  # refused before anything was written
+    # every malformed row named at once (row 3 is fine), to be mended in one go
+    said = capsys.readouterr().err
+    assert "bad.csv rows 2, 4, 5 are not understood" in said and "Nothing was segmented" in said
+
+    # the files written have the permissions any file the user writes gets
+    probe = out / "probe.txt"
+    probe.write_text("x")
+    assert (out / "a_mask.png").stat().st_mode & 0o777 == probe.stat().st_mode & 0o777
+    assert (out / "measurements.csv").stat().st_mode & 0o777 == probe.stat().st_mode & 0o777

@@ -227,8 +227,8 @@ def read_prompts_csv(path: Path) -> dict[str, tuple[Prompts, str]]:
     """Prompts per image from a CSV: the header ``file,x_min,y_min,x_max,y_max`` (boxes) or
     ``file,x,y,label`` (clicks; label 1 a lesion, 0 not a lesion), or both sets of columns
     with the unused ones left empty; one prompt a row, several rows for one file allowed.
-    Returns ``{file: (prompts, "rows 2, 3")}``. A malformed row raises
-    :class:`ImageInputError` naming it."""
+    Returns ``{file: (prompts, "rows 2, 3")}``. Malformed rows raise one
+    :class:`ImageInputError` naming each of them (all at once, to be mended in one go)."""
     from unet.inference.prompts import BoxPrompt, ClickPrompt
 
     try:
@@ -241,8 +241,8 @@ def read_prompts_csv(path: Path) -> dict[str, tuple[Prompts, str]]:
         raise ImageInputError(f"The prompts file {path} needs the header "
                               "file,x_min,y_min,x_max,y_max (boxes) or file,x,y,label (clicks).")
     found: dict[str, tuple[list, list, list]] = {}
+    bad: list[str] = []
     for number, row in enumerate(rows, start=2):  # row 1 is the header
-        where = f"{Path(path).name} row {number}"
         name = (row.get("file") or "").strip()
         try:
             if not name:
@@ -258,9 +258,13 @@ def read_prompts_csv(path: Path) -> dict[str, tuple[Prompts, str]]:
                                           int(round(float(row["y"]))), lesion=label == 1))
             numbers.append(str(number))
         except (KeyError, TypeError, ValueError):
-            raise ImageInputError(
-                f"{where} is not understood: give file and x_min,y_min,x_max,y_max (a box) or "
-                "x,y,label (a click, label 1 or 0), numbers in the image's pixels.") from None
+            bad.append(str(number))
+    if bad:
+        raise ImageInputError(
+            f"{Path(path).name} row{'s' if len(bad) > 1 else ''} {', '.join(bad)} "
+            f"{'are' if len(bad) > 1 else 'is'} not understood: give file and "
+            "x_min,y_min,x_max,y_max (a box) or x,y,label (a click, label 1 or 0), numbers in "
+            "the image's pixels. Nothing was segmented.")
     return {name: (Prompts(tuple(b), tuple(c)),
                    f"{Path(path).name} row{'s' if len(n) > 1 else ''} {', '.join(n)}")
             for name, (b, c, n) in found.items()}

@@ -13,8 +13,20 @@ import numpy as np
 from PIL import Image
 
 
+def _process_umask() -> int:
+    """The process's umask (read once, at import: setting it to read it is not thread-safe)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# a finished file gets the permissions open() would give it (mkstemp's are owner-only)
+FILE_MODE = 0o666 & ~_process_umask()
+
+
 def write_atomic(path: str | Path, content: bytes | str) -> Path:
-    """Write ``content`` (bytes, or text as UTF-8) to ``path`` atomically; returns the path."""
+    """Write ``content`` (bytes, or text as UTF-8) to ``path`` atomically; returns the path.
+    The file gets the permissions a plain ``open(path, "w")`` would give it (``FILE_MODE``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
@@ -22,6 +34,7 @@ def write_atomic(path: str | Path, content: bytes | str) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
