@@ -250,6 +250,22 @@ def test_batch_tab(browser, url, tmp_path):
     assert info.value.suggested_filename.endswith(".zip")
     page.wait_for_timeout(1000)
     shot(page, tmp_path, "batch")
+    # on a phone's screen the seven columns keep whole words ("Quality" once broke letter by
+    # letter): the table scrolls sideways inside its frame, the page does not widen, and each
+    # heading stays above its column
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(800)
+    headings = _lines(page, "#batch-table th span.text")
+    assert "Quality" in {text for text, _ in headings}, headings
+    assert all(lines == 1 for text, lines in headings if " " not in text), headings
+    cells = _lines(page, "#batch-table .virtual-body span.text")
+    assert all(lines == 1 for text, lines in cells if text.isdigit()), cells
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    lefts = page.evaluate("""() => ['#batch-table th', '#batch-table .virtual-row .body-cell']
+        .map((s) => [...document.querySelectorAll(s)].slice(0, 7)
+        .map((e) => Math.round(e.getBoundingClientRect().left)))""")
+    assert lefts[0] == lefts[1], lefts
+    shot(page, tmp_path, "batch_phone")
     page.close()
 
 
