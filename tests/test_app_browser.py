@@ -418,3 +418,15 @@ def test_the_model_cards_tables_break_no_word(browser, url):
     page.wait_for_timeout(500)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     page.close()
+
+
+def test_the_optional_number_fields_start_empty(browser, url):
+    """Scale and Frame are optional: they start empty (Gradio showed None as 0, and a frame of
+    0 would pick a multi-frame file's first frame without asking), saying what empty means."""
+    page, _ = open_app(browser, url)
+    page.get_by_text("Scale and frame").first.click()
+    page.wait_for_timeout(800)
+    fields = page.evaluate("""() => [...document.querySelectorAll('input[type=number]')]
+        .filter((e) => e.placeholder.startsWith('empty')).map((e) => [e.value, e.placeholder])""")
+    assert fields == [["", "empty: sizes in pixels"], ["", "empty: a single-frame file"]], fields
+    page.close()

@@ -28,6 +28,7 @@ from webapp.settings import (
     DELETE_CACHE,
     DISCLAIMER_MD,
     MAX_FILE_SIZE,
+    PRIVATE,
     QUEUE,
     STATE_TTL_S,
 )
@@ -76,6 +77,9 @@ def build_demo(segmenters: Mapping[str, Segmenter] | Segmenters | None = None,
         wire_teaching_tab(ui, models)
         wire_batch_tab(ui, models)
         demo.unload(forget_session)
+        # the optional number fields start empty: Gradio shows None as 0 until it is set, and a
+        # frame of 0 would read a multi-frame file's first frame without asking which
+        demo.load(lambda: (None, None), outputs=[ui.scale, ui.frame], **PRIVATE)
     return demo
 
 

@@ -61,9 +61,11 @@ def _input_column(ui: Ui, default_t: float, examples: list[Example]) -> None:
                  "point, chosen on validation data.")
     with gr.Accordion("Scale and frame", open=False):
         ui.scale = gr.Number(None, label="Scale (mm per pixel)", minimum=0, step=0.01,
+                             placeholder="empty: sizes in pixels",
                              info="Leave empty for pixels. A DICOM file's own pixel spacing "
                                   "is used when it states one.")
         ui.frame = gr.Number(None, label="Frame (multi-frame files, counted from 0)",
+                             placeholder="empty: a single-frame file",
                              precision=0, minimum=0,
                              info="For cine loops and multi-page files; then press Segment.")
     with gr.Accordion("Check against a ground-truth mask", open=False):
