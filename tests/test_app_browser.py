@@ -429,4 +429,11 @@ def test_the_optional_number_fields_start_empty(browser, url):
     fields = page.evaluate("""() => [...document.querySelectorAll('input[type=number]')]
         .filter((e) => e.placeholder.startsWith('empty')).map((e) => [e.value, e.placeholder])""")
     assert fields == [["", "empty: sizes in pixels"], ["", "empty: a single-frame file"]], fields
+    # and the result image carries no label over its top-left corner (where a click lands)
+    page.locator("#examples button.thumbnail-item").first.click()
+    page.locator("#overlay-image img").first.wait_for(timeout=30_000)
+    labels = page.evaluate("""() => [...document.querySelectorAll(
+        '#overlay-image label, #overlay-image [data-testid=block-label]')]
+        .filter((e) => e.offsetHeight > 0).length""")
+    assert labels == 0, labels
     page.close()

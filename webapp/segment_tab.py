@@ -81,8 +81,10 @@ def _input_column(ui: Ui, default_t: float, examples: list[Example]) -> None:
 def _result_column(ui: Ui) -> None:
     with gr.Tabs(selected="overlay", elem_id="result-tabs") as ui.result_tabs:
         with gr.Tab("Result", id="overlay"):
-            ui.overlay_img = gr.Image(label="Image with the segmentation", type="numpy",
-                                      format="png", interactive=False, height=460,
+            # no label drawn over it: it covered the image's top-left corner, where a lesion
+            # may lie and where a click of the user's guiding would land on the label
+            ui.overlay_img = gr.Image(label="Image with the segmentation", show_label=False,
+                                      type="numpy", format="png", interactive=False, height=460,
                                       buttons=["fullscreen"], elem_id="overlay-image")
         with gr.Tab("Before / after", id="compare"):
             ui.before_after = gr.ImageSlider(
