@@ -848,7 +848,7 @@ def test_downloads_tell_cases_apart_and_carry_their_facts(segmenters, phantom, t
     band = overlay[height:]
     assert overlay.shape[1] == width and len(band) >= 20
     assert band.mean() < 60 and (band > 200).any()  # a dark band with light text on it
-    from webapp.downloads import overlay_legend
+    from unet.overlay_legend import overlay_legend
 
     legend = " ".join(overlay_legend("Thyroid", "contour", 0.35))
     assert "threshold 0.35" in legend and "NOT FOR DIAGNOSIS" in legend

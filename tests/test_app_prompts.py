@@ -10,12 +10,10 @@ import pytest
 
 from tests.app_fixtures import test_models, write_phantom
 from unet.inference.models import Segmenters
-from webapp.downloads import overlay_legend
+from unet.overlay_legend import PROMPT_COLORS, guided_legend_text, overlay_legend
 from webapp.prompt_events import clear_prompts, prompt_click, undo_prompt
 from webapp.result import (
-    PROMPT_COLORS,
     display_size,
-    guided_legend_text,
     image_point,
     lesion_table,
     render,

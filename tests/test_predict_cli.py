@@ -42,7 +42,10 @@ def test_folder_of_png_and_dicom_with_one_bad_file(tmp_path, weights):
     assert mask.shape == g1.shape and set(np.unique(mask)) <= {0, 255}
     assert not (out / "benign" / "benign (3)_mask_mask.png").exists()  # masks are not inputs
     overlay = cv2.imread(str(out / "benign" / "benign (3)_overlay.png"))
-    assert overlay.shape == (*g1.shape, 3)
+    # the image at its own size, and below it the legend band the app's download has too
+    assert overlay.shape[1:] == (g1.shape[1], 3) and overlay.shape[0] > g1.shape[0]
+    band = overlay[g1.shape[0]:]
+    assert np.median(band) == 24 and band.max() > 200  # dark, with light text
     dmask = cv2.imread(str(out / "malignant" / "case_mask.png"), cv2.IMREAD_UNCHANGED)
     assert dmask.shape == g2.shape
     rows = list(csv.DictReader(open(out / "measurements.csv")))
@@ -231,8 +234,14 @@ def test_a_prompts_file_guides_some_images_and_names_bad_rows(tmp_path, weights,
                        "c.png,500,500,600,600,,,\n")
     out = tmp_path / "out"
     rc = main(["--organ", "breast", str(folder), "--out", str(out), "--weights", str(weights),
-               "--no-progress", "--prompts", str(prompts)])
+               "--no-progress", "--prompts", str(prompts), "--overlay"])
     assert rc == 1  # c.png's box lies outside it; the others ran
+    # the overlay shows the box that guided it, as the app's download does
+    from unet.overlay_legend import PROMPT_COLORS
+
+    shown = cv2.cvtColor(cv2.imread(str(out / "a_overlay.png")), cv2.COLOR_BGR2RGB)
+    edge = shown[30, 45:85].astype(int)  # the box's top side, y 30, x 40-90
+    assert (np.abs(edge - PROMPT_COLORS["box"]).sum(axis=1) < 60).mean() > 0.8
     rows = {Path(r["file"]).name: r for r in csv.DictReader(open(out / "measurements.csv"))}
     assert rows["a.png"]["prompted"] == "true" and rows["b.png"]["prompted"] == "true"
     # each lesion row says whose outline it is: a.png's box drew one

@@ -65,6 +65,7 @@ def main(argv=None) -> int:
     )
     from unet.inference.registry import get_organ
     from unet.inference.segmenter import Segmenter
+    from unet.overlay_legend import labelled_overlay
 
     try:
         organ = get_organ(args.organ)
@@ -114,7 +115,8 @@ def main(argv=None) -> int:
         outcomes = segment_items(items, segmenter, threshold=args.threshold, prompts=prompts)
         for outcome in tqdm(outcomes, total=len(items), desc="segmenting", unit="image",
                             disable=args.no_progress, file=sys.stderr):
-            rows.extend(csv_rows(outcome))
+            report = outcome.analysis.report(outcome.threshold) if outcome.ok else None
+            rows.extend(csv_rows(outcome, report))
             if not outcome.ok:
                 failures += 1
                 tqdm.write(f"skipped {outcome.item.name}: {outcome.error}", file=sys.stderr)
@@ -123,9 +125,10 @@ def main(argv=None) -> int:
             target = out / rel.parent / rel.name
             write_png(target.with_name(f"{rel.name}_mask.png"),
                       mask_png(outcome.analysis.mask(outcome.threshold)))
-            if args.overlay:
-                write_png(target.with_name(f"{rel.name}_overlay.png"),
-                          outcome.analysis.overlay(threshold=outcome.threshold))
+            if args.overlay:  # as the app's download: prompts drawn, a legend band below
+                overlay = outcome.analysis.overlay(threshold=outcome.threshold)
+                write_png(target.with_name(f"{rel.name}_overlay.png"), labelled_overlay(
+                    outcome.analysis, overlay, report, "filled", outcome.threshold))
     write_csv(out / "measurements.csv", rows)
     done = len(items) - failures
     print(f"{done} of {len(items)} images segmented; results in {out}"

@@ -12,8 +12,9 @@ from unet.inference.prompt_network import THRESHOLD, Look
 from unet.inference.segmenter import Segmenter
 from unet.metrics import dice
 from unet.overlay import render_comparison
+from unet.overlay_legend import draw_prompts
 from unet.transforms.box_window import INFERENCE_SCALE
-from webapp.result import display_copy, draw_prompts
+from webapp.result import display_copy
 from webapp.teaching import probability_image
 
 TILE = 320  # px a side of each of the network's pictures (its input is smaller: enlarged)

@@ -26,7 +26,8 @@ from unet.io.ground_truth import overlap_scores
 from unet.io.uploads import parse_scale, parse_threshold
 from unet.measurements import Measurements
 from unet.overlay import render_comparison
-from webapp.downloads import overlay_legend, with_legend, write_outputs
+from unet.overlay_legend import draw_prompts, labelled_overlay
+from webapp.downloads import write_outputs
 from webapp.trust_text import quality_facts, quality_report
 
 # Images larger than this (longer side, pixels) are shown downscaled in the browser; the
@@ -146,25 +147,12 @@ def render(result: Result, *, mode: str = "filled", threshold: float | None = No
         mode=mode,
     )
     if out_dir is not None:
-        guided_by = guided_legend_text(report)
-        legend = overlay_legend(analysis.organ.display_name, mode, t, guided_by)
         # a guided overlay shows the prompts that drew it, as on the screen
-        saved = draw_prompts(overlay, analysis.prompts) if guided_by else overlay
-        view.files = write_outputs(out_dir, mask, with_legend(saved, legend), report,
+        saved = labelled_overlay(analysis, overlay, report, mode, t)
+        view.files = write_outputs(out_dir, mask, saved, report,
                                    organ=analysis.organ.key, when=created,
                                    image_id=image_id)
     return view
-
-
-def guided_legend_text(report: dict) -> str:
-    """What drew a guided outline, for the downloaded overlay's legend (``1 box and 1 click;
-    1 region from the model``); '' for the model's own answer."""
-    if not report.get("guided_by_user"):
-        return ""
-    given = report["prompts"]
-    text = Prompts(boxes=tuple(given["boxes"]), clicks=tuple(given["clicks"])).describe()
-    own = report.get("unprompted_regions") or 0  # the regions no prompt reached
-    return text + (f"; {own} region{'s' if own > 1 else ''} from the model" if own else "")
 
 
 def box_is_partial(box, shape: tuple[int, int]) -> bool:
@@ -178,30 +166,6 @@ def draw_box(rgb: np.ndarray, box, color=(255, 215, 0)) -> np.ndarray:
     thickness = max(1, round(max(rgb.shape[:2]) / 400))
     cv2.rectangle(out, (box.x0, box.y0), (box.x1 - 1, box.y1 - 1), color, thickness,
                   lineType=cv2.LINE_AA)
-    return out
-
-
-PROMPT_COLORS = {"box": (0, 200, 255), "lesion": (0, 220, 120), "not": (255, 80, 80)}
-
-
-def draw_prompts(rgb: np.ndarray, prompts: Prompts, corner=None) -> np.ndarray:
-    """A copy of ``rgb`` with the user's boxes (cyan), lesion clicks (green), "not a lesion"
-    clicks (red) and a box's pending first corner."""
-    if not prompts and corner is None:
-        return rgb
-    out = rgb.copy()
-    size = max(rgb.shape[:2])
-    thickness, radius = max(1, round(size / 300)), max(3, round(size / 100))
-    for b in prompts.boxes:
-        cv2.rectangle(out, (b.x0, b.y0), (b.x1 - 1, b.y1 - 1), PROMPT_COLORS["box"], thickness,
-                      lineType=cv2.LINE_AA)
-    for c in prompts.clicks:
-        color = PROMPT_COLORS["lesion" if c.lesion else "not"]
-        cv2.circle(out, (c.x, c.y), radius, color, -1, lineType=cv2.LINE_AA)
-        cv2.circle(out, (c.x, c.y), radius, (255, 255, 255), 1, lineType=cv2.LINE_AA)
-    if corner is not None:
-        cv2.drawMarker(out, corner, PROMPT_COLORS["box"], cv2.MARKER_CROSS, 4 * radius,
-                       thickness)
     return out
 
 
