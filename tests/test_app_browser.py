@@ -424,6 +424,15 @@ def test_the_optional_number_fields_start_empty(browser, url):
     """Scale and Frame are optional: they start empty (Gradio showed None as 0, and a frame of
     0 would pick a multi-frame file's first frame without asking), saying what empty means."""
     page, _ = open_app(browser, url)
+    # the examples' captions are whole, on a laptop's and a phone's width
+    for width in (1360, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.locator("#examples .caption-label").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(300)
+        cut = page.evaluate("""() => [...document.querySelectorAll('#examples .caption-label')]
+            .filter((e) => e.scrollWidth > e.clientWidth + 1).map((e) => e.innerText)""")
+        assert cut == [], (width, cut)
+    page.set_viewport_size({"width": 1360, "height": 1000})
     page.get_by_text("Scale and frame").first.click()
     page.wait_for_timeout(800)
     fields = page.evaluate("""() => [...document.querySelectorAll('input[type=number]')]
