@@ -141,3 +141,28 @@ def test_the_cards_automatic_column_is_the_automatic_cards_test_figure(organ, pr
         assert figures["dice_mean"] == own["dice_mean"], (key, name)
         checked += 1
     assert checked >= 2
+
+
+@pytest.mark.parametrize("organ,prompt", BUNDLED)
+def test_a_ring_shaped_answer_is_outlined_with_its_hole_filled(organ, prompt, monkeypatch):
+    """Where a network answers with a ring around a dark lesion (a browser trial), the outline
+    is the lesion with the ring: its hole filled, as the training-free outlines are."""
+    yy, xx = np.mgrid[:120, :160]
+    r = np.hypot(yy - 60, xx - 80)
+    ring = np.where((r >= 20) & (r <= 30), 0.9, 0.0).astype(np.float32)
+    gray = np.full(ring.shape, 80, np.uint8)
+    path = getattr(ORGANS[organ], f"{prompt}_weight_path")
+    if prompt == "box":
+        from unet.inference.box_network import BoxNetwork
+
+        network = BoxNetwork(path)
+        monkeypatch.setattr(network, "probability", lambda g, b: ring)
+        outline = network.outline(gray, (45, 25, 115, 95))
+    else:
+        from unet.inference.click_network import ClickNetwork
+
+        network = ClickNetwork(path)
+        monkeypatch.setattr(network, "_sized_answer", lambda g, p: (ring > 0.5, None))
+        outline = network.outline(gray, (80, 35))
+    assert outline[60, 80] and outline.sum() == (r <= 30).sum()  # the ring and its hole
+    assert not outline[r > 31].any()

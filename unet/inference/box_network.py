@@ -22,6 +22,7 @@ from unet.inference.prompt_network import (
     network_for,
 )
 from unet.transforms.box_window import INFERENCE_SCALE, window_around, window_input
+from unet.transforms.postprocess import fill_holes
 
 __all__ = ["THRESHOLD", "BoxNetwork", "box_network_for"]
 
@@ -44,7 +45,8 @@ class BoxNetwork(PromptNetwork):
     def outline(self, gray: np.ndarray, box) -> np.ndarray:
         """The component of the probability at 0.5 that overlaps the box most (ties: the larger
         one); empty when none overlaps it (the training-free box answers then). The network
-        marks every lesion its window catches: the box says which one the user meant."""
+        marks every lesion its window catches: the box says which one the user meant. Its holes
+        are filled."""
         n, labels, stats, _ = components(self.probability(gray, box))
         if n <= 1:
             return np.zeros(gray.shape, bool)
@@ -54,7 +56,9 @@ class BoxNetwork(PromptNetwork):
             return np.zeros(gray.shape, bool)
         areas = stats[1:, cv2.CC_STAT_AREA]
         best = max(range(n - 1), key=lambda i: (inside[i], areas[i]))
-        return labels == best + 1
+        # a ring around a dark lesion is that lesion's outline: its hole filled, as the
+        # training-free outlines are (docs/prompts.md, "Holes in the prompted networks' outlines")
+        return fill_holes(labels == best + 1)
 
 
 def box_network_for(weights: Path | None) -> BoxNetwork | None:

@@ -30,7 +30,7 @@ from unet.transforms.click_window import (
     click_window_input,
     window_at_click,
 )
-from unet.transforms.postprocess import component_at
+from unet.transforms.postprocess import component_at, fill_holes
 from unet.transforms.window import cut, paste, resize_window, touches_edge
 
 NEAR = 0.1  # a component this share of the window's side from the click is still "its" lesion
@@ -52,8 +52,13 @@ class ClickNetwork(PromptNetwork):
         return self.look_at(window, click_window_input(gray, point, window, self.input_size))
 
     def answer(self, gray: np.ndarray, point) -> tuple[np.ndarray, Look]:
-        """The component under (or nearest to) the click, and the look it came from (for the
-        sized look: its window and input, with the mean probability); see the module's text."""
+        """The component under (or nearest to) the click, its holes filled (a ring around a dark
+        lesion is that lesion's outline), and the look it came from (for the sized look: its
+        window and input, with the mean probability); see the module's text."""
+        region, look = self._sized_answer(gray, point)
+        return fill_holes(region), look
+
+    def _sized_answer(self, gray: np.ndarray, point) -> tuple[np.ndarray, Look]:
         region, look = self._first_answer(gray, point)
         if not region.any() or self.shares.lesion_factor is None:
             return region, look
