@@ -165,7 +165,8 @@ def unanswered_text(unanswered: dict) -> list[str]:
 
 def unlike_text(unlike: list[dict]) -> list[str]:
     """A warning for each box or click whose outline is another region than the model's own
-    answer there (the report's ``prompts_unlike_model``): neither is known to be right."""
+    answer there (the report's ``prompts_unlike_model``): the user is asked to check which is
+    the lesion, with what held-back scans showed."""
     lines = []
     for p in unlike:
         where = (f"Inside your box at ({p['x0']}, {p['y0']})-({p['x1']}, {p['y1']})"
