@@ -105,6 +105,11 @@ def test_a_box_then_clicks_guide_the_outline_and_clear_goes_back(models, tmp_pat
     assert ("Inside your box at (1, 2)-(30, 40) the guided outline and the model's own answer "
             "are different regions** (they overlap with Dice 0.12)") in text
     assert "At your click (5, 6) the guided outline" in text and "Undo last prompt" in text
+    # a click whose outline reaches the click network's window edge: the lesion may go on
+    text = summary_markdown(dataclasses.replace(view, report={
+        **view.report, "clicks_cut_by_window": [{"x": 5, "y": 6, "lesion": True}]}), result)
+    assert ("The outline from your click at (5, 6) reaches the edge of what the click network "
+            "looked at") in text and "draw a box around it" in text
     from unet.batch import unlike_message
 
     assert unlike_message(unlike) == (

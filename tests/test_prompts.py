@@ -208,6 +208,38 @@ def test_a_prompt_that_outlines_another_region_than_the_model_is_named():
                                                       clicks=(ClickPrompt(50, 50, False),))) == []
 
 
+def test_a_click_outline_cut_by_the_networks_window_is_named(scene):
+    """A click network's outline that reaches the border of the window it looked at (inside the
+    image) may be cut there, the lesion going on past it: the click is named in ``cut``; an
+    outline well inside its window is not."""
+    from types import SimpleNamespace
+
+    from unet.transforms.window import Window
+
+    gray, probability, automatic = scene
+
+    class Network:
+        def __init__(self, window):
+            self.window = window
+
+        def answer(self, gray, point):
+            region = np.zeros(gray.shape, bool)
+            region[50:70, 140:160] = True  # x 140-159
+            return region, SimpleNamespace(window=self.window)
+
+    # Window(y0, x0, side) in a 120 x 200 frame; the outline spans rows 50-69, columns 140-159
+    for window, expected in ((Window(30, 140, 60), True),    # its left border at column 140
+                             (Window(50, 100, 70), True),    # its top border at row 50
+                             (Window(20, 110, 90), False),   # the outline well inside it
+                             (Window(-10, 100, 130), False)):  # past the image's edges
+        seg = FlatSegmenter()
+        seg.click_network = Network(window)
+        click = ClickPrompt(150, 60)
+        cut = []
+        guided_mask(seg, gray, probability, automatic, Prompts(clicks=(click,)), cut=cut)
+        assert (cut == [click]) == expected, window
+
+
 def test_a_box_whose_outline_the_user_removed_is_not_said_to_have_found_nothing(scene):
     """Box a lesion, then "not a lesion" inside its outline: the mask is empty there, but the
     box did find a lesion (the user took it away), so it is not named as one that found none;
@@ -253,6 +285,8 @@ def test_a_click_on_nothing_is_said_to_have_found_nothing(scene):
     # nothing the model marked to compare with: no prompt is "unlike the model"
     assert report["prompts_unlike_model"] == []
     assert automatic.report()["prompts_unlike_model"] is None
+    assert report["clicks_cut_by_window"] == []
+    assert automatic.report()["clicks_cut_by_window"] is None
     # the CSV (CLI, Batch tab) says so in its message column
     from unet.batch import Item, Outcome, csv_rows
 

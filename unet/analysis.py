@@ -80,6 +80,9 @@ class Analysis:
     # the prompts whose outline is another region than the model's own answer there, with the
     # Dice of the two (unet.inference.prompts.unlike_model); None without prompts
     unlike: list | None = None
+    # the lesion clicks whose network outline reaches the border of the window the network
+    # looked at (the lesion may go on past it); None without prompts
+    cut_clicks: tuple | None = None
     # the model's measured misses (its card's test split): (share of lesion scans it reported
     # no lesion on, 95 % interval), told beside an empty answer; None without a card
     missed_lesion_rate: tuple[float, list[float] | None] | None = None
@@ -99,17 +102,18 @@ class Analysis:
         if not prompts:
             return dataclasses.replace(self, prompts=None, guided=None, box_method=None,
                                        click_method=None, prompt_figures=None, unanswered=None,
-                                       unlike=None)
+                                       unlike=None, cut_clicks=None)
         seg = self.segmentation
         used: dict[str, list[str]] = {"box": [], "click": []}
+        cut: list = []
         found = guided_mask(segmenter, self.image.pixels, seg.probability, seg.mask(), prompts,
-                            used=used, removals=False)
+                            used=used, removals=False, cut=cut)
         prompts = check_prompts(prompts, found.shape)
         mask = remove_marked(found, prompts)
         mask.flags.writeable = False
         return dataclasses.replace(
             self, prompts=prompts, guided=mask, unanswered=unanswered_prompts(found, prompts),
-            unlike=unlike_model(seg.mask(), found, prompts),
+            unlike=unlike_model(seg.mask(), found, prompts), cut_clicks=tuple(cut),
             box_method=box_method(segmenter, used["box"]) if used["box"] else None,
             click_method=click_method(segmenter, used["click"]) if used["click"] else None,
             prompt_figures=prompt_test_figures(segmenter, used))
@@ -235,6 +239,9 @@ class Analysis:
             "prompts_unlike_model": (None if self.unlike is None else [
                 {**prompt.to_dict(), "kind": "box" if isinstance(prompt, BoxPrompt) else "click",
                  "dice_with_model": score} for prompt, score in self.unlike]),
+            # the lesion clicks whose outline reaches the edge of the click network's window
+            "clicks_cut_by_window": (None if self.cut_clicks is None
+                                     else [c.to_dict() for c in self.cut_clicks]),
             "boxes_outlined_by": self.box_method,
             "clicks_outlined_by": self.click_method,
             "prompted_outline_test": self.prompt_figures,

@@ -171,7 +171,9 @@ def csv_rows(outcome: Outcome, report: dict | None = None) -> list[dict]:
     base = {"file": outcome.item.name, "organ": organ, "status": "ok",
             "message": "; ".join(filter(None, (
                 unanswered_message(report.get("prompts_without_outline") or {}),
-                unlike_message(report.get("prompts_unlike_model") or [])))),
+                unlike_message(report.get("prompts_unlike_model") or []),
+                "; ".join(f"click {c['x']},{c['y']} outline reaches the click network's window "
+                          "edge" for c in report.get("clicks_cut_by_window") or [])))),
             "unit": m["unit"], "threshold": round(float(t), 4),
             "confidence": report["confidence"],
             "confidence_source": confidence_source(report),

@@ -97,6 +97,7 @@ def summary_markdown(view: View, result: Result | None) -> str:
                      "goes back to the automatic answer.")
         lines += unanswered_text(rep.get("prompts_without_outline") or {})
         lines += unlike_text(rep.get("prompts_unlike_model") or [])
+        lines += cut_text(rep.get("clicks_cut_by_window") or [])
         own = [str(les["index"]) for les in m["lesions"] if les.get("outlined_by") == "model"]
         if own:  # by the table's numbers, so that each row's outline is known
             names = own[0] if len(own) == 1 else f"{', '.join(own[:-1])} and {own[-1]}"
@@ -183,6 +184,18 @@ def unlike_text(unlike: list[dict]) -> list[str]:
                      f"which is the lesion. {advice} *Undo last prompt* brings the model's "
                      "answer back.")
     return lines
+
+
+def cut_text(clicks: list[dict]) -> list[str]:
+    """A note for the lesion clicks whose outline reaches the edge of what the click network
+    looked at (the report's ``clicks_cut_by_window``): the lesion may go on past it."""
+    if not clicks:
+        return []
+    where = ", ".join(f"({c['x']}, {c['y']})" for c in clicks)
+    one = len(clicks) == 1
+    return [f"The outline from your click{'' if one else 's'} at {where} reaches the edge of "
+            "what the click network looked at, so the lesion may go on past it (a straight side "
+            "shows where). To outline a large lesion whole, draw a box around it."]
 
 
 def prompt_figure_text(rep: dict) -> str:

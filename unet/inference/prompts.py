@@ -30,6 +30,7 @@ import numpy as np
 from unet.errors import ImageInputError
 from unet.transforms.postprocess import component_at, fill_holes, largest_component
 from unet.transforms.preprocess import probability_to_frame, to_model_input
+from unet.transforms.window import touches_edge
 
 WINDOW_SCALE = 3.0  # window side / the box's larger side
 MIN_WINDOW_SHARE = 0.3  # of the image's shorter side
@@ -207,14 +208,17 @@ def _replace_touched(mask: np.ndarray, labels: np.ndarray, region: np.ndarray) -
 
 def guided_mask(segmenter, gray: np.ndarray, probability: np.ndarray,
                 automatic: np.ndarray, prompts: Prompts, *, use_networks: bool = True,
-                used: dict[str, list[str]] | None = None, removals: bool = True) -> np.ndarray:
+                used: dict[str, list[str]] | None = None, removals: bool = True,
+                cut: list | None = None) -> np.ndarray:
     """The automatic mask changed by the prompts (see the module's text). Boxes and lesion
     clicks are outlined by the organ's prompted networks where bundled (a network's outline
     replaces the automatic components it touches); without ``use_networks`` they take the
     training-free paths even where a network is bundled (the evaluation compares the two).
     ``used``, where given, gets each prompt's path appended under its kind ("box", "click"):
     "network" or "training-free". ``removals=False`` leaves out the last step, the "not a
-    lesion" clicks (:func:`remove_marked`): the outlines the boxes and lesion clicks found."""
+    lesion" clicks (:func:`remove_marked`): the outlines the boxes and lesion clicks found.
+    ``cut``, where given, gets each lesion click whose network outline reaches the border of the
+    window the network looked at, inside the image: the lesion may go on past it."""
     prompts = check_prompts(prompts, gray.shape)
     used = {"box": [], "click": []} if used is None else used
     mask = automatic.astype(bool).copy()
@@ -238,11 +242,13 @@ def guided_mask(segmenter, gray: np.ndarray, probability: np.ndarray,
     for click in prompts.clicks:
         if not click.lesion:
             continue
-        region = (click_network.outline(gray, (click.x, click.y))
-                  if click_network is not None else None)
+        region, look = (click_network.answer(gray, (click.x, click.y))
+                        if click_network is not None else (None, None))
         if region is not None and region.any():
             mask = _replace_touched(mask, labels, region)
             used.setdefault("click", []).append("network")
+            if cut is not None and touches_edge(region, look.window, gray.shape):
+                cut.append(click)
         else:
             mask |= click_outline(probability, click)
             used.setdefault("click", []).append("training-free")
