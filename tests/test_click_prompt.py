@@ -231,9 +231,17 @@ class FakeClickNetwork:
         self.region, self.points = region, []
         self.weights, self.version = type("W", (), {"name": "breast_click.keras"})(), "click-1"
 
-    def outline(self, gray, point):
+    def answer(self, gray, point):
+        """The region, and a look whose window is the whole image (nothing cut)."""
+        from types import SimpleNamespace
+
+        from unet.transforms.window import Window
+
         self.points.append(point)
-        return self.region.copy()
+        return self.region.copy(), SimpleNamespace(window=Window(0, 0, max(gray.shape)))
+
+    def outline(self, gray, point):
+        return self.answer(gray, point)[0]
 
 
 class WithClickNetwork(FlatSegmenter):
