@@ -49,6 +49,17 @@ CANDIDATES_MEANING = ("regions where the lesion probability is raised but that t
                       "clean-up), not counted as lesions; bbox [y0, x0, y1, x1] and centroid "
                       "[y, x] in pixels; a lesion click on one adds it to the mask")
 
+# how the report's confidence_meaning begins where the estimate is the chance that the scan has
+# no lesion (an empty automatic mask); readers of a report test it with lesion_free_estimate
+EMPTY_MASK_MEANING = "quality estimate for an empty mask"
+
+
+def lesion_free_estimate(report: dict) -> bool:
+    """Whether a report's quality estimate is the chance that the scan has no lesion (its
+    automatic mask is empty), not an expected overlap."""
+    return str(report.get("confidence_meaning", "")).startswith(EMPTY_MASK_MEANING)
+
+
 PROMPT_FIGURES_MEANING = ("per prompt kind: Dice of outlines made the same way with the expert's "
                           "on the test split's lesion images (the user simulated from the "
                           "expert outline: a box with each side moved by up to 10 %, a click on "
@@ -208,8 +219,8 @@ class Analysis:
             "confidence_meaning": (
                 "agreement of the original and mirrored predictions (no fitted quality "
                 "estimate in the model card)" if self.quality is None
-                else "quality estimate for an empty mask: the estimated chance that the scan "
-                     "has no lesion" if self.automatic_empty
+                else f"{EMPTY_MASK_MEANING}: the estimated chance that the scan has no "
+                     "lesion" if self.automatic_empty
                 else "quality estimate: expected Dice overlap of the mask at the model's own "
                      "threshold with an expert outline"),
             "missed_lesion_rate_test": (

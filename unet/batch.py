@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from unet.analysis import Analysis, analyze
+from unet.analysis import Analysis, analyze, lesion_free_estimate
 from unet.errors import ImageInputError
 from unet.files import write_atomic
 from unet.inference.prompts import Prompts
@@ -197,7 +197,7 @@ def confidence_source(report: dict) -> str:
     if report["quality"] is None:
         return "mirror agreement"
     said = ("quality estimate: chance of no lesion"
-            if "empty mask" in str(report.get("confidence_meaning", ""))
+            if lesion_free_estimate(report)
             else "quality estimate: expected overlap")
     return said + (" (not meaningful: organ warning)" if report.get("organ_warning") else "")
 

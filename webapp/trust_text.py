@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from unet.analysis import lesion_free_estimate
+
 
 @dataclass(frozen=True)
 class QualityFacts:
@@ -55,7 +57,7 @@ def quality_facts(analysis, report: dict | None = None) -> QualityFacts:
         agreement = report.get("confidence")
     empty = _attribute(analysis, "automatic_empty")
     if empty is None:
-        empty = "empty mask" in str(report.get("confidence_meaning", ""))
+        empty = lesion_free_estimate(report)
     guided = (getattr(analysis, "guided", None) is not None if analysis is not None
               else bool(report.get("guided_by_user")))
     return QualityFacts(None if quality is None else float(quality), bool(low),
